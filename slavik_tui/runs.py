@@ -1,0 +1,135 @@
+"""Supervisor of detached trainers: start one that outlives the terminal, find it, stop it.
+
+A detached trainer is `python -m slavik_tui train NAME ...` started in a new session
+(`setsid`), so a terminal hang-up (an SSH drop, a closed tmux pane) never reaches it. Its
+output goes to `models/NAME/runs/<run_id>.log`. The model's `.lock` names the live trainer;
+`history.sqlite` says which run it is writing. No torch here: the app imports this module.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from slavik_tui.errors import UserError
+from slavik_tui.store.history import History, RunInfo
+from slavik_tui.store.lock import lock_holder
+
+ERROR_PREFIX = "slavik-tui: error: "
+
+
+@dataclass
+class DetachedRun:
+    run_id: int
+    pid: int
+    log_path: Path
+
+
+def train_command(models_root: Path, name: str, train_args: list[str]) -> list[str]:
+    """The argv of a trainer process (the CLI contract, so users can run the same line)."""
+    return [sys.executable, "-m", "slavik_tui", "--models-dir", str(models_root), "train", name,
+            *train_args]
+
+
+def start_detached(models_root: Path, name: str, train_args: list[str],
+                   timeout: float = 300.0) -> DetachedRun:
+    """Start a trainer in its own session and wait until it has opened its run.
+
+    Waiting (usually a few seconds: importing torch, reading the data) turns every early
+    failure — a locked model, a bad file — into a one-line UserError here, instead of a run
+    that dies unseen in the background.
+    """
+    model_dir = Path(models_root) / name
+    holder = lock_holder(model_dir)
+    if holder:
+        raise UserError(
+            f"model '{name}' is already being trained (pid {holder}); "
+            f"watch it with `slavik-tui watch {name}` or stop it with `slavik-tui stop {name}`"
+        )
+    runs_dir = model_dir / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    pending = runs_dir / f"starting-{uuid.uuid4().hex[:8]}.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(pending, "ab") as log:
+        proc = subprocess.Popen(
+            train_command(models_root, name, train_args),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, env=env,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = _run_of_pid(model_dir, proc.pid)
+        if run is not None:
+            log_path = runs_dir / f"{run.id}.log"
+            os.replace(pending, log_path)  # the trainer keeps writing through its open fd
+            return DetachedRun(run.id, proc.pid, log_path)
+        code = proc.poll()
+        if code is not None:
+            raise UserError(_failure_line(pending, code))
+        time.sleep(0.1)
+    raise UserError(
+        f"the trainer (pid {proc.pid}) has not started a run after {timeout:.0f} s; "
+        f"see {pending}"
+    )
+
+
+def _run_of_pid(model_dir: Path, pid: int) -> RunInfo | None:
+    path = model_dir / "history.sqlite"
+    if not path.exists():
+        return None
+    with History(path, readonly=True) as history:
+        for run in history.runs():
+            if run.pid == pid and run.status == "running":
+                return run
+    return None
+
+
+def _failure_line(log_path: Path, code: int) -> str:
+    """The trainer's own one-line error, read back from its log."""
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines()]
+    except OSError:
+        lines = []
+    lines = [line for line in lines if line]
+    for line in reversed(lines):
+        if line.startswith(ERROR_PREFIX):
+            return line[len(ERROR_PREFIX):]
+    last = lines[-1] if lines else "no output"
+    return f"the trainer exited with code {code} before starting ({last}); see {log_path}"
+
+
+def live_run(model_dir: Path) -> RunInfo | None:
+    """The run a live trainer is writing, or None when no trainer holds the model."""
+    pid = lock_holder(model_dir)
+    if not pid:
+        return None
+    return _run_of_pid(Path(model_dir), pid)
+
+
+def stop(model_dir: Path, timeout: float = 120.0, wait: bool = True) -> int:
+    """Ask the model's trainer to stop gracefully (SIGTERM: finish the step, checkpoint,
+    exit). Returns the trainer's pid; with `wait`, returns once it has let go of the model."""
+    model_dir = Path(model_dir)
+    pid = lock_holder(model_dir)
+    if not pid:
+        raise UserError(f"no training is running for model '{model_dir.name}'")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return pid
+    if wait:
+        deadline = time.monotonic() + timeout
+        while lock_holder(model_dir) == pid:
+            if time.monotonic() > deadline:
+                raise UserError(
+                    f"the trainer (pid {pid}) is still finishing after {timeout:.0f} s; "
+                    f"wait, or force it with `kill -9 {pid}` (loses steps since the last checkpoint)"
+                )
+            time.sleep(0.1)
+    return pid

@@ -40,10 +40,12 @@ MAX_VOCAB = 65535  # token caches are uint16 (ModelConfig has the same ceiling)
 CHUNK_CHARS = 64 * 1024  # encode_batch parallelises over chunks of about this size
 _BATCH_CHARS = 8 * 1024 * 1024  # chunks handed to one encode_batch call (bounds memory)
 
-# A cut between "\n" and a non-space character, with a non-space character before the "\n":
-# the ByteLevel regex (GPT-2's) never joins a pre-token across such a point, so encoding the
-# pieces gives exactly the tokens of encoding the whole text.
-_CLEAN_CUT = re.compile(r"(?<=\S\n)(?=\S)")
+# A cut just before a "\n" that is followed by a non-space character. The ByteLevel regex
+# (GPT-2's: `'s|...| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`) always makes that
+# "\n" a pre-token of its own and ends the whitespace before it there, so encoding the pieces
+# gives exactly the tokens of encoding the whole text. (Python's \s is a superset of Rust's,
+# so its \S never calls a Rust-whitespace character non-space.)
+_CLEAN_CUT = re.compile(r"\n(?=\S)")
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -87,9 +89,9 @@ def split_chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:
                 pass
         if match is not None:
             cut = match.start()
-        else:  # no clean cut nearby: after any newline, else anywhere
+        else:  # no clean cut nearby: before any newline, else anywhere
             newline = text.find("\n", target, window_end)
-            cut = newline + 1 if newline != -1 and newline + 1 < n else target
+            cut = newline if newline != -1 else target
         chunks.append(text[start:cut])
         start = cut
     chunks.append(text[start:])

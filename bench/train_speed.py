@@ -1,0 +1,217 @@
+"""Training speed at the seed config, side by side with a nanoGPT-style reference.
+
+    python bench/train_speed.py [--steps 12] [--repeats 3] [--curve 150]
+
+Times, in one run (the machine's speed drifts between runs, so only ratios measured together
+mean much):
+- `ref`:   a plain nanoGPT-like loop — GPT-2 blocks (LayerNorm, GELU MLP, learned positions),
+           fp32, unfused AdamW, hand-written causal softmax attention, as nanoGPT's eager path;
+- `fp32`:  our model and optimizer step (SDPA, RMSNorm, SwiGLU, fused AdamW), fp32;
+- `bf16`:  the same under bf16 autocast (what `--dtype auto` picks on CPUs with AMX/AVX512-BF16).
+Prints tokens/s, ms/step, MFU against a matmul peak measured here, and the speed-up over `ref`.
+With `--curve N` it also trains fp32 and bf16 for N steps on the same batches of real text
+(../shared/data when present, else generated) and prints the largest relative gap between
+the two smoothed loss curves — bf16 must stay within 2% of fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from slavik_tui.engine.config import ModelConfig  # noqa: E402
+from slavik_tui.engine.model import GPT  # noqa: E402
+from slavik_tui.engine.trainer import make_optimizer  # noqa: E402
+
+SEED = dict(vocab_size=8000, context=256, d_model=256, n_layers=6, n_heads=8)
+BATCH = 8
+
+
+# ---- the reference: what nanoGPT's eager training loop does -------------------------------
+class RefBlock(nn.Module):
+    def __init__(self, d: int, heads: int, ctx: int):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+        self.register_buffer("mask", torch.tril(torch.ones(ctx, ctx)).view(1, 1, ctx, ctx))
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(self.mask[:, :, :T, :T] == 0, float("-inf")).softmax(dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        x = x + self.proj(y)
+        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+
+class RefGPT(nn.Module):
+    def __init__(self, vocab: int, ctx: int, d: int, layers: int, heads: int):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
+        self.blocks = nn.ModuleList(RefBlock(d, heads, ctx) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab, bias=False)
+        self.head.weight = self.wte.weight
+
+    def forward(self, idx, targets):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1)))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.head(self.ln_f(x))
+        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
+# ---- timing ---------------------------------------------------------------------------------
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / min(times)
+
+
+def time_steps(model, optimizer, autocast_dtype, steps: int, vocab: int, ctx: int) -> list[float]:
+    g = torch.Generator().manual_seed(0)
+    times = []
+    for i in range(steps + 2):  # two warm-up steps
+        x = torch.randint(0, vocab, (BATCH, ctx), generator=g)
+        y = torch.roll(x, -1, dims=1)
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=autocast_dtype or torch.bfloat16,
+                            enabled=autocast_dtype is not None):
+            _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def flops_per_token(cfg: ModelConfig) -> float:
+    # 6·N for the matmuls of forward + backward, plus attention scores (PaLM's appendix B)
+    return 6 * cfg.n_params + 12 * cfg.n_layers * cfg.d_model * cfg.context
+
+
+def ours(dtype):
+    torch.manual_seed(0)
+    cfg = ModelConfig(**SEED)
+    model = GPT(cfg)
+    plan = {"lr": 6e-4, "weight_decay": 0.1}
+    return model, make_optimizer(model, plan, torch.device("cpu")), cfg
+
+
+def ref():
+    torch.manual_seed(0)
+    model = RefGPT(SEED["vocab_size"], SEED["context"], SEED["d_model"], SEED["n_layers"],
+                   SEED["n_heads"])
+    return model, torch.optim.AdamW(model.parameters(), lr=6e-4, fused=False, foreach=False)
+
+
+# ---- loss-curve agreement of bf16 and fp32 --------------------------------------------------
+def real_tokens(n_tokens: int) -> torch.Tensor:
+    from slavik_tui.engine.tokenizer import Tokenizer
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "anna_karenina.txt"
+    if shared.exists():
+        text = shared.read_text(encoding="utf-8")[:2_000_000]
+        source = str(shared.name)
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from corpus import make_text
+
+        text, source = make_text(2_000_000), "generated text (../shared/data absent)"
+    tok = Tokenizer.train([text], SEED["vocab_size"])
+    ids = torch.tensor(tok.encode_to_array([text]).astype("int64"))
+    print(f"curve data: {source}, {len(ids):,} tokens")
+    return ids[:n_tokens] if n_tokens < len(ids) else ids
+
+
+def curve(dtype, steps: int, ids: torch.Tensor) -> list[float]:
+    model, opt, cfg = ours(dtype)
+    g = torch.Generator().manual_seed(1)
+    losses = []
+    for step in range(steps):
+        lr = 6e-4 * min(1.0, (step + 1) / 20)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        starts = torch.randint(0, len(ids) - cfg.context - 1, (BATCH,), generator=g)
+        x = torch.stack([ids[s:s + cfg.context] for s in starts])
+        y = torch.stack([ids[s + 1:s + cfg.context + 1] for s in starts])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
+            _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(loss))
+    return losses
+
+
+def ema(values: list[float], alpha: float = 0.9) -> list[float]:
+    out, acc = [], values[0]
+    for v in values:
+        acc = alpha * acc + (1 - alpha) * v
+        out.append(acc)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--curve", type=int, default=0, help="steps of the fp32-vs-bf16 check")
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {SEED}")
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"matmul peak: fp32 {peak32 / 1e9:,.0f} GFLOP/s, bf16 {peak16 / 1e9:,.0f} GFLOP/s")
+    cfg = ModelConfig(**SEED)
+    tokens = BATCH * cfg.context
+    results: dict[str, list[float]] = {"ref": [], "fp32": [], "bf16": []}
+    for _ in range(args.repeats):  # interleaved, so drift hits every variant alike
+        m, o = ref()
+        results["ref"] += time_steps(m, o, None, args.steps, cfg.vocab_size, cfg.context)
+        m, o, _ = ours("fp32")
+        results["fp32"] += time_steps(m, o, None, args.steps, cfg.vocab_size, cfg.context)
+        m, o, _ = ours("bf16")
+        results["bf16"] += time_steps(m, o, torch.bfloat16, args.steps, cfg.vocab_size,
+                                      cfg.context)
+    ref_ms = statistics.median(results["ref"]) * 1000
+    for name, times in results.items():
+        ms = statistics.median(times) * 1000
+        tok_s = tokens / (ms / 1000)
+        peak = peak16 if name == "bf16" else peak32
+        mfu = flops_per_token(cfg) * tok_s / peak
+        print(f"{name:5s} {ms:8.1f} ms/step  {tok_s:9,.0f} tokens/s  MFU {mfu:6.1%} "
+              f"(of its dtype's peak)  speed-up vs ref {ref_ms / ms:5.2f}x")
+    if args.curve:
+        ids = real_tokens(3_000_000)
+        a, b = curve("fp32", args.curve, ids), curve("bf16", args.curve, ids)
+        sa, sb = ema(a), ema(b)
+        gap = max(abs(x - y) / x for x, y in zip(sa[10:], sb[10:]))
+        print(f"loss curves over {args.curve} steps: fp32 {a[0]:.3f}→{sa[-1]:.3f}, "
+              f"bf16 {b[0]:.3f}→{sb[-1]:.3f}; largest gap of the EMA(0.9) curves {gap:.2%} "
+              f"({'within' if gap <= 0.02 else 'OUTSIDE'} 2%)")
+
+
+if __name__ == "__main__":
+    main()

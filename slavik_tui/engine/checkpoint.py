@@ -22,72 +22,26 @@ The sha256 in the record also catches a truncated or edited `model.safetensors`.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import io
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any
 
+from slavik_tui.atomic import (  # noqa: F401 - re-exported for callers and tests
+    atomic_write_bytes,
+    atomic_write_json,
+    fsync_dir,
+    sha256_bytes,
+    sha256_file,
+    write_file_synced,
+)
 from slavik_tui.errors import UserError
 
 WEIGHTS = "model.safetensors"
 STATE = "trainer_state.pt"
 RECORD = "checkpoint.json"
 NEW = ".new"
-
-
-# ---- small file helpers -----------------------------------------------------------------
-def fsync_dir(path: Path) -> None:
-    """Make a rename in `path` durable (a no-op where directories can't be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_file_synced(path: Path, data: bytes) -> None:
-    """Write `data` to `path` and fsync it (no rename: callers decide when it goes live)."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that readers see the old or the new file, never half."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write_file_synced(tmp, data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    fsync_dir(path.parent)
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode())
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def now_iso() -> str:

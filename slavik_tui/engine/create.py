@@ -15,7 +15,7 @@ from typing import Callable
 from slavik_tui.engine.checkpoint import atomic_write_json
 from slavik_tui.engine.config import FORMAT_VERSION, ModelConfig
 from slavik_tui.engine.data import TokenData, add_datasets, read_documents
-from slavik_tui.engine.tokenizer import EOT, Tokenizer
+from slavik_tui.engine.tokenizer import EOT, MIN_VOCAB, Tokenizer
 from slavik_tui.errors import UserError
 from slavik_tui.store.history import History
 from slavik_tui.store.workspace import Workspace, validate_name
@@ -56,9 +56,12 @@ def create_model(
         report(f"training a {cfg.vocab_size}-token byte-level BPE tokenizer on {len(data)} file(s)")
         tokenizer = Tokenizer.train(documents, cfg.vocab_size)
         del documents
-        if tokenizer.vocab_size != cfg.vocab_size:
-            report(f"the text is small: the vocabulary has {tokenizer.vocab_size} tokens")
-            cfg = ModelConfig.from_dict({**cfg.to_dict(), "vocab_size": tokenizer.vocab_size})
+        if tokenizer.vocab_size < cfg.vocab_size:
+            # A small text yields fewer merges; shrink the embedding to fit (never below the
+            # config's floor: spare rows are harmless and the text-length check comes next).
+            vocab = max(tokenizer.vocab_size, MIN_VOCAB)
+            report(f"the text is small: the tokenizer learned {tokenizer.vocab_size} tokens")
+            cfg = ModelConfig.from_dict({**cfg.to_dict(), "vocab_size": vocab})
         tokenizer.save(tmp / "tokenizer.json")
         write_config(tmp, cfg)
         for entry in add_datasets(tmp, data, tokenizer, encoding=encoding, column=column):

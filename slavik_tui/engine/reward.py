@@ -16,13 +16,12 @@ Built-in functions (pick with the trainer's `reward` option):
 from __future__ import annotations
 
 import importlib
-import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable
 
+from slavik_tui.engine.data import WORD_RE
 from slavik_tui.errors import UserError
-
-WORD = re.compile(r"[^\W\d_]+", re.UNICODE)  # letters of any alphabet, no digits/underscore
 
 
 @dataclass
@@ -34,7 +33,8 @@ RewardFn = Callable[[str, RewardContext], float]
 
 
 def words(text: str) -> list[str]:
-    return [w.lower() for w in WORD.findall(text)]
+    """Lower-cased words in order, split exactly as the corpus word list was (data.words_in)."""
+    return [w.lower() for w in WORD_RE.findall(unicodedata.normalize("NFC", text))]
 
 
 def repeated_trigram_share(tokens: list[str]) -> float:

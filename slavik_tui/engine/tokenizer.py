@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer as _HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
+from slavik_tui.atomic import atomic_write_text
 from slavik_tui.errors import UserError
 
 EOT = "<|endoftext|>"
@@ -40,12 +40,13 @@ MAX_VOCAB = 65535  # token caches are uint16 (ModelConfig has the same ceiling)
 CHUNK_CHARS = 64 * 1024  # encode_batch parallelises over chunks of about this size
 _BATCH_CHARS = 8 * 1024 * 1024  # chunks handed to one encode_batch call (bounds memory)
 
-# A cut just before a "\n" that is followed by a non-space character. The ByteLevel regex
-# (GPT-2's: `'s|...| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`) always makes that
-# "\n" a pre-token of its own and ends the whitespace before it there, so encoding the pieces
-# gives exactly the tokens of encoding the whole text. (Python's \s is a superset of Rust's,
-# so its \S never calls a Rust-whitespace character non-space.)
-_CLEAN_CUT = re.compile(r"\n(?=\S)")
+# Clean cuts: just before a "\n" that is followed by a non-space character, or just before a
+# single space between two non-space characters. The ByteLevel regex (GPT-2's:
+# `'s|'t|...| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`) ends a pre-token at both
+# points in the whole text too (that "\n" is a pre-token of its own; that space always starts
+# the next one), so encoding the pieces gives exactly the tokens of encoding the whole text.
+# Python's \s is a superset of Rust's, so a Python \S is never whitespace for the tokenizer.
+_CLEAN_CUT = re.compile(r"\n(?=\S)|(?<=\S)(?= \S)")
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -71,9 +72,10 @@ _CHAR_TO_BYTE = {c: b for b, c in _bytes_to_unicode().items()}
 def split_chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:
     """Cut `text` into pieces of about `size` characters whose encodings concatenate exactly.
 
-    Prefers cuts that leave the pre-tokenization unchanged (see `_CLEAN_CUT`); a text without
-    such a point (one enormous line) is cut hard, which still round-trips byte for byte (every
-    piece is whole characters) but may tokenise the few characters at the cut differently.
+    Prefers cuts that leave the pre-tokenization unchanged (see `_CLEAN_CUT`). A text without
+    such a point (no spaces or line breaks: CJK, base64) is cut hard; that still round-trips
+    byte for byte (every piece is whole characters) but may tokenise the few characters at
+    the cut differently.
     """
     if len(text) <= size:
         return [text]
@@ -103,24 +105,6 @@ def _chunked(texts: Iterable[str]) -> Iterator[str]:
         if not isinstance(text, str):
             raise TypeError(f"expected str, got {type(text).__name__}")
         yield from split_chunks(text)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 class Tokenizer:
@@ -202,7 +186,7 @@ class Tokenizer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write tokenizer.json atomically (temp file, fsync, rename)."""
-        _atomic_write_text(Path(path), self._hf.to_str(pretty=True))
+        atomic_write_text(Path(path), self._hf.to_str(pretty=True))
 
     # ---- properties -------------------------------------------------------------------------
     @property

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Sequence, Union
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 Metric = Literal["loss", "reward", "size"]
 YSide = Literal["left", "right"]
@@ -34,6 +35,10 @@ STYLES: tuple[str, ...] = ("line", "points", "dashed")
 # ---------------------------------------------------------------------------------------------
 # Growable storage
 # ---------------------------------------------------------------------------------------------
+
+
+BLOCK = 64
+"""Points per block of the min/max summaries (`Series.block_minmax`)."""
 
 
 class _Buffer:
@@ -102,6 +107,8 @@ class Series:
     _xt: _Buffer = field(init=False, repr=False)
     _y: _Buffer = field(init=False, repr=False)
     _ema: dict[float, _Buffer] = field(init=False, repr=False)
+    _clean: dict[tuple[float, str], _Buffer] = field(init=False, repr=False)
+    _blocks: dict[tuple[float, str], tuple[_Buffer, _Buffer]] = field(init=False, repr=False)
     version: int = field(init=False, default=0)
     """Bumped on every change of the data (for caches)."""
     has_nonfinite: bool = field(init=False, default=False)
@@ -120,6 +127,8 @@ class Series:
             raise ValueError(f"Series.style must be one of {STYLES}, not {self.style!r}")
         self._xs, self._xt, self._y = _Buffer(), _Buffer(), _Buffer()
         self._ema = {}
+        self._clean = {}
+        self._blocks = {}
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -176,8 +185,11 @@ class Series:
         return int(y.size)
 
     def _truncate(self, n: int) -> None:
-        for buf in (self._xs, self._xt, self._y, *self._ema.values()):
+        for buf in (self._xs, self._xt, self._y, *self._ema.values(), *self._clean.values()):
             buf.truncate(n)
+        for lo, hi in self._blocks.values():
+            lo.truncate(n // BLOCK)
+            hi.truncate(n // BLOCK)
 
     def clear(self) -> None:
         self._truncate(0)
@@ -200,6 +212,47 @@ class Series:
                 prev = None  # still waiting for the first finite value
             cache.extend(ema(self._y.view[done:n], weight, init=prev))
         return cache.view
+
+    def _variant(self, log: bool) -> str:
+        if log and self.has_nonpositive:
+            return "positive"
+        return "finite" if self.has_nonfinite else "raw"
+
+    def drawable(self, weight: float = 0.0, log: bool = False) -> np.ndarray:
+        """`smoothed(weight)` with what cannot be drawn set to NaN: inf, and y <= 0 on a log axis.
+
+        The smoothed array itself when there is nothing to hide (the usual case); otherwise a
+        cached copy, extended on append. `reduce_columns` skips NaN.
+        """
+        y = self.smoothed(weight)
+        variant = self._variant(log)
+        if variant == "raw":
+            return y
+        cache = self._clean.setdefault((weight, variant), _Buffer(max(self._y.capacity, 1)))
+        if cache.n < y.size:
+            chunk = y[cache.n :]
+            ok = np.isfinite(chunk)
+            if variant == "positive":
+                ok &= chunk > 0
+            cache.extend(np.where(ok, chunk, np.nan))
+        return cache.view
+
+    def block_minmax(self, weight: float = 0.0, log: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """NaN-ignoring min and max of every complete block of `BLOCK` values of `drawable()`.
+
+        A one-level min/max pyramid, extended incrementally on append: `reduce_columns` uses it
+        to skip over the inside of wide columns instead of scanning every point.
+        """
+        y = self.drawable(weight, log)
+        key = (weight, self._variant(log))
+        mins, maxs = self._blocks.setdefault(key, (_Buffer(64), _Buffer(64)))
+        done, full = mins.n, y.size // BLOCK
+        if done < full:
+            chunk = y[done * BLOCK : full * BLOCK].reshape(-1, BLOCK)
+            with np.errstate(invalid="ignore"):
+                mins.extend(np.fmin.reduce(chunk, axis=1))
+                maxs.extend(np.fmax.reduce(chunk, axis=1))
+        return mins.view, maxs.view
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,8 +338,7 @@ def reduce_columns(
     *,
     connect: bool = True,
     x_offset: float = 0.0,
-    mask_nonpositive: bool = False,
-    mask_nonfinite: bool = False,
+    blocks: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Min and max of a series inside each of `ncols` equal columns of [lo, hi].
 
@@ -294,11 +346,12 @@ def reduce_columns(
     closed at `hi`. With `connect`, the series is treated as a polyline: a column also counts the
     values where the line crosses its edges (interpolated between the neighbouring points, even
     from outside the range), so lines stay connected across empty columns. Without `connect`
-    only the points inside count (a scatter plot). Columns with nothing are NaN.
+    only the points inside count (a scatter plot). NaN values are skipped (a line has a gap
+    there); columns with nothing are NaN.
 
     `x_offset` is added to lo/hi before searching (time axes: the series stores unix time, the
-    view is relative). Masking drops values <= 0 (log axes) or non-finite ones first; it costs a
-    pass over the visible slice, so callers ask for it only when the series has such values.
+    view is relative). `blocks` = `Series.block_minmax()` of this `y`: columns wider than a few
+    blocks then read the block summaries for their inside and scan only their ragged ends.
     """
     out_lo = np.full(ncols, np.nan)
     out_hi = np.full(ncols, np.nan)
@@ -307,41 +360,88 @@ def reduce_columns(
     qlo, qhi = lo + x_offset, hi + x_offset
     i0, i1 = slice_range(x, qlo, qhi, pad=1 if connect else 0)
     xs, ys = x[i0:i1], y[i0:i1]
-    if mask_nonpositive or mask_nonfinite:
-        keep = np.isfinite(ys) if mask_nonfinite else np.ones(ys.size, dtype=bool)
-        if mask_nonpositive:
-            keep &= ys > 0
-        if not keep.all():
-            xs, ys = xs[keep], ys[keep]
     if xs.size == 0:
         return out_lo, out_hi
     edges = qlo + (qhi - qlo) * (np.arange(ncols + 1) / ncols)
     edges[-1] = qhi
-    # starts[k] = first point at or after the left edge of column k; the right edge of the last
-    # column is inclusive.
-    starts = np.searchsorted(xs, edges[:-1], side="left")
-    end = int(np.searchsorted(xs, qhi, side="right"))
-    bounds = np.append(starts, end)
-    nonempty = bounds[:-1] < bounds[1:]
-    if nonempty.any():
-        idx = bounds[:-1][nonempty]
-        cols = np.flatnonzero(nonempty)
-        # reduceat runs each segment up to the next index: append `end` as a sentinel segment.
-        seg = np.append(idx, end) if end < xs.size else idx
-        mins = np.minimum.reduceat(ys, seg)[: idx.size]
-        maxs = np.maximum.reduceat(ys, seg)[: idx.size]
-        out_lo[cols] = mins
-        out_hi[cols] = maxs
-    if connect and xs.size > 1:
-        inside = (edges >= xs[0]) & (edges <= xs[-1])
-        if inside.any():
-            cross = np.full(ncols + 1, np.nan)
-            cross[inside] = np.interp(edges[inside], xs, ys)
-            with np.errstate(invalid="ignore"):
+    # bounds[k] = first point at or after the left edge of column k; bounds[ncols] = first point
+    # after `hi` (the last column is closed).
+    bounds = np.searchsorted(xs, edges, side="left")
+    bounds[-1] = np.searchsorted(xs, qhi, side="right")
+    a, b = bounds[:-1], bounds[1:]
+    nonempty = a < b
+    with np.errstate(invalid="ignore"):
+        if nonempty.any():
+            cols = np.flatnonzero(nonempty)
+            a, b = a[nonempty], b[nonempty]
+            # Worth it when columns average several blocks; below that scanning all points wins.
+            if blocks is not None and b[-1] - a[0] >= 8 * BLOCK * a.size:
+                mins, maxs = _reduce_with_blocks(y, i0 + a, i0 + b, *blocks)
+            else:
+                # reduceat runs each segment up to the next index; the sentinel ends the last
+                # one. Dropped (empty) columns hold no points, so segment k still ends at b[k].
+                seg = np.append(a, b[-1]) if b[-1] < ys.size else a
+                mins = np.fmin.reduceat(ys, seg)[: a.size]
+                maxs = np.fmax.reduceat(ys, seg)[: a.size]
+            out_lo[cols] = mins
+            out_hi[cols] = maxs
+        if connect and xs.size > 1:
+            inside = (edges >= xs[0]) & (edges <= xs[-1])
+            if inside.any():
+                cross = np.full(ncols + 1, np.nan)
+                cross[inside] = np.interp(edges[inside], xs, ys)
                 left, right = cross[:-1], cross[1:]
                 out_lo = np.fmin(out_lo, np.fmin(left, right))
                 out_hi = np.fmax(out_hi, np.fmax(left, right))
     return out_lo, out_hi
+
+
+def _reduce_with_blocks(
+    y: np.ndarray, a: np.ndarray, b: np.ndarray, bmin: np.ndarray, bmax: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """NaN-ignoring min/max of y[a[k]:b[k]] (non-empty, increasing, disjoint) via block summaries.
+
+    Each range = a ragged head (< BLOCK points, scanned), whole blocks (read from the
+    summaries), a ragged tail (< BLOCK points, scanned). NaN is the identity of fmin/fmax, so
+    ranges with nothing but NaN come out NaN.
+    """
+    nblocks = bmin.size
+    first_full = -(-a // BLOCK)  # first block starting at or after a
+    last_full = np.minimum(b // BLOCK, nblocks)  # blocks [first_full, last_full) lie inside
+    has_mid = last_full > first_full
+    head_end = np.where(has_mid, first_full * BLOCK, b)
+    tail_start = np.where(has_mid, last_full * BLOCK, b)
+    lane = np.arange(BLOCK)
+    windows = sliding_window_view(y, BLOCK)  # row i = y[i:i+BLOCK], no copy
+
+    def scan(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        row = np.minimum(start, y.size - BLOCK)  # near the end, read a window that fits
+        pos = row[:, None] + lane[None, :]
+        valid = (pos >= start[:, None]) & (pos < stop[:, None])
+        vals = windows[row]
+        return (
+            np.fmin.reduce(vals, axis=1, where=valid, initial=np.nan),
+            np.fmax.reduce(vals, axis=1, where=valid, initial=np.nan),
+        )
+
+    head_min, head_max = scan(a, head_end)
+    # Without middle blocks a range is shorter than 2 blocks: the tail scan covers the rest.
+    tail_from = np.where(has_mid, tail_start, np.minimum(a + BLOCK, b))
+    tail_min, tail_max = scan(tail_from, b)
+    mid_min = np.full(a.size, np.nan)
+    mid_max = np.full(a.size, np.nan)
+    if has_mid.any():
+        f, l = first_full[has_mid], last_full[has_mid]
+        # Interleave [f0, l0, f1, l1, …]: reduceat's even segments are the wanted ranges (the
+        # odd ones, gaps between them, are discarded). A sentinel keeps indices in range.
+        idx = np.empty(2 * f.size, dtype=np.int64)
+        idx[0::2], idx[1::2] = f, l
+        mid_min[has_mid] = np.fmin.reduceat(np.append(bmin, np.nan), idx)[0::2]
+        mid_max[has_mid] = np.fmax.reduceat(np.append(bmax, np.nan), idx)[0::2]
+    return (
+        np.fmin(np.fmin(head_min, tail_min), mid_min),
+        np.fmax(np.fmax(head_max, tail_max), mid_max),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,399 @@
+"""A Llama-style decoder-only transformer, in one readable file.
+
+    token ids ─ embed_tokens ─┬─ N × Block ─ norm ─ lm_head (tied to embed_tokens) ─ logits
+                              │
+    Block:  x = x + o_proj(attention(rope(q), rope(k), v))   on  input_layernorm(x)
+            x = x + down_proj(silu(gate_proj(h)) * up_proj(h))  on  post_attention_layernorm(x)
+
+No biases, RMSNorm, rotary position embeddings (RoPE) and a SwiGLU MLP: the Llama architecture,
+so an exported model loads in `transformers` as `LlamaForCausalLM` (engine/export.py). The
+parameter names *are* Hugging Face's, minus its `model.` prefix, so the export is a rename.
+
+Two ways to run the same weights:
+- `GPT.forward(idx, targets)`: the whole sequence at once (training, evaluation).
+- `GPT.decoder()` → `Decoder`: one token at a time with a preallocated KV cache (generation).
+  Decoding a small model on a CPU is bound by the per-operation overhead of PyTorch (a few
+  microseconds each), not by arithmetic, so the decoder runs a fused copy of the weights with
+  fewer, larger operations that write straight into their destination (see `Decoder`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from slavik_tui.engine.config import ModelConfig
+
+
+# ---- rotary position embeddings -----------------------------------------------------------
+def rope_tables(cfg: ModelConfig, length: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin, each (length, head_dim), computed exactly as Hugging Face's Llama does.
+
+    Rotate-half convention: dimension i pairs with i + head_dim/2 (not interleaved pairs), and
+    the frequencies are repeated for both halves. Being HF's own layout, exported q/k weights
+    need no permutation. Computed in float32 from an int64 range like HF, so the tables match
+    bit for bit and exported logits agree to ~1e-6.
+    """
+    hd = cfg.head_dim
+    inv_freq = 1.0 / (
+        cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.int64, device=device).float() / hd)
+    )
+    pos = torch.arange(length, dtype=torch.int64, device=device).float()
+    freqs = torch.outer(pos, inv_freq)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    """(x1, x2) → (-x2, x1) over the last dimension's two halves."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate each (i, i + hd/2) pair of `x` (..., T, hd) by its position's angle."""
+    # cos/sin are float32 buffers; under bf16 autocast q/k are bf16, and SDPA needs q, k, v
+    # of one dtype, so the tables follow x rather than promoting it to float32.
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return x * cos + rotate_half(x) * sin
+
+
+# ---- the blocks ---------------------------------------------------------------------------
+class RMSNorm(nn.Module):
+    """x / rms(x) · weight (Llama: no mean subtraction, no bias)."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in float32 whatever the input: small models are sensitive to it and the
+        # residual stream stays float32 under autocast anyway.
+        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).type_as(x)
+
+
+class Attention(nn.Module):
+    """Causal multi-head self-attention with RoPE, through `scaled_dot_product_attention`."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.n_heads, self.head_dim = cfg.n_heads, cfg.head_dim
+        # Separate q/k/v projections (HF names). A fused qkv matmul measured no faster for
+        # training on CPU, and the decoder fuses them itself where it does pay off.
+        self.q_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, d, bias=False)
+        self.v_proj = nn.Linear(d, d, bias=False)
+        self.o_proj = nn.Linear(d, d, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        shape = (B, T, self.n_heads, self.head_dim)
+        q = self.q_proj(x).view(shape).transpose(1, 2)  # (B, H, T, hd)
+        k = self.k_proj(x).view(shape).transpose(1, 2)
+        v = self.v_proj(x).view(shape).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    """SwiGLU: down(silu(gate(x)) * up(x)); hidden width cfg.ffn_hidden (≈ 8/3 · d)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.d_model, cfg.ffn_hidden, bias=False)
+        self.up_proj = nn.Linear(cfg.d_model, cfg.ffn_hidden, bias=False)
+        self.down_proj = nn.Linear(cfg.ffn_hidden, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: attention, then MLP, each added back to the stream."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+# ---- the model ----------------------------------------------------------------------------
+class GPT(nn.Module):
+    """The language model. State-dict keys (HF Llama's names without the `model.` prefix):
+
+        embed_tokens.weight                                   (vocab, d)
+        layers.{i}.input_layernorm.weight                     (d,)
+        layers.{i}.self_attn.{q,k,v,o}_proj.weight            (d, d)
+        layers.{i}.post_attention_layernorm.weight            (d,)
+        layers.{i}.mlp.{gate,up}_proj.weight                  (ffn_hidden, d)
+        layers.{i}.mlp.down_proj.weight                       (d, ffn_hidden)
+        norm.weight                                           (d,)
+        lm_head.weight                                        (vocab, d) — the same tensor as
+                                                              embed_tokens.weight when tied
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            # One matrix both reads tokens in and scores them out: saves vocab·d parameters,
+            # which is most of a small model, and works as well or better at this scale.
+            self.lm_head.weight = self.embed_tokens.weight
+        # RoPE tables are derived from the config, so they are not saved (persistent=False).
+        cos, sin = rope_tables(cfg, cfg.context)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """GPT-2 style init: N(0, 0.02) everywhere, and the two projections that write into the
+        residual stream (o_proj, down_proj) scaled by 1/sqrt(2·n_layers), so the stream's
+        variance does not grow with depth at initialisation. Norm weights start at 1."""
+        std = 0.02
+        residual_std = std / math.sqrt(2 * self.cfg.n_layers)
+        for name, p in self.named_parameters():
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                nn.init.normal_(p, mean=0.0, std=residual_std)
+            elif p.dim() >= 2:
+                nn.init.normal_(p, mean=0.0, std=std)
+            else:
+                nn.init.ones_(p)
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """idx (B, T) int64 → logits (B, T, vocab) float32, and the mean cross-entropy over
+        all positions when `targets` (B, T) is given (positions with target -1 are ignored).
+
+        Works under `torch.autocast(device, dtype=torch.bfloat16)`: the matmuls run in bf16,
+        the residual stream, norms, logits and loss stay float32.
+        """
+        B, T = idx.shape
+        if T > self.cfg.context:
+            raise ValueError(f"sequence of {T} tokens is longer than the context {self.cfg.context}")
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        x = self.embed_tokens(idx)
+        for block in self.layers:
+            x = block(x, cos, sin)
+        x = self.norm(x)
+        # float32 logits: under autocast the head runs in bf16, and an 8000-way softmax needs
+        # the range. One conversion here is the same one cross_entropy would make anyway.
+        logits = self.lm_head(x).float()
+        loss = None
+        if targets is not None:
+            # cross_entropy is log-softmax + NLL in one fused kernel (one pass fewer than a
+            # separate log_softmax, and its backward reuses the saved log-probabilities).
+            loss = F.cross_entropy(
+                logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1
+            )
+        return logits, loss
+
+    def decoder(self, max_len: int | None = None) -> "Decoder":
+        """A KV-cached incremental decoder over a snapshot of the current weights."""
+        return Decoder(self, max_len)
+
+
+# ---- fast incremental decoding ------------------------------------------------------------
+class Decoder:
+    """Token-by-token decoding for one sequence (batch 1) with a static KV cache.
+
+        dec = model.decoder()          # snapshot of the weights, cache of cfg.context rows
+        logits = dec.prefill(prompt_ids)   # (vocab,) float32 logits after the last prompt token
+        logits = dec.step(next_id)         # ... after one more token; dec.pos counts tokens
+        dec.reset()                        # empty the cache (same weights)
+
+    Equal to `GPT.forward` up to float rounding (~1e-6). What makes it fast on a CPU, where
+    each PyTorch call costs microseconds regardless of its size:
+    - Fused weights: q and k in one matmul, gate and up in one, and each RMSNorm's weight
+      multiplied into the matmul that follows it (norm(x)·w @ Wᵀ = norm(x) @ (W·w)ᵀ), the
+      final norm's into a private copy of the LM head. Weights are stored transposed (d, n),
+      the layout MKL's matrix-vector product reads fastest.
+    - RoPE as one small matmul per layer: rotating q and k at position p is multiplying each
+      head's row by a (hd × hd) matrix built once per token and shared by all layers.
+    - Every matmul writes into a preallocated buffer with `out=` or accumulates into the
+      residual stream in place (`addmm_`): the rotated q/k and the v row land directly in
+      the cache, so there is no concatenation and no copy per token.
+    - Cache views for every position are made once, so a step does no slicing.
+    The snapshot is taken at construction: after training further, make a new decoder.
+    """
+
+    def __init__(self, model: GPT, max_len: int | None = None) -> None:
+        cfg = model.cfg
+        self.cfg = cfg
+        self.max_len = max_len = int(max_len or cfg.context)
+        if not 1 <= max_len <= cfg.context:
+            raise ValueError(f"max_len must be in 1..{cfg.context}, got {max_len}")
+        w = model.embed_tokens.weight
+        device, dtype = w.device, w.dtype
+        self.device, self.dtype = device, dtype
+        d, H, hd, L = cfg.d_model, cfg.n_heads, cfg.head_dim, cfg.n_layers
+        self.eps = cfg.norm_eps
+
+        with torch.no_grad():
+            self.embed = w.detach()  # shared with the model, read only
+            self.layers = []
+            for block in model.layers:
+                att, mlp = block.self_attn, block.mlp
+                w1 = block.input_layernorm.weight.detach()
+                w2 = block.post_attention_layernorm.weight.detach()
+                qk = torch.cat([att.q_proj.weight, att.k_proj.weight]) * w1  # (2d, d)
+                gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]) * w2
+                self.layers.append((
+                    qk.t().contiguous(),                                  # (d, 2d)
+                    (att.v_proj.weight * w1).t().contiguous(),            # (d, d)
+                    att.o_proj.weight.detach().t().contiguous(),          # (d, d)
+                    gate_up.t().contiguous(),                             # (d, 2·ffn)
+                    mlp.down_proj.weight.detach().t().contiguous(),       # (ffn, d)
+                ))
+            self.head = (model.lm_head.weight * model.norm.weight).t().contiguous()  # (d, V)
+
+            # RoPE: out = q @ R(p), R(p) = I·cos(p) + P·sin(p), with P the rotate-half
+            # permutation (row i+hd/2 → column i with a minus sign, row i → column i+hd/2).
+            cos, sin = rope_tables(cfg, max_len, device)
+            self.cos, self.sin = cos.to(dtype), sin.to(dtype)
+            half = hd // 2
+            eye = torch.eye(hd, device=device, dtype=dtype)
+            perm = torch.zeros(hd, hd, device=device, dtype=dtype)
+            idx = torch.arange(half, device=device)
+            perm[idx + half, idx] = -1.0
+            perm[idx, idx + half] = 1.0
+            self._eye, self._perm = eye, perm
+            self._rot = torch.empty(hd, hd, device=device, dtype=dtype)
+            self._cos_rows, self._sin_rows = list(self.cos.unbind(0)), list(self.sin.unbind(0))
+
+        # The cache: per layer, rotated q and k of every position side by side (the q half is
+        # scratch, written and read in the same step, so q's rotation lands next to k's in one
+        # matmul), and v. Rows are positions, so one position is one contiguous write.
+        new = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
+        self.qk_cache = [new(max_len, 2 * H, hd) for _ in range(L)]
+        self.v_cache = [new(max_len, H, hd) for _ in range(L)]
+        # Per-step scratch buffers, reused every token.
+        self._x = new(1, d)  # the residual stream
+        self._qk_raw = new(1, 2 * d)
+        self._gate_up = new(1, 2 * cfg.ffn_hidden)
+        self._gate, self._up = self._gate_up[:, : cfg.ffn_hidden], self._gate_up[:, cfg.ffn_hidden :]
+        self._eps = torch.full((1, 1), self.eps, device=device, dtype=dtype)
+        self._views: list[list[tuple]] = [[] for _ in range(L)]  # filled lazily per position
+        self.pos = 0
+
+    # -- helpers --------------------------------------------------------------------------
+    def _step_views(self, layer: int, p: int) -> tuple:
+        """(rotated q/k row at p as (2H, hd), v row at p as (1, d), q as (1, H, 1, hd),
+        k and v of positions 0..p as (1, H, p+1, hd)) for one layer — made once, then reused."""
+        views = self._views[layer]
+        while len(views) <= p:
+            t = len(views)
+            qk, v = self.qk_cache[layer], self.v_cache[layer]
+            H = self.cfg.n_heads
+            views.append((
+                qk[t],
+                v[t].view(1, -1),
+                qk[t, :H].unsqueeze(1).unsqueeze(0),
+                qk[: t + 1, H:].permute(1, 0, 2).unsqueeze(0),
+                v[: t + 1].permute(1, 0, 2).unsqueeze(0),
+            ))
+        return views[p]
+
+    def _rms(self, x: torch.Tensor) -> torch.Tensor:
+        """x / sqrt(mean(x²) + eps) for one row in three calls (F.rms_norm costs ~3× more
+        for a single row on CPU): eps + x·xᵀ/d as one addmm, rsqrt in place, a multiply."""
+        s = torch.addmm(self._eps, x, x.t(), alpha=1.0 / x.shape[-1])
+        return x * s.rsqrt_()
+
+    def reset(self) -> None:
+        """Forget the sequence; the next call should be `prefill`. (Old rows are simply
+        overwritten: attention only ever reads rows below `pos`.)"""
+        self.pos = 0
+
+    # -- decoding -------------------------------------------------------------------------
+    @torch.inference_mode()
+    def step(self, token: int | torch.Tensor) -> torch.Tensor:
+        """Feed one token at position `pos`; return the next-token logits (vocab,) float32."""
+        p = self.pos
+        if p >= self.max_len:
+            raise ValueError(f"the cache is full ({self.max_len} tokens); reset() and prefill")
+        x = self._x
+        if isinstance(token, torch.Tensor):
+            torch.index_select(self.embed, 0, token.view(1), out=x)
+        else:
+            x.copy_(self.embed[token])
+        rot = self._rot
+        torch.mul(self._eye, self._cos_rows[p], out=rot)
+        rot.addcmul_(self._perm, self._sin_rows[p])
+        H, hd = self.cfg.n_heads, self.cfg.head_dim
+        qk_raw = self._qk_raw.view(2 * H, hd)
+        gate, up = self._gate, self._up
+        for i, (w_qk, w_v, w_o, w_gate_up, w_down) in enumerate(self.layers):
+            qk_row, v_row, q, k, v = self._step_views(i, p)
+            h = self._rms(x)
+            torch.mm(h, w_qk, out=self._qk_raw)
+            torch.mm(qk_raw, rot, out=qk_row)  # RoPE, written straight into the cache
+            torch.mm(h, w_v, out=v_row)
+            y = F.scaled_dot_product_attention(q, k, v)  # (1, H, 1, hd)
+            x.addmm_(y.view(1, -1), w_o)
+            h = self._rms(x)
+            torch.mm(h, w_gate_up, out=self._gate_up)
+            F.silu(gate, inplace=True)
+            x.addmm_(gate.mul_(up), w_down)
+        self.pos = p + 1
+        return torch.mm(self._rms(x), self.head).view(-1).float()
+
+    @torch.inference_mode()
+    def prefill(self, tokens: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """Feed several tokens at once (from `pos` on); return the logits after the last one.
+
+        Same weights and cache layout as `step`, but each matmul covers all T rows, so a long
+        prompt costs about one forward pass instead of T steps.
+        """
+        ids = torch.as_tensor(tokens, dtype=torch.long, device=self.device).view(-1)
+        T, p0 = ids.numel(), self.pos
+        if T == 0:
+            raise ValueError("prefill needs at least one token")
+        if p0 + T > self.max_len:
+            raise ValueError(f"{p0} + {T} tokens do not fit the cache of {self.max_len}")
+        cfg = self.cfg
+        H, hd, d = cfg.n_heads, cfg.head_dim, cfg.d_model
+        end = p0 + T
+        cos, sin = self.cos[p0:end].unsqueeze(1), self.sin[p0:end].unsqueeze(1)  # (T, 1, hd)
+        # Causal mask over cached + new positions: new row t sees columns 0..p0+t.
+        mask = None
+        if p0:
+            cols = torch.arange(end, device=self.device)
+            rows = torch.arange(p0, end, device=self.device)
+            mask = cols[None, :] <= rows[:, None]
+        x = self.embed[ids]  # (T, d)
+        for i, (w_qk, w_v, w_o, w_gate_up, w_down) in enumerate(self.layers):
+            h = self._rms_rows(x)
+            qk = (h @ w_qk).view(T, 2 * H, hd)
+            self.qk_cache[i][p0:end] = qk * cos + rotate_half(qk) * sin
+            self.v_cache[i][p0:end] = (h @ w_v).view(T, H, hd)
+            q = self.qk_cache[i][p0:end, :H].transpose(0, 1)  # (H, T, hd)
+            k = self.qk_cache[i][:end, H:].transpose(0, 1)  # (H, end, hd)
+            v = self.v_cache[i][:end].transpose(0, 1)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+            x = x + y.transpose(0, 1).reshape(T, d) @ w_o
+            gate, up = (self._rms_rows(x) @ w_gate_up).chunk(2, dim=-1)
+            x = x + (F.silu(gate) * up) @ w_down
+        self.pos = end
+        last = x[-1:]
+        return (self._rms_rows(last) @ self.head).view(-1).float()
+
+    def _rms_rows(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), None, self.eps)

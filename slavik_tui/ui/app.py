@@ -1,0 +1,370 @@
+"""The terminal app: four modes (Models, Training, Generation, History), dialogs, help and
+the command palette.
+
+Start-up imports Textual and `store` only (standard library): torch and the engine are
+imported inside the workers that need them, so the first paint comes fast.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.reactive import var
+from textual.screen import ModalScreen, Screen
+
+from slavik_tui.errors import UserError
+from slavik_tui.store.lock import lock_holder
+from slavik_tui.store.workspace import ModelInfo, Workspace
+from slavik_tui.ui.messages import ModelsScanned
+
+SCAN_SECONDS = 2.0  # how often the models folder is listed again
+MODES = ("models", "training", "generation", "history")
+MODE_TITLES = {"models": "Models", "training": "Training", "generation": "Generation",
+               "history": "History"}
+
+
+def _screen_class(mode: str) -> type[Screen]:
+    """The class of a mode's screen, imported on first use (training/history pull in the
+    chart and numpy; nothing of that is needed to paint the Models screen)."""
+    if mode == "models":
+        from slavik_tui.ui.screens.models import ModelsScreen as cls
+    elif mode == "training":
+        from slavik_tui.ui.screens.training import TrainingScreen as cls
+    elif mode == "generation":
+        from slavik_tui.ui.screens.generation import GenerationScreen as cls
+    elif mode == "history":
+        from slavik_tui.ui.screens.history import HistoryScreen as cls
+    else:
+        raise ValueError(mode)
+    return cls
+
+
+def background_trainers_note(workspace: Workspace) -> str | None:
+    """What to tell a user who quits while trainers keep running (they outlive the app)."""
+    lines = []
+    for name in workspace.names():
+        pid = lock_holder(workspace.root / name)
+        if pid:
+            lines.append(f"training of {name} goes on in the background (pid {pid}); "
+                         f"come back with `slavik-tui watch {name}`")
+    return "\n".join(lines) or None
+
+
+class SlavikCommands(Provider):
+    """The command palette (ctrl+p): every main action by name, per model where it applies."""
+
+    async def startup(self) -> None:
+        self.models: list[ModelInfo] = list(getattr(self.app, "models", []))
+
+    def commands(self) -> list[tuple[str, Callable[[], Any], str]]:
+        app: SlavikApp = self.app  # type: ignore[assignment]
+        out: list[tuple[str, Callable[[], Any], str]] = [
+            ("Models screen", partial(app.open_mode, "models"), "every model, sizes, datasets"),
+            ("Training screen", partial(app.open_mode, "training"), "train and watch a model"),
+            ("Generation screen", partial(app.open_mode, "generation"), "talk to a model"),
+            ("History screen", partial(app.open_mode, "history"), "past runs of a model"),
+            ("New model…", app.action_new_model, "create a model from your text files"),
+            ("Keys (help)", app.action_help, "every key of every screen"),
+        ]
+        for info in self.models:
+            name = info.name
+            out += [
+                (f"Train {name}", partial(app.open_mode, "training", name),
+                 "open the Training screen for this model"),
+                (f"Generate with {name}", partial(app.generate_with, name),
+                 "talk to this model" if info.trained else "not trained yet"),
+                (f"History of {name}", partial(app.open_mode, "history", name),
+                 "its runs and metrics"),
+                (f"Export {name}…", partial(app.export_model, name),
+                 "safetensors fp32 / bf16 or a Hugging Face folder"),
+                (f"Rename {name}…", partial(app.rename_model, name), "rename its folder"),
+                (f"Delete {name}…", partial(app.delete_model, name), "asks first"),
+            ]
+        return out
+
+    async def discover(self) -> Hits:
+        for text, command, help_text in self.commands()[:6]:
+            yield DiscoveryHit(text, command, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, command, help_text in self.commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), command, text=text, help=help_text)
+
+
+class SlavikApp(App[None]):
+    """slavik-tui: train small language models on your own text, watch them, talk to them."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
+    TITLE = "slavik-tui"
+    COMMANDS = App.COMMANDS | {SlavikCommands}
+
+    BINDINGS = [
+        Binding("f1", "open('models')", "Models", key_display="F1"),
+        Binding("f2", "open('training')", "Train", key_display="F2"),
+        Binding("f3", "open('generation')", "Generate", key_display="F3"),
+        Binding("f4", "open('history')", "History", key_display="F4"),
+        Binding("m", "open('models')", "Models", show=False),
+        Binding("t", "open('training')", "Train", show=False),
+        Binding("g", "open('generation')", "Generate", show=False),
+        Binding("h", "open('history')", "History", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit", show=False),
+    ]
+
+    models: var[list[ModelInfo]] = var(list, always_update=False)
+    """The models folder as last listed (every screen watches this)."""
+    selected_model: var[str | None] = var(None)
+    """The model under the cursor on the Models screen (the default for other screens)."""
+
+    def __init__(self, models_root: Path, watch: str | None = None) -> None:
+        super().__init__()
+        self.models_root = Path(models_root)
+        self.workspace = Workspace(self.models_root)
+        self.watch_model = watch
+        self._mode_models: dict[str, str | None] = {"training": watch, "history": None}
+        self._pending_select: str | None = None
+        self._scan_errors_seen: set[str] = set()
+        self.scan_paused = False  # tests and snapshots hold the listing still
+        for mode in MODES:
+            self.add_mode(mode, partial(self._make_screen, mode))
+
+    @property
+    def display_root(self) -> str:
+        """The models folder, with the home folder as ~ (short enough for a header)."""
+        home = str(Path.home())
+        root = str(self.models_root)
+        return "~" + root[len(home):] if root.startswith(home + os.sep) else root
+
+    def _make_screen(self, mode: str) -> Screen:
+        cls = _screen_class(mode)
+        if mode in self._mode_models:
+            return cls(model=self._mode_models[mode])
+        return cls()
+
+    def on_mount(self) -> None:
+        self.rescan()
+        self.set_interval(SCAN_SECONDS, self._poll)
+        if self.watch_model:
+            self.open_mode("training", self.watch_model)
+        else:
+            self.switch_mode("models")
+
+    # ---- the models folder --------------------------------------------------------------
+    def rescan(self) -> None:
+        """List the models folder now (on the UI thread: after a create, rename, delete)."""
+        errors: list[tuple[str, str]] = []
+        try:
+            models = self.workspace.list(errors)
+        except (OSError, UserError) as exc:
+            self._scan_done(ModelsScanned(list(self.models), [("", str(exc))]))
+            return
+        self._scan_done(ModelsScanned(models, errors))
+
+    def _poll(self) -> None:
+        if not self.scan_paused:
+            self._scan()
+
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
+    def _scan(self) -> None:
+        errors: list[tuple[str, str]] = []
+        try:
+            models = self.workspace.list(errors)
+        except (OSError, UserError) as exc:
+            self.post_message(ModelsScanned(list(self.models), [("", str(exc))]))
+            return
+        self.post_message(ModelsScanned(models, errors))
+
+    def on_models_scanned(self, message: ModelsScanned) -> None:
+        self._scan_done(message)
+
+    def _scan_done(self, message: ModelsScanned) -> None:
+        self.models = message.models
+        for name, error in message.errors:
+            if error not in self._scan_errors_seen:  # say it once, not every 2 s
+                self._scan_errors_seen.add(error)
+                self.notify(error, title=f"model {name}" if name else "models folder",
+                            severity="error", timeout=10)
+
+    def take_pending_selection(self) -> str | None:
+        name, self._pending_select = self._pending_select, None
+        return name
+
+    def info(self, name: str) -> ModelInfo | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    # ---- modes ----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While a dialog is open, the mode keys and `n` would act behind it: keep them off.
+        if action in ("open", "help", "new_model") and isinstance(self.screen, ModalScreen):
+            return False
+        # The key of the screen you are on does nothing: leave it out of the footer.
+        if action == "open" and parameters and parameters[0] == self.current_mode:
+            return False
+        return True
+
+    def action_open(self, mode: str) -> None:
+        """A mode key (F1–F4, m/t/g/h). From the Models screen the other screens open for the
+        model under the cursor; from elsewhere they show what they showed before."""
+        model = self.selected_model if self.current_mode == "models" else None
+        if mode == "generation" and model:
+            self.generate_with(model)
+        else:
+            self.open_mode(mode, model)
+
+    def open_mode(self, mode: str, model: str | None = None) -> None:
+        """Show a mode's screen; with `model`, for that model (training/history screens are
+        re-created when they show another model; the generation screen just switches)."""
+        if mode == "generation":
+            self.switch_mode("generation")
+            if model:
+                self.screen.select_model(model)  # type: ignore[attr-defined]
+            self.refresh_bindings()
+            return
+        if mode in self._mode_models:
+            try:
+                screen: Screen | None = self.get_screen_stack(mode)[0]
+            except (KeyError, IndexError):
+                screen = None
+            if screen is None:
+                self._mode_models[mode] = model if model is not None else self.selected_model
+            elif model is not None and getattr(screen, "model", None) != model:
+                if self.current_mode == mode:
+                    self.switch_mode("models")
+                self.remove_mode(mode)
+                self._mode_models[mode] = model
+                self.add_mode(mode, partial(self._make_screen, mode))
+        self.switch_mode(mode)
+        self.refresh_bindings()
+
+    def generate_with(self, name: str) -> None:
+        info = self.info(name)
+        if info is not None and not info.trained:
+            self.notify(f"model '{name}' has no trained weights yet; train it first "
+                        "(t on the Models screen)", severity="warning")
+            return
+        self.open_mode("generation", name)
+
+    # ---- dialogs ----------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from slavik_tui.ui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def help_classes(self) -> list[tuple[str, list[type]]]:
+        """What the help screen lists: the app's keys, then each screen with the project's
+        widgets inside it, then the dialogs."""
+        from slavik_tui.ui.screens.confirm import ConfirmScreen
+        from slavik_tui.ui.screens.export import ExportScreen
+        from slavik_tui.ui.screens.file_picker import FilePickerScreen
+        from slavik_tui.ui.screens.help import own_widget_classes
+        from slavik_tui.ui.screens.new_model import NewModelScreen
+        from slavik_tui.ui.screens.rename import RenameScreen
+
+        sections: list[tuple[str, list[type]]] = [("Everywhere", [type(self)])]
+        for mode in MODES:
+            cls = _screen_class(mode)
+            try:
+                mounted = self.get_screen_stack(mode)
+            except KeyError:
+                mounted = []
+            widgets = own_widget_classes(s for s in mounted if isinstance(s, cls))
+            extra = list(getattr(cls, "HELP_WIDGETS", ()))
+            sections.append((f"{MODE_TITLES[mode]} screen", [cls, *extra, *widgets]))
+        for title, cls in [("New model form", NewModelScreen), ("Export", ExportScreen),
+                           ("Rename", RenameScreen), ("Confirm", ConfirmScreen),
+                           ("File picker", FilePickerScreen)]:
+            sections.append((title, [cls, *getattr(cls, "HELP_WIDGETS", ())]))
+        return sections
+
+    def action_new_model(self) -> None:
+        from slavik_tui.ui.screens.new_model import NewModelScreen
+
+        def created(name: str | None) -> None:
+            if name:
+                self._pending_select = name
+                self.rescan()
+                self.notify(f"created model '{name}'; press t to train it")
+
+        self.push_screen(NewModelScreen(), created)
+
+    def export_model(self, name: str) -> None:
+        from slavik_tui.ui.screens.export import ExportScreen
+
+        info = self.info(name)
+        if info is not None and not info.trained:
+            self.notify(f"model '{name}' has no trained weights to export yet; train it first",
+                        severity="warning")
+            return
+
+        def exported(path: Path | None) -> None:
+            if path:
+                self.notify(f"exported '{name}' to {path}", timeout=8)
+
+        self.push_screen(ExportScreen(name), exported)
+
+    def rename_model(self, name: str) -> None:
+        from slavik_tui.ui.screens.rename import RenameScreen
+
+        if self._refuse_while_training(name, "rename"):
+            return
+
+        def renamed(new: str | None) -> None:
+            if new:
+                self._pending_select = new
+                self.rescan()
+                self.notify(f"renamed '{name}' to '{new}'")
+
+        self.push_screen(RenameScreen(name), renamed)
+
+    def delete_model(self, name: str) -> None:
+        from slavik_tui.ui.screens.confirm import ConfirmScreen
+
+        if self._refuse_while_training(name, "delete"):
+            return
+        info = self.info(name)
+        size = f" ({info.size_mb:.1f} MB)" if info else ""
+        question = (f"Delete model '{name}' and everything in its folder{size}: weights, "
+                    "tokenizer, token caches and its whole training history?\n"
+                    "This cannot be undone.")
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.workspace.delete(name)
+            except UserError as exc:
+                self.notify(str(exc), severity="error", timeout=8)
+                return
+            self.rescan()
+            self.notify(f"deleted model '{name}'")
+
+        self.push_screen(ConfirmScreen(f"Delete '{name}'?", question), answered)
+
+    def _refuse_while_training(self, name: str, verb: str) -> bool:
+        pid = lock_holder(self.models_root / name)
+        if pid:
+            self.notify(f"cannot {verb} '{name}' while it is being trained (pid {pid}); "
+                        "stop the training first", severity="error", timeout=8)
+            return True
+        return False
+
+
+def run_app(models_root: Path, watch: str | None = None) -> int | None:
+    """Run the app on a models folder; `watch` opens the Training screen for that model.
+    After the app closes, says which trainers go on in the background."""
+    app = SlavikApp(Path(models_root), watch=watch)
+    app.run()
+    note = background_trainers_note(app.workspace)
+    if note:
+        print(note, flush=True)
+    return app.return_code or None

@@ -1,0 +1,30 @@
+"""History screen — PLACEHOLDER, to be replaced by the History screen's author.
+
+The app builds it as `HistoryScreen(model=NAME_OR_NONE)` for the "history" mode and
+re-creates it when another model is asked for (it reads `screen.model` to tell).
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+
+class HistoryScreen(Screen):
+    """Runs of one model and their metrics (placeholder)."""
+
+    def __init__(self, model: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+        self.title = "slavik-tui"
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        what = f"model '{self.model}'" if self.model else "no model chosen (pick one on Models, F1)"
+        yield Static(f"History — {what}.\n\nThe history view is not built yet.",
+                     id="placeholder", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = f"History · {self.model}" if self.model else "History"

@@ -1,0 +1,1 @@
+"""Reusable widgets (chart, forms, tables); import each from its own module."""

@@ -1,0 +1,119 @@
+"""Form pieces shared by the dialogs: a labelled field with its error line, and parsers.
+
+A field shows its own error (the `UserError` text) right next to the input, so a user sees
+which value to change and how; a parser turns the typed text into a number or says, in one
+line, what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Label, Static
+
+from slavik_tui.errors import UserError
+
+
+class FormField(Widget):
+    """`label | input | error` on one row (layout "row"), or the error under the input
+    (layout "stacked", for wide inputs such as names and paths).
+
+    The input is any focusable widget (Input, Select, ...); extra widgets (a "browse" button)
+    sit after it. `set_error(text)` shows or clears the error and marks the field invalid.
+    """
+
+    DEFAULT_CSS = """
+    FormField { height: auto; width: 1fr; }
+    FormField > .field--row { height: auto; width: 1fr; }
+    FormField .field--label { width: 13; padding: 0 1 0 0; color: $text-muted; }
+    FormField .field--error { color: $error; width: 1fr; height: auto; padding: 0 0 0 1; }
+    FormField .field--error.-empty { display: none; }
+    FormField.-stacked .field--error { padding: 0 0 0 13; }
+    """
+
+    def __init__(self, label: str, widget: Widget, *extra: Widget, layout: str = "row",
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.label = label
+        self.widget = widget
+        self.extra = extra
+        self.layout_kind = layout
+        self.error: str | None = None
+        if layout == "stacked":
+            self.add_class("-stacked")
+
+    def compose(self) -> ComposeResult:
+        error = Static("", classes="field--error -empty", markup=False)
+        with Horizontal(classes="field--row"):
+            yield Label(self.label, classes="field--label")
+            yield self.widget
+            yield from self.extra
+            if self.layout_kind == "row":
+                yield error
+        if self.layout_kind != "row":
+            yield error
+
+    def set_error(self, message: str | None) -> None:
+        """Show `message` next to the input (None clears it)."""
+        if message == self.error:
+            return
+        self.error = message
+        self.set_class(bool(message), "-invalid")
+        self.widget.set_class(bool(message), "-invalid")
+        try:
+            line = self.query_one(".field--error", Static)
+        except Exception:  # not composed yet: compose reads self.error on mount below
+            return
+        line.update(message or "")
+        line.set_class(not message, "-empty")
+
+    def on_mount(self) -> None:
+        if self.error:
+            line = self.query_one(".field--error", Static)
+            line.update(self.error)
+            line.remove_class("-empty")
+
+
+# ---- parsers: text typed into a field → value, or a UserError that says what to type ----------
+def parse_int(text: str, what: str, minimum: int = 1, maximum: int | None = None) -> int:
+    text = text.strip().replace("_", "").replace(",", "")
+    try:
+        value = int(text)
+    except ValueError:
+        shown = repr(text) if text else "nothing"
+        raise UserError(f"{what} must be a whole number, got {shown}") from None
+    if value < minimum:
+        raise UserError(f"{what} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise UserError(f"{what} must be at most {maximum}, got {value}")
+    return value
+
+
+def parse_optional_int(text: str, what: str, minimum: int = 0) -> int | None:
+    """Empty means "not set" (e.g. a random seed)."""
+    if not text.strip():
+        return None
+    return parse_int(text, what, minimum=minimum)
+
+
+def parse_float(text: str, what: str, minimum: float, maximum: float | None = None,
+                above_minimum: bool = False, example: str = "") -> float:
+    """A finite number in [minimum, maximum] (or (minimum, ...] with `above_minimum`)."""
+    hint = f", e.g. {example}" if example else ""
+    text = text.strip().replace(",", ".")
+    try:
+        value = float(text)
+    except ValueError:
+        shown = repr(text) if text else "nothing"
+        raise UserError(f"{what} must be a number{hint}, got {shown}") from None
+    if not math.isfinite(value):
+        raise UserError(f"{what} must be a finite number{hint}")
+    if value < minimum or (above_minimum and value == minimum):
+        sign = ">" if above_minimum else "≥"
+        raise UserError(f"{what} must be {sign} {minimum:g}{hint}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise UserError(f"{what} must be ≤ {maximum:g}{hint}, got {value:g}")
+    return value

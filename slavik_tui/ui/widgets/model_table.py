@@ -1,0 +1,118 @@
+"""The table of models on the Models screen: one row per model folder, keyed by name."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+# (wide header, narrow header, right-aligned)
+COLUMNS = [
+    ("name", "name", False),
+    ("size MB", "MB", True),
+    ("trained", "✓", False),
+    ("params", "params", True),
+    ("d_model", "d", True),
+    ("layers", "L", True),
+    ("heads", "H", True),
+    ("vocab", "vocab", True),
+    ("context", "ctx", True),
+    ("datasets", "data", True),
+    ("steps", "steps", True),
+    ("last loss", "loss", True),
+]
+
+
+def human_count(n: int | None) -> str:
+    """2_555_904 → 2.56M: short enough for a table cell (the details pane is exact)."""
+    if n is None:
+        return "-"
+    if n >= 1_000_000_000:
+        return f"{n / 1e9:.2f}B"
+    if n >= 1_000_000:
+        return f"{n / 1e6:.2f}M"
+    if n >= 10_000:
+        return f"{n / 1e3:.0f}k"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f}k"
+    return str(n)
+
+
+def _num(value: Any, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def row_of(info: Any) -> tuple[str, ...]:
+    """The cells of one model (plain strings, so rows compare cheaply)."""
+    return (
+        info.name,
+        _num(info.size_mb, ".1f"),
+        "✓" if info.trained else "",
+        human_count(info.params),
+        _num(info.d_model),
+        _num(info.n_layers),
+        _num(info.n_heads),
+        _num(info.vocab_size),
+        _num(info.context),
+        _num(info.datasets if isinstance(info.datasets, int) or info.datasets is None
+             else len(info.datasets)),
+        _num(info.steps, ","),
+        _num(info.last_loss, ".4f"),
+    )
+
+
+class ModelTable(DataTable):
+    """Models, one row each; the cursor stays on the same model across refreshes."""
+
+    DEFAULT_CSS = """
+    ModelTable { height: 1fr; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self._rows: list[tuple[str, ...]] = []
+        self._running: set[str] = set()
+        self._narrow: bool | None = None
+
+    @property
+    def selected_name(self) -> str | None:
+        if not self._rows or self.cursor_row < 0 or self.cursor_row >= len(self._rows):
+            return None
+        return self._rows[self.cursor_row][0]
+
+    def set_narrow(self, narrow: bool) -> None:
+        """Short headers below 100 columns, so 12 columns fit an 80-column terminal."""
+        if narrow == self._narrow:
+            return
+        self._narrow = narrow
+        selected = self.selected_name
+        self.clear(columns=True)
+        for wide, short, right in COLUMNS:
+            label = short if narrow else wide
+            self.add_column(Text(label, justify="right" if right else "left"), key=wide)
+        self._fill(self._rows, self._running, selected)
+
+    def show(self, models: Sequence[Any], select: str | None = None) -> None:
+        rows = [row_of(m) for m in models]
+        running = {m.name for m in models if getattr(m, "running_pid", None)}
+        if rows == self._rows and running == self._running and select is None:
+            return
+        self._fill(rows, running, select or self.selected_name)
+
+    def _fill(self, rows: list[tuple[str, ...]], running: set[str], select: str | None) -> None:
+        self._rows, self._running = rows, running
+        if self._narrow is None:
+            return  # columns come with the first set_narrow()
+        self.clear()
+        for row in rows:
+            cells: list[Any] = []
+            for (wide, _short, right), value in zip(COLUMNS, row):
+                if wide == "name" and value in running:
+                    cells.append(Text.assemble(value, (" ▶", "bold green")))
+                else:
+                    cells.append(Text(value, justify="right" if right else "left"))
+            self.add_row(*cells, key=row[0])
+        names = [r[0] for r in rows]
+        if select in names:
+            self.move_cursor(row=names.index(select), animate=False)

@@ -1,0 +1,405 @@
+"""MetricsChart in a real (headless) Textual app, driven by Pilot: keys, mouse, save, repaint."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import subprocess
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from textual import events
+from textual.app import App, ComposeResult
+from textual.widgets import Footer
+
+from slavik_tui.ui.widgets.chart import MetricsChart, Series, render_frame, training_series
+
+N = 5000
+T0 = 1_700_000_000.0  # unix seconds: the chart shows time since the run's first row
+
+
+class ChartApp(App):
+    def __init__(self, chart: MetricsChart) -> None:
+        super().__init__()
+        self.chart = chart
+        self.saved: list[MetricsChart.Saved] = []
+
+    def on_metrics_chart_saved(self, message: MetricsChart.Saved) -> None:
+        self.saved.append(message)
+
+    def compose(self) -> ComposeResult:
+        yield self.chart
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.chart.focus()
+
+
+def fill(chart: MetricsChart, n: int = N) -> None:
+    rng = np.random.default_rng(0)
+    x = np.arange(n, dtype=np.float64)
+    t = T0 + 0.5 * x
+    chart.append("loss", x, t, 3 + 2 * np.exp(-x / 800) + rng.normal(0, 0.1, n))
+    chart.append("reward", x, t, 0.8 * (1 - np.exp(-x / 2000)))
+    ev = np.arange(0, n, 250, dtype=np.float64)
+    chart.append("val_loss", ev, T0 + 0.5 * ev, 3.1 + 2 * np.exp(-ev / 800))
+    chart.append("size_mb", ev, T0 + 0.5 * ev, np.full(ev.size, 82.0))
+
+
+@asynccontextmanager
+async def running(chart: MetricsChart | None = None, data: bool = True):
+    chart = chart or MetricsChart.for_run(title="test run")
+    app = ChartApp(chart)
+    async with app.run_test(size=(120, 40)) as pilot:
+        if data:
+            fill(chart)
+        await pilot.pause()
+        await pilot.pause(0.25)  # one repaint tick
+        yield app, pilot, chart
+
+
+def run(coro) -> None:
+    asyncio.run(coro)
+
+
+def approx_range(got, want):
+    assert got is not None
+    assert got[0] == pytest.approx(want[0], abs=1e-6) and got[1] == pytest.approx(want[1], abs=1e-6)
+
+
+def test_keys_pan_zoom_fit_follow():
+    async def scenario():
+        async with running() as (app, pilot, chart):
+            assert chart.view is None and chart.follow
+            assert chart.x_range == (0.0, N - 1)
+            assert chart.drawn_series == ["loss", "val_loss", "reward", "size_mb"]
+
+            await pilot.press("plus")  # ×0.5 around the centre
+            approx_range(chart.view, (1249.75, 3749.25))
+            assert not chart.follow
+            await pilot.press("left")  # 10% of the span
+            approx_range(chart.view, (999.8, 3499.3))
+            await pilot.press("right", "right")
+            approx_range(chart.view, (1499.7, 3999.2))
+            await pilot.press("equals_sign")
+            approx_range(chart.view, (2124.575, 3374.325))
+            await pilot.press("minus")
+            approx_range(chart.view, (1499.7, 3999.2))
+            for _ in range(20):  # panning stops at the data
+                await pilot.press("left")
+            approx_range(chart.view, (0.0, 2499.5))
+
+            await pilot.press("end")
+            approx_range(chart.view, (2499.5, 4999.0))
+            assert chart.follow
+            # While following, new rows slide the window along.
+            chart.append("loss", [5000, 5001, 5002], [T0 + 2500] * 3, [3.0, 3.0, 3.0])
+            approx_range(chart.view, (2502.5, 5002.0))
+            await pilot.press("left")
+            assert not chart.follow
+            before = chart.view
+            chart.append("loss", [5003], [T0 + 2501.5], [3.0])
+            assert chart.view == before  # not following: the view stays put
+
+            await pilot.press("minus", "minus")  # zooming out past everything = fit all
+            assert chart.view is None and chart.follow
+            await pilot.press("plus", "0")
+            assert chart.view is None and chart.x_range == (0.0, 5003.0)
+            await pilot.pause(0.3)
+            assert chart.last_frame_ms > 0
+
+    run(scenario())
+
+
+def test_keys_toggle_metrics_smoothing_log_axis():
+    async def scenario():
+        async with running() as (app, pilot, chart):
+            await pilot.press("1")
+            await pilot.pause(0.25)
+            assert chart.hidden_metrics == {"loss"}
+            assert chart.drawn_series == ["reward", "size_mb"]  # val loss is a "loss" too
+            await pilot.press("2", "3")
+            await pilot.pause(0.25)
+            assert chart.hidden_metrics == {"loss", "reward", "size"}
+            assert chart.drawn_series == []
+            await pilot.press("1", "2", "3")
+            assert chart.hidden_metrics == set()
+
+            modes = []
+            for _ in range(4):
+                await pilot.press("s")
+                modes.append(chart.smoothing)
+            assert modes == [0.6, 0.9, 0.99, 0.0]
+            await pilot.press("s", "s")
+            await pilot.pause(0.25)
+            assert "EMA 0.9" in chart._frame.text.plain
+            # The smoothed loss is drawn from the EMA of the data (cached on the series).
+            loss = chart.get_series("loss")
+            assert 0.9 in loss._ema and loss._ema[0.9].n == N
+
+            await pilot.press("l")
+            await pilot.pause(0.25)
+            assert chart.log_y
+            assert "log y" in chart._frame.text.plain
+
+            await pilot.press("x")
+            await pilot.pause(0.25)
+            assert chart.x_mode == "time"
+            plain = chart._frame.text.plain
+            assert "time" in plain and "10m" in plain and "20m" in plain  # 2500 s of run
+            await pilot.press("x")
+            assert chart.x_mode == "step"
+
+    run(scenario())
+
+
+def test_x_axis_toggle_keeps_the_zoomed_range():
+    async def scenario():
+        async with running() as (app, pilot, chart):
+            await pilot.press("plus")
+            approx_range(chart.view, (1249.75, 3749.25))
+            await pilot.press("x")  # steps -> seconds: t = 0.5 × step
+            approx_range(chart.view, (624.875, 1874.625))
+            await pilot.press("x")
+            approx_range(chart.view, (1249.75, 3749.25))
+
+    run(scenario())
+
+
+def test_clear_starts_fresh_and_toggles_back():
+    async def scenario():
+        async with running() as (app, pilot, chart):
+            await pilot.press("c")
+            assert chart.cleared_at == N - 1
+            assert chart.x_range[0] == N - 1
+            chart.append("loss", np.arange(N, N + 100), T0 + 0.5 * np.arange(N, N + 100), np.ones(100))
+            assert chart.x_range == (N - 1, N + 99)  # grows from the clear point
+            await pilot.press("plus", "0")  # 0 fits the data since the clear
+            assert chart.x_range == (N - 1, N + 99)
+            await pilot.pause(0.25)
+            assert "from 4999" in chart._frame.text.plain
+            await pilot.press("c")  # again: the whole history is back
+            assert chart.cleared_at is None and chart.x_range == (0.0, N + 99)
+
+    run(scenario())
+
+
+def test_mouse_wheel_zooms_around_the_pointer():
+    async def scenario():
+        async with running() as (app, pilot, chart):
+            x0, x1 = chart._frame.plot_x
+            col = x0 + (x1 - x0) // 4
+            anchor = chart.column_to_x(col)
+            region = chart.content_region
+
+            def wheel(cls):
+                return cls(
+                    chart, col, 10, 0, 1, 0, False, False, False,
+                    screen_x=region.x + col, screen_y=region.y + 10,
+                )
+
+            chart.post_message(wheel(events.MouseScrollUp))
+            await pilot.pause()
+            # The x under the pointer stays put: both sides shrink towards it by 0.8.
+            zoom = MetricsChart.WHEEL_ZOOM
+            approx_range(chart.view, (anchor - anchor * zoom, anchor + (N - 1 - anchor) * zoom))
+            assert 0 < chart.view[0] < N / 4 < chart.view[1] < N - 1
+            chart.post_message(wheel(events.MouseScrollUp))
+            await pilot.pause()
+            assert chart.view[1] - chart.view[0] == pytest.approx((N - 1) * 0.64)
+            chart.post_message(wheel(events.MouseScrollDown))
+            chart.post_message(wheel(events.MouseScrollDown))
+            await pilot.pause()
+            assert chart.view is None  # back to everything
+
+    run(scenario())
+
+
+def test_mouse_drag_pans():
+    async def scenario():
+        async with running() as (app, pilot, chart):
+            await pilot.press("plus")
+            await pilot.pause()
+            lo, hi = chart.view
+            per_cell = (hi - lo) / (chart._frame.plot_x[1] - chart._frame.plot_x[0])
+            start = (60, 15)
+            await pilot.mouse_down(chart, offset=start)
+            region = chart.content_region
+            for dx in (4, 8, 12):
+                chart.post_message(
+                    events.MouseMove(
+                        chart, start[0] + dx, start[1], dx, 0, 1, False, False, False,
+                        screen_x=region.x + start[0] + dx, screen_y=region.y + start[1],
+                    )
+                )
+            await pilot.pause()
+            # Dragging right by 12 cells shows data 12 cells further left.
+            approx_range(chart.view, (lo - 12 * per_cell, hi - 12 * per_cell))
+            await pilot.mouse_up(chart, offset=(start[0] + 12, start[1]))
+            assert chart._drag is None and app.mouse_captured is None
+
+    run(scenario())
+
+
+def test_legend_click_toggles_the_metric():
+    async def scenario():
+        async with running() as (app, pilot, chart):
+            hits = {key: (row, x0) for row, x0, _x1, key in chart._frame.legend_hits}
+            assert set(hits) == {"loss", "val_loss", "reward", "size_mb"}
+            row, x0 = hits["reward"]
+            await pilot.click(chart, offset=(x0 + 1, row))
+            assert chart.hidden_metrics == {"reward"}
+            await pilot.pause(0.25)
+            assert "reward" not in chart.drawn_series
+            row, x0 = hits["val_loss"]  # val loss belongs to the loss toggle
+            await pilot.click(chart, offset=(x0 + 1, row))
+            assert chart.hidden_metrics == {"reward", "loss"}
+            row, x0 = hits["reward"]
+            await pilot.click(chart, offset=(x0 + 1, row))
+            assert chart.hidden_metrics == {"loss"}
+
+    run(scenario())
+
+
+def test_ctrl_s_writes_svg_and_csv(tmp_path: Path):
+    async def scenario():
+        chart = MetricsChart.for_run(title="run/7", save_dir=tmp_path / "charts")
+        async with running(chart) as (app, pilot, chart):
+            await pilot.press("plus", "2")  # visible: steps 1250..3749, without reward
+            await pilot.press("ctrl+s")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            svgs = list((tmp_path / "charts").glob("*.svg"))
+            csvs = list((tmp_path / "charts").glob("*.csv"))
+            assert len(svgs) == 1 and len(csvs) == 1
+            assert svgs[0].name.startswith("run-7-")
+            svg = svgs[0].read_text(encoding="utf-8")
+            assert svg.startswith("<svg") and "run/7" in svg and "val&#160;loss" in svg
+            with csvs[0].open(encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+            keys = {r["series"] for r in rows}
+            assert keys == {"loss", "val_loss", "size_mb"}
+            loss = [r for r in rows if r["series"] == "loss"]
+            steps = [float(r["step"]) for r in loss]
+            assert steps[0] == 1250 and steps[-1] == 3749 and len(steps) == 2500
+            first = loss[0]
+            assert float(first["time"]) == T0 + 625 and float(first["elapsed_s"]) == 625
+            want = chart.get_series("loss").y[1250]
+            assert float(first["value"]) == want  # raw, full precision
+            assert [m.svg_path for m in app.saved] == svgs
+            assert [m.csv_path for m in app.saved] == csvs
+
+    run(scenario())
+
+
+def test_save_api_returns_paths(tmp_path: Path):
+    chart = MetricsChart.for_run()
+    fill(chart, 300)
+    svg, csv_path = chart.save(tmp_path)  # not mounted: renders at 120×35
+    assert svg.exists() and csv_path.exists()
+    assert len(csv_path.read_text().splitlines()) == 1 + 300 + 300 + 2 * 2
+
+
+def test_repaint_is_throttled():
+    async def scenario():
+        async with running() as (app, pilot, chart):
+            await pilot.pause(0.3)
+            before = chart.render_count
+            for i in range(1000):  # a burst of rows, one at a time
+                chart.append("loss", [N + i], [T0 + 0.5 * (N + i)], [3.0])
+            await pilot.pause(0.5)
+            renders = chart.render_count - before
+            assert 1 <= renders <= 4
+            assert chart.x_range == (0.0, N + 999)  # the repaint shows the new rows
+            assert chart._frame.x_range == (0.0, N + 999)
+            # Nothing changed: the timer does not repaint.
+            idle = chart.render_count
+            await pilot.pause(0.5)
+            assert chart.render_count == idle
+            # A steady stream (rows arriving every 10 ms, the event loop free in between)
+            # repaints on the 5 Hz timer, not per row.
+            before = chart.render_count
+            for i in range(60):
+                chart.append("loss", [N + 1000 + i], [T0 + 0.5 * (N + 1000 + i)], [3.0])
+                await asyncio.sleep(0.01)
+            await pilot.pause(0.25)
+            assert chart.render_count - before <= 6
+            assert chart._frame.x_range == (0.0, N + 1059)
+
+    run(scenario())
+
+
+def test_no_color_tells_series_apart_by_glyph(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def scenario():
+        async with running() as (app, pilot, chart):
+            text = chart._frame.text
+            x0, x1 = chart._frame.plot_x
+            lines = text.plain.split("\n")
+            body = "".join(line[x0:x1] for line in lines[2:-3])
+            assert "•" in body  # val loss points
+            assert any(0x2800 < ord(ch) <= 0x28FF for ch in body)  # loss: braille
+            assert any(ch in "▘▝▀▖▌▞▛▗▚▐▜▄▙▟█" for ch in body)  # reward: quadrant blocks
+            for span in text.spans:
+                style = span.style
+                if hasattr(style, "color") and style.color is not None:
+                    assert style.color.triplet not in {(240, 82, 82), (80, 160, 255)}
+
+    run(scenario())
+
+
+def test_render_frame_without_an_app_and_comparison_series():
+    runs = [
+        Series(f"m/r{i}", f"m/r{i}", "loss", color=(10 * i, 100, 200), run=f"m/r{i}")
+        for i in range(3)
+    ]
+    for i, s in enumerate(runs):
+        x = np.arange(100.0)
+        s.append(x, 1000.0 * i + x, 3.0 - 0.01 * x + 0.1 * i)
+    frame = render_frame(runs, width=80, height=20, x_range=(0.0, 99.0), title="compare")
+    assert frame.drawn == ["m/r0", "m/r1", "m/r2"]
+    assert "m/r1" in frame.text.plain.split("\n")[0]
+    # On the time axis each run starts at 0 s (its own first row).
+    frame = render_frame(runs, width=80, height=20, x_range=(0.0, 99.0), x_mode="time")
+    assert frame.drawn == ["m/r0", "m/r1", "m/r2"]
+    assert training_series("m/r")[0].key == "m/r:loss"
+
+
+def test_chart_module_does_not_import_torch():
+    code = "import sys, slavik_tui.ui.widgets.chart\nprint('torch' in sys.modules)\n"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == "False"
+
+
+def test_state_setters_validate_and_convert():
+    chart = MetricsChart.for_run()
+    fill(chart)
+    chart.view = (100.0, 200.0)
+    assert chart.view == (100.0, 200.0) and not chart.follow
+    chart.view = (4000.0, 6000.0)  # clamped to the data, which ends at 4999: the tail
+    assert chart.view == (2999.0, 4999.0) and chart.follow
+    chart.view = (-50.0, 10_000.0)  # wider than the data: fit all
+    assert chart.view is None
+    chart.view = None
+    assert chart.view is None and chart.follow
+    chart.hidden_metrics = ["size"]
+    assert chart.hidden_metrics == {"size"}
+    with pytest.raises(ValueError, match="unknown metrics"):
+        chart.hidden_metrics = {"accuracy"}
+    with pytest.raises(ValueError, match="EMA weight"):
+        chart.smoothing = 1.0
+    with pytest.raises(ValueError, match="x_mode"):
+        chart.x_mode = "epoch"  # type: ignore[assignment]
+    with pytest.raises(KeyError, match="no series 'lr'"):
+        chart.append("lr", [1], [1], [1])
+    with pytest.raises(ValueError, match="already in the chart"):
+        chart.add_series(Series("loss", "again"))
+    chart.remove_series("size_mb")
+    assert [s.key for s in chart.series] == ["loss", "val_loss", "reward"]
+    chart.remove_all()
+    assert chart.series == [] and chart.view is None

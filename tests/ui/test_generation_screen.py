@@ -1,0 +1,134 @@
+"""The Generation screen: streaming, tokens/s, stopping, settings, errors as notifications."""
+
+from __future__ import annotations
+
+from conftest import notifications, run, wait_for
+from textual.widgets import Input
+
+from slavik_tui.ui.app import SlavikApp
+from slavik_tui.ui.screens.generation import GenerationScreen, parse_params
+from slavik_tui.ui.widgets.exchange_log import Exchange
+
+
+async def open_generation(pilot, app) -> GenerationScreen:
+    await pilot.pause()
+    await pilot.press("f3")
+    screen = app.screen
+    assert isinstance(screen, GenerationScreen)
+    await pilot.pause()
+    return screen
+
+
+async def ask(pilot, screen: GenerationScreen, prompt: str) -> None:
+    screen.query_one("#gen-prompt", Input).value = prompt
+    screen.query_one("#gen-prompt", Input).focus()
+    await pilot.press("enter")
+
+
+def test_answer_streams_in_with_tokens_per_second(models_root):
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await open_generation(pilot, app)
+            assert screen.model == "tiny"
+            screen.query_one("#max-tokens", Input).value = "40"
+            screen.query_one("#seed", Input).value = "7"
+            await ask(pilot, screen, "Привет, как дела")
+            await wait_for(pilot, lambda: not screen._generating, timeout=60)
+            exchange = screen.query_one(Exchange)
+            assert exchange.prompt == "Привет, как дела"
+            assert exchange.answer.strip(), "a non-empty answer"
+            stats = str(exchange.query_one(".exchange--stats").render())
+            assert "tok/s" in stats and "tokens in" in stats
+            assert "tok/s" in str(screen.query_one("#gen-status").render())
+            # a second prompt: the first exchange stays above it; the model is not reloaded
+            loaded = screen._loaded
+            await ask(pilot, screen, "The cat")
+            await wait_for(pilot, lambda: not screen._generating, timeout=60)
+            assert [e.prompt for e in screen.query(Exchange)] == ["Привет, как дела", "The cat"]
+            assert screen._loaded is loaded
+
+    run(body)
+
+
+def test_escape_stops_generation(models_root):
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await open_generation(pilot, app)
+            screen.query_one("#max-tokens", Input).value = "100000"
+            await ask(pilot, screen, "Привет")
+            await wait_for(pilot, lambda: screen._exchange is not None
+                           and screen._exchange.answer != "", timeout=60)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not screen._generating, timeout=10)
+            exchange = screen.query_one(Exchange)
+            assert "stopped" in str(exchange.query_one(".exchange--stats").render())
+            assert len(exchange.answer) > 0
+
+    run(body)
+
+
+def test_bad_settings_show_errors_and_generate_nothing(models_root):
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_generation(pilot, app)
+            screen.query_one("#temperature", Input).value = "hot"
+            screen.query_one("#top-p", Input).value = "1.5"
+            await pilot.pause()
+            errors = str(screen.query_one("#gen-errors").render())
+            assert "temperature must be a number" in errors and "top-p must be ≤ 1" in errors
+            assert screen.query_one("#temperature").has_class("-invalid")
+            await ask(pilot, screen, "Привет")
+            await pilot.pause()
+            assert not screen._generating and not screen.query(Exchange)
+            screen.query_one("#temperature", Input).value = "0.7"
+            screen.query_one("#top-p", Input).value = "0.9"
+            await pilot.pause()
+            assert not str(screen.query_one("#gen-errors").render()).strip()
+
+    run(body)
+
+
+def test_tampered_weights_end_in_a_notification_not_a_crash(models_root):
+    weights = models_root / "tiny" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_generation(pilot, app)
+            await ask(pilot, screen, "Привет")
+            await wait_for(pilot, lambda: not screen._generating, timeout=60)
+            assert any("checksum" in m for m in notifications(app))
+            assert app.is_running and isinstance(app.screen, GenerationScreen)
+
+    run(body)
+
+
+def test_markup_in_prompts_and_answers_is_shown_as_text(models_root):
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_generation(pilot, app)
+            screen.query_one("#max-tokens", Input).value = "3"
+            await ask(pilot, screen, "[bold]x[/] [red")
+            await wait_for(pilot, lambda: not screen._generating, timeout=60)
+            prompt = str(screen.query_one(".exchange--prompt").render())
+            assert "[bold]x[/] [red" in prompt
+
+    run(body)
+
+
+def test_parse_params():
+    kwargs, errors = parse_params({"max-tokens": "50", "temperature": "0,5", "top-k": "0",
+                                   "top-p": "1", "seed": ""})
+    assert errors == {}
+    assert kwargs == {"max_tokens": 50, "temperature": 0.5, "top_k": 0, "top_p": 1.0,
+                      "seed": None}
+    _, errors = parse_params({"max-tokens": "0", "temperature": "-1", "top-k": "x",
+                              "top-p": "0", "seed": "abc"})
+    assert set(errors) == {"max-tokens", "temperature", "top-k", "top-p", "seed"}

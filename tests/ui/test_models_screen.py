@@ -1,0 +1,312 @@
+"""The Models screen and its dialogs: new model, rename, delete, export; path completion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import make_untrained, notifications, run, wait_for
+from textual.widgets import Input
+
+from slavik_tui.store.lock import ModelLock
+from slavik_tui.ui.app import SlavikApp
+from slavik_tui.ui.screens.confirm import ConfirmScreen
+from slavik_tui.ui.screens.export import ExportScreen
+from slavik_tui.ui.screens.models import ModelsScreen
+from slavik_tui.ui.screens.new_model import NewModelScreen, field_of_config_error
+from slavik_tui.ui.screens.rename import RenameScreen
+from slavik_tui.ui.widgets.forms import FormField
+from slavik_tui.ui.widgets.model_table import ModelTable
+from slavik_tui.ui.widgets.path_input import complete_path, split_paths
+
+
+def table_names(app) -> list[str]:
+    return [row[0] for row in app.screen.query_one(ModelTable)._rows]
+
+
+async def set_value(pilot, screen, selector: str, value: str) -> None:
+    field = screen.query_one(selector, Input)
+    field.value = value
+    await pilot.pause()
+
+
+def test_new_model_form_counts_parameters_live_and_shows_field_errors(models_root):
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("n")
+            form = app.screen
+            assert isinstance(form, NewModelScreen)
+            summary = form.query_one("#summary")
+            assert "6,868,224" in str(summary.render())  # the defaults: 256 × 6 layers
+            await set_value(pilot, form, "#d_model", "512")
+            assert "= 20,", str(summary.render())  # 8000·512 + 6·(...) ≈ 20.9M
+            assert "20,963,840" in str(summary.render())
+            # typing, key by key, updates it too
+            form.query_one("#layers", Input).focus()
+            await pilot.press("backspace", "1", "2")
+            assert "12·(4·512²" in str(summary.render())
+            # heads that do not divide d_model: the error sits at the heads field
+            await set_value(pilot, form, "#heads", "7")
+            heads = form.query_one("#f-heads", FormField)
+            assert heads.error and "not divisible by 7 heads" in heads.error
+            assert "fix the numbers" in str(summary.render())
+            await set_value(pilot, form, "#heads", "8")
+            assert heads.error is None
+            await set_value(pilot, form, "#vocab", "12")
+            assert "too small" in form.query_one("#f-vocab", FormField).error
+            await set_value(pilot, form, "#context", "abc")
+            assert "whole number" in form.query_one("#f-context", FormField).error
+            await set_value(pilot, form, "#name", "tiny")
+            assert "already exists" in form.query_one("#f-name", FormField).error
+            await set_value(pilot, form, "#name", "a/b")
+            assert "path separator" in form.query_one("#f-name", FormField).error
+            # Create with errors: nothing happens but the messages
+            await pilot.press("ctrl+s")
+            assert isinstance(app.screen, NewModelScreen)
+            assert "no such file" not in (form.query_one("#f-data", FormField).error or "x")
+            await pilot.press("escape")
+            assert isinstance(app.screen, ModelsScreen)
+
+    run(body)
+
+
+def test_new_model_is_created_from_a_text_file(models_root, text_file):
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("n")
+            form = app.screen
+            await set_value(pilot, form, "#name", "новая")
+            await set_value(pilot, form, "#data", str(text_file.parent / "missing.txt"))
+            assert "no such file" in form.query_one("#f-data", FormField).error
+            await set_value(pilot, form, "#data", str(text_file))
+            assert form.query_one("#f-data", FormField).error is None
+            for field_id, value in (("d_model", "32"), ("layers", "1"), ("heads", "2"),
+                                    ("vocab", "400"), ("context", "32")):
+                await set_value(pilot, form, f"#{field_id}", value)
+            form.query_one("#context", Input).focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen), timeout=60)
+            assert (models_root / "новая" / "tokenizer.json").is_file()
+            assert table_names(app) == ["tiny", "новая"]
+            assert app.screen.query_one(ModelTable).selected_name == "новая"
+            assert any("created model 'новая'" in n for n in notifications(app))
+
+    run(body)
+
+
+def test_create_errors_from_the_engine_appear_in_the_form(models_root, tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("too short", encoding="utf-8")
+
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("n")
+            form = app.screen
+            await set_value(pilot, form, "#name", "short")
+            await set_value(pilot, form, "#data", str(short))
+            await set_value(pilot, form, "#vocab", "400")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: not form._creating, timeout=60)
+            assert isinstance(app.screen, NewModelScreen)
+            status = str(form.query_one("#status").render())
+            assert status.strip(), "the engine's error is shown"
+            assert not (models_root / "short").exists()
+
+    run(body)
+
+
+def test_rename_checks_the_name_and_renames_the_folder(models_root):
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("r")
+            dialog = app.screen
+            assert isinstance(dialog, RenameScreen)
+            await set_value(pilot, dialog, "#new-name", ".hidden")
+            assert "starts with a dot" in dialog.query_one(FormField).error
+            await pilot.press("enter")
+            assert isinstance(app.screen, RenameScreen)  # refused, still open
+            await set_value(pilot, dialog, "#new-name", "малыш")
+            assert dialog.query_one(FormField).error is None
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, ModelsScreen)
+            assert (models_root / "малыш").is_dir() and not (models_root / "tiny").exists()
+            assert table_names(app) == ["малыш"]
+
+    run(body)
+
+
+def test_delete_asks_first_then_removes_the_folder(models_root):
+    make_untrained(models_root, "raw")
+
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("down")  # raw comes after tiny? names sort: raw, tiny
+            name = app.screen.query_one(ModelTable).selected_name
+            await pilot.press("d")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("n")  # no: nothing happens
+            assert isinstance(app.screen, ModelsScreen) and (models_root / name).is_dir()
+            await pilot.press("d")
+            await pilot.press("enter")  # Cancel has the focus: enter is safe
+            assert (models_root / name).is_dir()
+            await pilot.press("d", "y")
+            await pilot.pause()
+            assert not (models_root / name).exists()
+            assert name not in table_names(app) and len(table_names(app)) == 1
+
+    run(body)
+
+
+def test_delete_and_rename_are_refused_while_a_trainer_runs(models_root):
+    lock = ModelLock(models_root / "tiny").acquire()
+
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            details = str(app.screen.query_one("#details").render())
+            assert "training now" in details
+            await pilot.press("d")
+            assert isinstance(app.screen, ModelsScreen)
+            await pilot.press("r")
+            assert isinstance(app.screen, ModelsScreen)
+            messages = notifications(app)
+            assert any("cannot delete 'tiny' while it is being trained" in m for m in messages)
+            assert any("cannot rename" in m for m in messages)
+            assert (models_root / "tiny").is_dir()
+
+    try:
+        run(body)
+    finally:
+        lock.release()
+
+
+def test_export_writes_a_file(models_root, tmp_path):
+    pytest.importorskip("slavik_tui.engine.export")
+    out = tmp_path / "out" / "tiny-bf16.safetensors"
+    out.parent.mkdir()
+
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("e")
+            dialog = app.screen
+            assert isinstance(dialog, ExportScreen)
+            await pilot.press("down", "enter")  # the bf16 radio button
+            await pilot.pause()
+            assert dialog.fmt == "bf16"
+            assert dialog.query_one("#out", Input).value.endswith("tiny-bf16.safetensors")
+            await set_value(pilot, dialog, "#out", str(out))
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen), timeout=60)
+            assert out.is_file() and out.stat().st_size > 0
+            assert any(str(out) in n for n in notifications(app))
+
+    run(body)
+
+
+def test_untrained_model_cannot_generate_or_export_and_says_why(models_root):
+    make_untrained(models_root, "raw")
+
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app.screen.query_one(ModelTable).selected_name == "raw"
+            await pilot.press("g")
+            assert isinstance(app.screen, ModelsScreen)
+            await pilot.press("e")
+            assert isinstance(app.screen, ModelsScreen)
+            messages = notifications(app)
+            assert any("'raw' has no trained weights yet" in m for m in messages)
+            assert any("no trained weights to export" in m for m in messages)
+
+    run(body)
+
+
+def test_the_table_follows_the_folder(models_root):
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            make_untrained(models_root, "added")
+            await wait_for(pilot, lambda: "added" in table_names(app), timeout=10)
+
+    run(body)
+
+
+def test_narrow_terminal_abbreviates_headers_and_stacks_details(models_root):
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            table = app.screen.query_one(ModelTable)
+            assert [str(c.label) for c in table.columns.values()][:3] == ["name", "MB", "✓"]
+            assert app.screen.query_one("#details-pane").region.y > table.region.y
+            await pilot.resize_terminal(160, 40)
+            await pilot.pause()
+            assert [str(c.label) for c in table.columns.values()][:3] == [
+                "name", "size MB", "trained"]
+            assert app.screen.query_one("#details-pane").region.x > table.region.x
+            await pilot.press("i")  # details hidden behind a key
+            assert not app.screen.query_one("#details-pane").display
+
+    run(body)
+
+
+# ---- path completion -----------------------------------------------------------------------
+def test_path_completion(tmp_path):
+    (tmp_path / "corpus.txt").write_text("x")
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "my notes.txt").write_text("x")
+    (tmp_path / ".hidden").write_text("x")
+    assert complete_path("cor", tmp_path) == "corpus.txt"
+    assert complete_path("te", tmp_path) == "texts/"
+    assert complete_path("a.txt te", tmp_path) == "a.txt texts/"
+    assert complete_path("my", tmp_path) == r"my\ notes.txt"
+    assert complete_path('"my', tmp_path) == '"my notes.txt'
+    assert complete_path(f"{tmp_path}/co", None) == f"{tmp_path}/corpus.txt"
+    assert complete_path("zzz", tmp_path) is None
+    assert complete_path("corpus.txt", tmp_path) is None
+    assert complete_path(".h", tmp_path) == ".hidden"
+    assert split_paths(r'a.txt my\ notes.txt "b c.txt"') == ["a.txt", "my notes.txt", "b c.txt"]
+    assert split_paths("~/x.txt") == [str(Path.home() / "x.txt")]
+
+
+def test_tab_accepts_the_path_suggestion(models_root, text_file, monkeypatch):
+    monkeypatch.chdir(text_file.parent)
+
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("n")
+            data = app.screen.query_one("#data", Input)
+            data.focus()
+            await pilot.press("c", "o")
+            await wait_for(pilot, lambda: data._suggestion == "corpus.txt", timeout=5)
+            await pilot.press("tab")
+            assert data.value == "corpus.txt"
+            assert app.screen.query_one("#f-data", FormField).error is None
+
+    run(body)
+
+
+def test_config_errors_land_on_the_right_field():
+    assert field_of_config_error("--vocab-size 12 is too small", None) == "vocab"
+    message = "d_model 100 is not divisible by 8 heads; pick --d-model a multiple of 8"
+    assert field_of_config_error(message, "d_model") == "d_model"
+    assert field_of_config_error(message, "heads") == "heads"
+    assert field_of_config_error(message, "vocab") == "heads"

@@ -8,12 +8,14 @@ Prints medians (the machine is shared: single runs are noisy) of
   * a whole frame as `MetricsChart.render()` makes it (reduction, braille rasterising, plotext
     axes and ticks, rich Text), fit-all / zoomed / log y + EMA;
   * for comparison, the same reduced data handed to plotext's own `plt.plot` (marker "hd"),
-    the obvious design this chart does not use.
+    the obvious design this chart does not use;
+  * the widget repainting inside a headless Textual app (frame + Textual's styling of lines).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import time
@@ -36,13 +38,18 @@ def median_ms(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def report(what: str, ms: float, note: str = "") -> None:
+    print(f"  {what:<34} {ms:8.2f} ms  {note}".rstrip())
+
+
 def make_series(n: int):
     rng = np.random.default_rng(0)
     loss, _val, reward, size = training_series()
     x = np.arange(n, dtype=np.float64)
     t = 1.7e9 + 0.4 * x
     loss.append(x, t, 2.5 + 3 * np.exp(-x / (n / 10)) + rng.normal(0, 0.2, n))
-    reward.append(x, t, np.clip(0.1 + 0.7 * (1 - np.exp(-x / (n / 3))) + rng.normal(0, 0.05, n), 0, 1))
+    rising = 0.1 + 0.7 * (1 - np.exp(-x / (n / 3)))
+    reward.append(x, t, np.clip(rising + rng.normal(0, 0.05, n), 0, 1))
     size.append(x, t, 82.0 + 3.0 * (x > n / 2) + rng.normal(0, 0.01, n))
     return [loss, reward, size]
 
@@ -61,7 +68,8 @@ def main() -> None:
     first = render_frame(series, width=w, height=h, x_range=full)
     hint = first.plot_x[1] - first.plot_x[0]
     subcols = hint * 2
-    print(f"{len(series)} series × {n:,} points, {w}×{h} cells ({hint} data columns, {subcols} sub-columns)")
+    print(f"{len(series)} series × {n:,} points, {w}×{h} cells", end=" ")
+    print(f"({hint} data columns, {subcols} sub-columns), medians of {r} runs")
 
     def reduce(blocks: bool):
         for s in series:
@@ -69,25 +77,23 @@ def main() -> None:
                 s.x_step, s.y, *full, subcols, blocks=s.block_minmax() if blocks else None
             )
 
-    print(f"  reduction, every point scanned   {median_ms(lambda: reduce(False), r):7.2f} ms")
-    print(f"  reduction, block summaries       {median_ms(lambda: reduce(True), r):7.2f} ms")
+    report("reduction, every point scanned", median_ms(lambda: reduce(False), r))
+    report("reduction, block summaries", median_ms(lambda: reduce(True), r), "(used)")
 
     def frame(**kw):
-        return lambda: render_frame(series, width=w, height=h, ncols_hint=hint, **kw)
+        # What the widget does per repaint: the frame, then its lines as Textual strips.
+        return lambda: render_frame(series, width=w, height=h, ncols_hint=hint, **kw).strips
 
-    print(f"  frame, fit all                   {median_ms(frame(x_range=full), r):7.2f} ms  (target ≤ 25)")
-    zoom = (0.45 * n, 0.55 * n)
-    print(f"  frame, zoomed to 10%             {median_ms(frame(x_range=zoom), r):7.2f} ms")
+    report("frame, fit all", median_ms(frame(x_range=full), r), "(target <= 25 ms)")
+    report("frame, zoomed to 10%", median_ms(frame(x_range=(0.45 * n, 0.55 * n)), r))
     t = time.perf_counter()
     for s in series:
         s.smoothed(0.9)
     ema_ms = (time.perf_counter() - t) * 1000
-    print(f"  EMA 0.9 of all series, once      {ema_ms:7.2f} ms  (cached, then extended on append)")
-    print(
-        f"  frame, log y + EMA 0.9           "
-        f"{median_ms(frame(x_range=full, log_y=True, smoothing=0.9), r):7.2f} ms"
-    )
-    print(f"  frame, x = wall time             {median_ms(frame(x_range=(0.0, 0.4 * (n - 1)), x_mode='time'), r):7.2f} ms")
+    report("EMA 0.9 of all series, once", ema_ms, "(cached, then extended on append)")
+    report("frame, log y + EMA 0.9", median_ms(frame(x_range=full, log_y=True, smoothing=0.9), r))
+    wall = frame(x_range=(0.0, 0.4 * (n - 1)), x_mode="time")
+    report("frame, x = wall time", median_ms(wall, r))
 
     # The alternative: give plotext the reduced min/max zigzag (2 points per column).
     from textual_plotext.plot import Plot
@@ -108,7 +114,34 @@ def main() -> None:
             plt.plot(xs, ys, marker="hd", color=s.color, yside=s.yside, label=s.label)
         plt.build()
 
-    print(f"  reference: plotext plt.plot hd   {median_ms(plotext_frame, max(r // 3, 3)):7.2f} ms  (not used)")
+    reference = median_ms(plotext_frame, max(r // 3, 3))
+    report("reference: plotext plt.plot, hd", reference, "(not used)")
+
+    asyncio.run(in_app(series, w, h, r))
+
+
+async def in_app(series, w: int, h: int, repeats: int) -> None:
+    """The widget repainting inside a headless Textual app (frame + Textual's own styling)."""
+    from textual.app import App
+    from textual.geometry import Region
+
+    from slavik_tui.ui.widgets.chart import MetricsChart
+
+    class BenchApp(App):
+        def compose(self):
+            yield MetricsChart(series)
+
+    app = BenchApp()
+    async with app.run_test(size=(w, h)) as pilot:
+        await pilot.pause(0.3)
+        chart = app.query_one(MetricsChart)
+
+        def repaint():
+            chart._changed()  # noqa: SLF001 - force a new frame, as new data would
+            chart._styles_cache.clear()  # noqa: SLF001 - and make Textual ask for every line
+            chart.render_lines(Region(0, 0, w, h))
+
+        report("widget repaint in a Textual app", median_ms(repaint, repeats))
 
 
 if __name__ == "__main__":

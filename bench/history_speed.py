@@ -80,6 +80,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1_000_000)
     ap.add_argument("--evals", type=int, default=1_000)
     ap.add_argument("--keep", help="build in this folder and keep it")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also time the plain np.fromiter-over-SQL load the blocks replace")
     args = ap.parse_args()
 
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="history_speed_"))
@@ -107,10 +109,20 @@ def main() -> None:
         last = int(reader.steps_arrays()["id"].max())
         poll = median_time(lambda: reader.new_steps(last))
         results.append(("new_steps(after last id) poll", *poll))
+        if args.baseline:
+            from slavik_tui.store.history import _STEP_SELECT, STEP_DTYPE
+
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            query = _STEP_SELECT + " WHERE run_id = ? ORDER BY step, id"
+            results.append(("baseline: np.fromiter(SQL) one run", *median_time(
+                lambda: np.fromiter(conn.execute(query, (run_a,)), STEP_DTYPE), repeat=3)))
+            conn.close()
         reader.close()
 
         for label, seconds, result in results:
-            if isinstance(result, dict):
+            if isinstance(result, np.ndarray):
+                size = f"{len(result):,} rows"
+            elif isinstance(result, dict):
                 size = f"{len(next(iter(result.values()))):,} rows"
             elif isinstance(result, list):
                 size = f"{len(result):,} items"

@@ -12,6 +12,8 @@ from corpus import make_text  # noqa: E402
 
 # Tests use the same thread count everywhere, so runs compare bit for bit.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Charts are autosaved by a background process when a run ends; tests that check it unset this.
+os.environ.setdefault("SLAVIK_NO_AUTOSAVE", "1")
 
 
 @pytest.fixture

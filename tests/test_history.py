@@ -154,7 +154,7 @@ def test_run_summaries_for_many_runs(hist: History) -> None:
     a = hist.start_run("pretrain", {}, 0, 10)
     for s in range(7):
         hist.log_step(a, s, 100.0 + s, 10.0 - s, 1e-3, 1.0, 100.0 + s)
-    hist.end_run(a, "stopped", "stopped by user")
+    hist.end_run(a, "stopped", "stopped\n  by user")
     b = hist.start_run("finetune", {}, 7, 20)  # no rows at all
     c = hist.start_run("pretrain", {}, 7, 20)
     for s in range(7, 12):

@@ -462,8 +462,10 @@ class _Loop:
                     break
         except BaseException as exc:
             history.end_run(self.run_id, "failed", f"{type(exc).__name__}: {exc}"[:300])
+            autosave_charts(self.t.model_dir, self.run_id)
             raise
         history.end_run(self.run_id, status, reason)
+        autosave_charts(self.t.model_dir, self.run_id)
         elapsed = time.time() - started
         if status == "failed":
             report(f"run {self.run_id} failed: {reason}")
@@ -471,6 +473,25 @@ class _Loop:
         report(f"run {self.run_id} {status} at step {step} in {_fmt_duration(elapsed)}; "
                f"last loss {self.last_loss:.4f}")
         return {"run_id": self.run_id, "status": status, "step": step, "loss": self.last_loss}
+
+
+def autosave_charts(model_dir: Path, run_id: int) -> None:
+    """Save the ended run's chart (SVG) and CSV under charts/, in a separate process: drawing
+    needs plotext/rich, which the engine never imports. Fire and forget — a failure there
+    must never touch the run. SLAVIK_NO_AUTOSAVE=1 turns it off (the test suite does)."""
+    if os.environ.get("SLAVIK_NO_AUTOSAVE"):
+        return
+    import subprocess
+    import sys
+
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "slavik_tui.charts", str(model_dir), str(run_id)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True,
+        )
+    except OSError:
+        pass
 
 
 def _fmt_duration(seconds: float) -> str:

@@ -520,6 +520,8 @@ class History:
     def end_run(self, run_id: int, status: str, reason: str | None = None) -> None:
         if status not in RUN_STATUSES[1:]:
             raise ValueError(f"end status must be one of {RUN_STATUSES[1:]}, got {status!r}")
+        if reason is not None:  # shown in one-line tables
+            reason = " ".join(str(reason).split())
         with self._durable(), self._tx() as conn:
             cur = conn.execute(
                 "UPDATE runs SET status = ?, reason = ?, ended_at = ? WHERE id = ?",
@@ -688,9 +690,11 @@ class History:
                         "SELECT id FROM steps WHERE superseded = 1 AND run_id = ? ORDER BY id",
                         (single,),
                     )
-                else:
-                    rows = conn.execute("SELECT id FROM steps WHERE superseded = 1 ORDER BY id")
-                superseded = np.fromiter((i for (i,) in rows), "<i8")
+                else:  # without INDEXED BY the planner scans the whole table
+                    rows = conn.execute(
+                        "SELECT id FROM steps INDEXED BY steps_superseded WHERE superseded = 1"
+                    )
+                superseded = np.sort(np.fromiter((i for (i,) in rows), "<i8"))
 
         cols: dict[str, np.ndarray] = {}
         for k, name in enumerate(STEP_FIELDS):

@@ -8,6 +8,7 @@ is needed.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import shutil
 import time
@@ -33,6 +34,20 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 30.0) 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {condition}")
         await pilot.pause(0.05)
+
+
+def text_of(widget) -> str:
+    """The plain text a widget shows (Rich renderables rendered on a wide console)."""
+    from rich.console import Console
+
+    visual = widget.render()
+    renderable = getattr(visual, "_renderable", None)
+    if renderable is None:
+        return str(visual)
+    console = Console(width=300, file=io.StringIO(), color_system=None)
+    with console.capture() as capture:
+        console.print(renderable)
+    return capture.get()
 
 
 def notifications(app) -> list[str]:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import notifications, run, wait_for
+from conftest import notifications, run, text_of, wait_for
 from textual.command import CommandPalette
 
 from slavik_tui.store.lock import ModelLock
@@ -36,7 +36,7 @@ def test_opens_on_models_with_the_tiny_model_and_its_figures(models_root):
             assert (name, trained, params, d, layers, heads, vocab, ctx, data, steps) == (
                 "tiny", "✓", "26.2k", "32", "1", "2", "400", "32", "1", "20")
             assert float(size) > 0 and float(loss) > 0
-            details = str(app.screen.query_one("#details").render())
+            details = text_of(app.screen.query_one("#details"))
             assert "400·32 + 1·(4·32² + 3·32·96 + 2·32) + 32 = 26,208" in details
             assert "corpus.txt" in details and "weights" in details and "optimizer" in details
 
@@ -90,7 +90,7 @@ def test_help_lists_every_key_of_every_screen(models_root):
             await pilot.pause()
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
-            text = str(app.screen.query_one("#help-keys").render())
+            text = text_of(app.screen.query_one("#help-keys"))
             for cls in (SlavikApp, ModelsScreen, GenerationScreen):
                 for keys, description in bindings_of(cls):
                     assert description in text, description

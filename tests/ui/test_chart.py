@@ -56,13 +56,20 @@ async def running(chart: MetricsChart | None = None, data: bool = True):
     async with app.run_test(size=(120, 40)) as pilot:
         if data:
             fill(chart)
-        await pilot.pause()
-        await pilot.pause(0.25)  # one repaint tick
+        await repainted(pilot, chart)
         yield app, pilot, chart
 
 
 def run(coro) -> None:
     asyncio.run(coro)
+
+
+async def repainted(pilot, chart: MetricsChart, timeout: float = 3.0) -> None:
+    """Wait until the chart has painted a frame of its current state (≤ one timer tick)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while chart._cache_key is None or chart._cache_key[2] != chart._version:  # noqa: SLF001
+        assert asyncio.get_running_loop().time() < deadline, "the chart never repainted"
+        await pilot.pause(0.05)
 
 
 def approx_range(got, want):
@@ -118,11 +125,11 @@ def test_keys_toggle_metrics_smoothing_log_axis():
     async def scenario():
         async with running() as (app, pilot, chart):
             await pilot.press("1")
-            await pilot.pause(0.25)
+            await repainted(pilot, chart)
             assert chart.hidden_metrics == {"loss"}
             assert chart.drawn_series == ["reward", "size_mb"]  # val loss is a "loss" too
             await pilot.press("2", "3")
-            await pilot.pause(0.25)
+            await repainted(pilot, chart)
             assert chart.hidden_metrics == {"loss", "reward", "size"}
             assert chart.drawn_series == []
             await pilot.press("1", "2", "3")
@@ -134,19 +141,19 @@ def test_keys_toggle_metrics_smoothing_log_axis():
                 modes.append(chart.smoothing)
             assert modes == [0.6, 0.9, 0.99, 0.0]
             await pilot.press("s", "s")
-            await pilot.pause(0.25)
+            await repainted(pilot, chart)
             assert "EMA 0.9" in chart._frame.text.plain
             # The smoothed loss is drawn from the EMA of the data (cached on the series).
             loss = chart.get_series("loss")
             assert 0.9 in loss._ema and loss._ema[0.9].n == N
 
             await pilot.press("l")
-            await pilot.pause(0.25)
+            await repainted(pilot, chart)
             assert chart.log_y
             assert "log y" in chart._frame.text.plain
 
             await pilot.press("x")
-            await pilot.pause(0.25)
+            await repainted(pilot, chart)
             assert chart.x_mode == "time"
             plain = chart._frame.text.plain
             assert "time" in plain and "10m" in plain and "20m" in plain  # 2500 s of run
@@ -175,11 +182,12 @@ def test_clear_starts_fresh_and_toggles_back():
             await pilot.press("c")
             assert chart.cleared_at == N - 1
             assert chart.x_range[0] == N - 1
-            chart.append("loss", np.arange(N, N + 100), T0 + 0.5 * np.arange(N, N + 100), np.ones(100))
+            steps = np.arange(N, N + 100)
+            chart.append("loss", steps, T0 + 0.5 * steps, np.ones(100))
             assert chart.x_range == (N - 1, N + 99)  # grows from the clear point
             await pilot.press("plus", "0")  # 0 fits the data since the clear
             assert chart.x_range == (N - 1, N + 99)
-            await pilot.pause(0.25)
+            await repainted(pilot, chart)
             assert "from 4999" in chart._frame.text.plain
             await pilot.press("c")  # again: the whole history is back
             assert chart.cleared_at is None and chart.x_range == (0.0, N + 99)
@@ -252,7 +260,7 @@ def test_legend_click_toggles_the_metric():
             row, x0 = hits["reward"]
             await pilot.click(chart, offset=(x0 + 1, row))
             assert chart.hidden_metrics == {"reward"}
-            await pilot.pause(0.25)
+            await repainted(pilot, chart)
             assert "reward" not in chart.drawn_series
             row, x0 = hits["val_loss"]  # val loss belongs to the loss toggle
             await pilot.click(chart, offset=(x0 + 1, row))
@@ -310,23 +318,26 @@ def test_repaint_is_throttled():
             before = chart.render_count
             for i in range(1000):  # a burst of rows, one at a time
                 chart.append("loss", [N + i], [T0 + 0.5 * (N + i)], [3.0])
-            await pilot.pause(0.5)
-            renders = chart.render_count - before
-            assert 1 <= renders <= 4
-            assert chart.x_range == (0.0, N + 999)  # the repaint shows the new rows
-            assert chart._frame.x_range == (0.0, N + 999)
+            assert chart.render_count == before  # appending only marks the chart dirty
+            await repainted(pilot, chart)
+            assert chart.render_count - before == 1  # one frame for the whole burst
+            assert chart._frame.x_range == (0.0, N + 999)  # showing the new rows
             # Nothing changed: the timer does not repaint.
             idle = chart.render_count
             await pilot.pause(0.5)
             assert chart.render_count == idle
-            # A steady stream (rows arriving every 10 ms, the event loop free in between)
-            # repaints on the 5 Hz timer, not per row.
-            before = chart.render_count
+            # A steady stream (rows every 10 ms, the event loop free in between) repaints on
+            # the 5 Hz timer, not per row.
+            loop = asyncio.get_running_loop()
+            before, started = chart.render_count, loop.time()
             for i in range(60):
                 chart.append("loss", [N + 1000 + i], [T0 + 0.5 * (N + 1000 + i)], [3.0])
                 await asyncio.sleep(0.01)
-            await pilot.pause(0.25)
-            assert chart.render_count - before <= 6
+            await repainted(pilot, chart)
+            elapsed = loop.time() - started
+            renders = chart.render_count - before
+            assert renders <= elapsed / MetricsChart.REFRESH_INTERVAL + 2
+            assert renders < 15  # per-row repaints would be ~60
             assert chart._frame.x_range == (0.0, N + 1059)
 
     run(scenario())
@@ -372,7 +383,9 @@ def test_render_frame_without_an_app_and_comparison_series():
 def test_chart_module_does_not_import_torch():
     code = "import sys, slavik_tui.ui.widgets.chart\nprint('torch' in sys.modules)\n"
     root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
     assert out.stdout.strip() == "False"
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import notifications, run, wait_for
+import time
+
+from conftest import notifications, run, text_of, wait_for
 from textual.widgets import Input
 
 from slavik_tui.ui.app import SlavikApp
@@ -38,9 +40,9 @@ def test_answer_streams_in_with_tokens_per_second(models_root):
             exchange = screen.query_one(Exchange)
             assert exchange.prompt == "Привет, как дела"
             assert exchange.answer.strip(), "a non-empty answer"
-            stats = str(exchange.query_one(".exchange--stats").render())
+            stats = text_of(exchange.query_one(".exchange--stats"))
             assert "tok/s" in stats and "tokens in" in stats
-            assert "tok/s" in str(screen.query_one("#gen-status").render())
+            assert "tok/s" in text_of(screen.query_one("#gen-status"))
             # a second prompt: the first exchange stays above it; the model is not reloaded
             loaded = screen._loaded
             await ask(pilot, screen, "The cat")
@@ -51,20 +53,35 @@ def test_answer_streams_in_with_tokens_per_second(models_root):
     run(body)
 
 
-def test_escape_stops_generation(models_root):
+def test_escape_stops_generation(models_root, monkeypatch):
+    """A model that would talk for ever (a stand-in for a long answer): Esc stops it."""
+    import slavik_tui.engine.generate as engine_generate
+
+    def endless(model, tokenizer, prompt, **settings):
+        while True:
+            time.sleep(0.002)
+            yield "слово "
+
+    monkeypatch.setattr(engine_generate, "generate", endless)
+
     async def body():
         app = SlavikApp(models_root)
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await open_generation(pilot, app)
-            screen.query_one("#max-tokens", Input).value = "100000"
             await ask(pilot, screen, "Привет")
             await wait_for(pilot, lambda: screen._exchange is not None
-                           and screen._exchange.answer != "", timeout=60)
+                           and len(screen._exchange.answer) > 30, timeout=60)
+            assert "tok/s" in text_of(screen.query_one("#gen-status"))  # while generating
             await pilot.press("escape")
             await wait_for(pilot, lambda: not screen._generating, timeout=10)
             exchange = screen.query_one(Exchange)
-            assert "stopped" in str(exchange.query_one(".exchange--stats").render())
-            assert len(exchange.answer) > 0
+            assert "stopped" in text_of(exchange.query_one(".exchange--stats"))
+            assert exchange.answer.startswith("слово слово")
+            # the screen takes the next prompt
+            await ask(pilot, screen, "ещё")
+            await wait_for(pilot, lambda: len(screen.query(Exchange)) == 2, timeout=10)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not screen._generating, timeout=10)
 
     run(body)
 
@@ -77,7 +94,7 @@ def test_bad_settings_show_errors_and_generate_nothing(models_root):
             screen.query_one("#temperature", Input).value = "hot"
             screen.query_one("#top-p", Input).value = "1.5"
             await pilot.pause()
-            errors = str(screen.query_one("#gen-errors").render())
+            errors = text_of(screen.query_one("#gen-errors"))
             assert "temperature must be a number" in errors and "top-p must be ≤ 1" in errors
             assert screen.query_one("#temperature").has_class("-invalid")
             await ask(pilot, screen, "Привет")
@@ -86,7 +103,7 @@ def test_bad_settings_show_errors_and_generate_nothing(models_root):
             screen.query_one("#temperature", Input).value = "0.7"
             screen.query_one("#top-p", Input).value = "0.9"
             await pilot.pause()
-            assert not str(screen.query_one("#gen-errors").render()).strip()
+            assert not text_of(screen.query_one("#gen-errors")).strip()
 
     run(body)
 
@@ -103,7 +120,7 @@ def test_tampered_weights_end_in_a_notification_not_a_crash(models_root):
             screen = await open_generation(pilot, app)
             await ask(pilot, screen, "Привет")
             await wait_for(pilot, lambda: not screen._generating, timeout=60)
-            assert any("checksum" in m for m in notifications(app))
+            assert any("checksum" in m for m in notifications(app)), notifications(app)
             assert app.is_running and isinstance(app.screen, GenerationScreen)
 
     run(body)
@@ -117,7 +134,7 @@ def test_markup_in_prompts_and_answers_is_shown_as_text(models_root):
             screen.query_one("#max-tokens", Input).value = "3"
             await ask(pilot, screen, "[bold]x[/] [red")
             await wait_for(pilot, lambda: not screen._generating, timeout=60)
-            prompt = str(screen.query_one(".exchange--prompt").render())
+            prompt = text_of(screen.query_one(".exchange--prompt"))
             assert "[bold]x[/] [red" in prompt
 
     run(body)

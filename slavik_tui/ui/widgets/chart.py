@@ -3,18 +3,21 @@
 How a frame is made (`render_frame`), and why:
 
 * Every visible series is sliced to the visible x-range with `searchsorted` and reduced to the
-  min/max of its polyline in each sub-cell column (`chart_data.reduce_columns`, ~1 ms per 1e6
-  points), optionally EMA-smoothed before that (cached per series and weight).
+  min/max of its polyline in each sub-cell column (`chart_data.reduce_columns`), optionally
+  EMA-smoothed before that (cached per series and weight, extended on append). Block min/max
+  summaries make the reduction ~2 ms for 3 × 1e6 points.
 * plotext draws only the frame: axes, our round-number ticks, axis labels, title. The data are
-  *not* handed to `plt.plot`: plotext rasterises lines point by point in Python (~10–25 µs per
-  sub-cell point), so even one reduced point per column for 3 series costs more than the whole
-  25 ms frame budget, and noisy data (long min→max strokes) 60+ ms. Instead the [min, max]
-  spans are rasterised with numpy into braille glyphs (2×4 dots per cell) and written into
-  plotext's character matrix before it is turned into text. A noisy curve thus shows as the
-  band it really is, spikes included, at a fixed cost per cell.
-* The legend is our own first row(s) of the widget (clickable; hidden metrics are dimmed) and
-  carries the status: smoothing, log y, x axis, follow/paused, cleared.
+  *not* handed to `plt.plot`: plotext rasterises lines point by point in Python, so even the
+  reduced min/max zigzag of 3 series costs 35–70 ms a frame (bench/chart_speed.py). Instead the
+  [min, max] spans are rasterised with numpy into braille glyphs (2×4 dots per cell) and written
+  into plotext's character matrix. A noisy curve thus shows as the band it really is, spikes
+  included, at a fixed cost per cell.
+* The matrix becomes styled runs, painted through Textual's Line API (`render_line`): handing
+  Textual a rich Text with thousands of coloured spans would cost more than the frame itself.
+* The legend is our own first row(s) of the widget (clickable; hidden metrics are struck
+  through) and carries the status: smoothing, log y, x axis, cleared, live/paused.
 
+A whole frame of 3 × 1e6 points at 120×35 takes ~7–12 ms on 2 shared cores (target 25 ms).
 The widget repaints at most every `REFRESH_INTERVAL` seconds and only when something changed;
 a key press repaints at once unless the last repaint was under 0.1 s ago.
 """
@@ -28,6 +31,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
@@ -36,11 +40,13 @@ import numpy as np
 import plotext._matrix as plotext_matrix
 import plotext._utility as plotext_utility
 from rich.console import Console
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text
 from textual import events, work
 from textual.binding import Binding
 from textual.message import Message
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 
@@ -67,6 +73,8 @@ __all__ = [
 ]
 
 XMode = Literal["step", "time"]
+Run = tuple[str, "Style | None"]
+"""A stretch of text in one style."""
 
 SMOOTHING_MODES: tuple[float, ...] = (0.0, 0.6, 0.9, 0.99)
 
@@ -112,12 +120,15 @@ def training_series(run: str = "", color: Color | None = None) -> list[Series]:
     """
     prefix = f"{run}:" if run else ""
     label = (lambda name: f"{run} {name}") if run else (lambda name: name)
-    colors = (color,) * 4 if color is not None else (LOSS_COLOR, VAL_LOSS_COLOR, REWARD_COLOR, SIZE_COLOR)
+    if color is None:
+        colors: tuple[Color, ...] = (LOSS_COLOR, VAL_LOSS_COLOR, REWARD_COLOR, SIZE_COLOR)
+    else:
+        colors = (color,) * 4
     return [
-        Series(f"{prefix}loss", label("loss"), "loss", colors[0], "left", "line", run=run),
-        Series(f"{prefix}val_loss", label("val loss"), "loss", colors[1], "left", "points", run=run),
-        Series(f"{prefix}reward", label("reward"), "reward", colors[2], "left", "line", run=run),
-        Series(f"{prefix}size_mb", label("size MB"), "size", colors[3], "right", "dashed", run=run),
+        Series(f"{prefix}loss", label("loss"), "loss", colors[0], "left", "line", run),
+        Series(f"{prefix}val_loss", label("val loss"), "loss", colors[1], "left", "points", run),
+        Series(f"{prefix}reward", label("reward"), "reward", colors[2], "left", "line", run),
+        Series(f"{prefix}size_mb", label("size MB"), "size", colors[3], "right", "dashed", run),
     ]
 
 
@@ -130,7 +141,9 @@ def training_series(run: str = "", color: Color | None = None) -> list[Series]:
 class Frame:
     """A rendered chart plus the geometry needed to map mouse positions back to data."""
 
-    text: Text
+    lines: list[list[Run]]
+    """Top to bottom: each line as runs of (text, style); `height` lines of `width` cells."""
+    width: int
     drawn: list[str]
     """Keys of the series that put at least one glyph on the canvas."""
     x_range: tuple[float, float]
@@ -142,6 +155,33 @@ class Frame:
     """(row, x0, x1, series key) of each legend entry."""
     reduce_ms: float = 0.0
     elapsed_ms: float = 0.0
+
+    @cached_property
+    def text(self) -> Text:
+        """The frame as rich Text (SVG export, tests)."""
+        plain: list[str] = []
+        spans: list[Span] = []
+        offset = 0
+        for line in self.lines:
+            for chunk, style in line:
+                if style is not None:
+                    spans.append(Span(offset, offset + len(chunk), style))
+                offset += len(chunk)
+                plain.append(chunk)
+            plain.append("\n")
+            offset += 1
+        return Text("".join(plain[:-1]), spans=spans, end="")
+
+    @cached_property
+    def strips(self) -> list[Strip]:
+        """The frame as Textual strips (what the widget paints; no Text round trip)."""
+        plain = Style()  # Textual's filters (NO_COLOR) expect a style on every segment
+        return [
+            Strip([Segment(chunk, style or plain) for chunk, style in line]).adjust_cell_length(
+                self.width, plain
+            )
+            for line in self.lines
+        ]
 
 
 def _kind_indices(series: Sequence[Series]) -> dict[str, int]:
@@ -158,7 +198,9 @@ def _kind_indices(series: Sequence[Series]) -> dict[str, int]:
 def _marker_for(series: Series, index: int, no_color: bool) -> tuple[str, str]:
     """(kind, char) used to draw a series; `index` from `_kind_indices`."""
     if series.style == "points":
-        return "char", (_NO_COLOR_POINT_MARKERS[index % len(_NO_COLOR_POINT_MARKERS)] if no_color else "•")
+        if not no_color:
+            return "char", "•"
+        return "char", _NO_COLOR_POINT_MARKERS[index % len(_NO_COLOR_POINT_MARKERS)]
     if no_color:
         return _NO_COLOR_LINE_MARKERS[index % len(_NO_COLOR_LINE_MARKERS)]
     return "braille", ""
@@ -173,15 +215,12 @@ def _swatch(series: Series, index: int, no_color: bool) -> str:
     return "╍╍" if series.style == "dashed" else "━━"
 
 
-def _rich_color(color: Color) -> str | None:
-    if color is None:
-        return None
-    if isinstance(color, tuple):
-        return "rgb({},{},{})".format(*color)
-    if isinstance(color, int):
-        return f"color({color})"
-    name = color.replace("+", "").strip()
-    return f"bright_{name}" if color.endswith("+") else name
+def _swatch_style(color: Color, no_color: bool) -> Style:
+    """The colour plotext would give `color` (names, 256-colour ints, RGB), as a rich Style."""
+    if no_color or color is None:
+        return Style()
+    none = plotext_utility.no_color
+    return Style(color=_plotext_style((color, none, none)).color)
 
 
 def _legend(
@@ -191,36 +230,38 @@ def _legend(
     max_rows: int,
     no_color: bool,
     status: str,
-) -> tuple[list[Text], list[tuple[int, int, int, str]]]:
+) -> tuple[list[list[Run]], list[tuple[int, int, int, str]]]:
     """Legend rows (entries wrapped to `width`, status right-aligned) and their hit boxes."""
-    rows: list[Text] = [Text()]
+    rows: list[list[Run]] = [[]]
+    used = [0]  # cells used on each row
     hits: list[tuple[int, int, int, str]] = []
     indices = _kind_indices(series)
+    dim = Style(dim=True)
     for s in series:
         swatch = _swatch(s, indices[s.key], no_color)
         entry_len = len(swatch) + 1 + len(s.label)
-        row = rows[-1]
-        gap = 2 if row.cell_len else 0
-        if row.cell_len and row.cell_len + gap + entry_len > width:
+        gap = 2 if used[-1] else 0
+        if used[-1] and used[-1] + gap + entry_len > width:
             if len(rows) >= max_rows:
                 break
-            rows.append(Text())
-            row, gap = rows[-1], 0
-        row.append(" " * gap)
-        x0 = row.cell_len
+            rows.append([])
+            used.append(0)
+            gap = 0
         off = s.metric in hidden
         base = Style(dim=True, strike=True) if off else Style()
-        row.append(swatch, base + Style(color=None if no_color else _rich_color(s.color)))
-        row.append(" " + s.label, base)
-        hits.append((len(rows) - 1, x0, row.cell_len, s.key))
+        x0 = used[-1] + gap
+        rows[-1] += [
+            (" " * gap, None),
+            (swatch, base + _swatch_style(s.color, no_color)),
+            (" " + s.label, base),
+        ]
+        used[-1] = x0 + entry_len
+        hits.append((len(rows) - 1, x0, used[-1], s.key))
     if status:
-        last = rows[-1]
-        room = width - last.cell_len - 2
-        if room >= len(status):
-            last.append(" " * (width - last.cell_len - len(status)))
-            last.append(status, Style(dim=True))
+        if width - used[-1] - 2 >= len(status):
+            rows[-1] += [(" " * (width - used[-1] - len(status)), None), (status, dim)]
         elif len(rows) < max_rows:
-            rows.append(Text(status[:width].rjust(width), Style(dim=True)))
+            rows.append([(status[:width].rjust(width), dim)])
     return rows, hits
 
 
@@ -269,31 +310,28 @@ class _Matrix(plotext_matrix.matrix_class):
         self.style = [[none] * cols for _ in self.Rows]
 
 
-def _matrix_to_text(matrix: object) -> Text:
-    """plotext's character matrix as a rich Text, without an ANSI round trip.
+def _matrix_runs(matrix: object) -> list[list[Run]]:
+    """plotext's character matrix as lines of styled runs, top line first.
 
-    Equivalent to `Text.from_ansi(matrix.set_canvas())`, 4-5x faster: runs of equal colours
-    become spans directly instead of being encoded to escape codes and parsed back.
+    Same look as `Text.from_ansi(matrix.set_canvas())` at a fraction of the cost: runs of
+    equal colours are cut directly instead of being encoded to escape codes and parsed back.
     """
-    rows = matrix.rows  # type: ignore[attr-defined]
     markers, fgs = matrix.marker, matrix.fullground  # type: ignore[attr-defined]
     bgs, styles = matrix.background, matrix.style  # type: ignore[attr-defined]
-    lines: list[str] = []
-    spans: list[Span] = []
-    offset = 0
-    for row in range(rows - 1, -1, -1):
-        line = "".join(markers[row])
+    lines: list[list[Run]] = []
+    for row in range(matrix.rows - 1, -1, -1):  # type: ignore[attr-defined]
+        chars = markers[row]
+        runs: list[Run] = []
         start, prev = 0, None
         for col, key in enumerate(zip(fgs[row], styles[row], bgs[row])):
             if key != prev:
                 if prev is not None:
-                    spans.append(Span(offset + start, offset + col, _plotext_style(prev)))
+                    runs.append(("".join(chars[start:col]), _plotext_style(prev)))
                 start, prev = col, key
         if prev is not None:
-            spans.append(Span(offset + start, offset + len(line), _plotext_style(prev)))
-        lines.append(line)
-        offset += len(line) + 1
-    return Text("\n".join(lines), spans=spans, end="")
+            runs.append(("".join(chars[start:]), _plotext_style(prev)))
+        lines.append(runs)
+    return lines
 
 
 def _axis_range(lo: float, hi: float, log: bool) -> tuple[float, float]:
@@ -393,7 +431,7 @@ def render_frame(
         else:
             y0, y1 = (0.0, 1.0)
         y_ranges[side] = (y0, y1)
-        y_ticks[side] = log_ticks(y0, y1, y_ticks_max) if log_y else linear_ticks(y0, y1, y_ticks_max)
+        y_ticks[side] = (log_ticks if log_y else linear_ticks)(y0, y1, y_ticks_max)
     if not sides:  # nothing to draw: still show an empty frame with a left axis
         y_ranges["left"] = (0.0, 1.0)
         y_ticks["left"] = linear_ticks(0.0, 1.0, 3)
@@ -415,7 +453,7 @@ def render_frame(
         plt.title(title[: max(width - 4, 0)])
     plt.xlabel("step" if x_mode == "step" else "time")
     x_ticks_max = max(2, min(10, exact // 12))
-    xt, xl = step_ticks(lo, hi, x_ticks_max) if x_mode == "step" else time_ticks(lo, hi, x_ticks_max)
+    xt, xl = (step_ticks if x_mode == "step" else time_ticks)(lo, hi, x_ticks_max)
     plt.xlim(lo, hi)
     plt.xticks(xt, xl)
     for side, (y0, y1) in y_ranges.items():
@@ -431,6 +469,8 @@ def render_frame(
     c0, c1 = matrix.Cols_canvas.start, matrix.Cols_canvas.stop
     r0, r1 = matrix.Rows_canvas.start, matrix.Rows_canvas.stop
     cells_w, cells_h = c1 - c0, r1 - r0
+    if cells_w != ncols and cells_w > 0:  # plotext laid out differently than predicted
+        spans = reduce_all(cells_w)
 
     # ---- 4. data glyphs -----------------------------------------------------------------------
     drawn: list[str] = []
@@ -468,10 +508,10 @@ def render_frame(
         drawn.reverse()
 
     # ---- 5. compose ---------------------------------------------------------------------------
-    text = Text("\n").join([*legend_rows, _matrix_to_text(matrix)])
     top = len(legend_rows)
     return Frame(
-        text=text,
+        lines=legend_rows + _matrix_runs(matrix),
+        width=width,
         drawn=[k for k in (s.key for s in series) if k in drawn],
         x_range=(lo, hi),
         plot_x=(c0, c1),
@@ -505,7 +545,8 @@ class MetricsChart(PlotextPlot):
     Feed it from the UI thread: `add_series(...)` once, then `append(key, steps, times, values)`
     whenever rows arrive (cheap: it only marks the chart dirty; a timer repaints ≤ 5×/s).
     State for owners and tests: `view`, `follow`, `hidden_metrics`, `smoothing`, `log_y`,
-    `x_mode` (all settable), `cleared_at`, `drawn_series`, `last_frame_ms`, `render_count`.
+    `x_mode` (all settable), `cleared_at`, `drawn_series`, `last_frame_ms`, `render_count`
+    (frames built so far).
 
     View rules:
     * `view` None = fit all; pan/zoom are clamped to the data, and zooming out to the whole
@@ -633,7 +674,8 @@ class MetricsChart(PlotextPlot):
         try:
             return self._series[key]
         except KeyError:
-            raise KeyError(f"no series {key!r} in this chart (have: {', '.join(self._series)})") from None
+            have = ", ".join(self._series) or "none"
+            raise KeyError(f"no series {key!r} in this chart (have: {have})") from None
 
     def add_series(self, series: Series) -> Series:
         if series.key in self._series:
@@ -857,10 +899,11 @@ class MetricsChart(PlotextPlot):
     def action_clear(self) -> None:
         """Start a fresh view at the newest point; press again to bring back the history."""
         if self._clear_floor is None:
-            steps = [s.x_step[-1] for s in self._series.values() if len(s)]
-            times = [s.x_time[-1] - _time_origin(s, self.series) for s in self._series.values() if len(s)]
-            if not steps:
+            filled = [s for s in self._series.values() if len(s)]
+            if not filled:
                 return
+            steps = [s.x_step[-1] for s in filled]
+            times = [s.x_time[-1] - _time_origin(s, self.series) for s in filled]
             self._clear_floor = {"step": float(max(steps)), "time": float(max(times))}
             self.notify("Chart cleared — press c again to show the whole history.", timeout=3)
         else:
@@ -885,7 +928,8 @@ class MetricsChart(PlotextPlot):
         try:
             svg, csv_path = job.write()
         except OSError as exc:
-            self.app.call_from_thread(self.notify, f"Could not save the chart: {exc}", severity="error")
+            message = f"Could not save the chart: {exc}"
+            self.app.call_from_thread(self.notify, message, severity="error")
             return
         self.app.call_from_thread(self.notify, f"Saved {svg}\nand {csv_path}", title="Chart saved")
         self.post_message(self.Saved(self, svg, csv_path))
@@ -905,7 +949,11 @@ class MetricsChart(PlotextPlot):
         width, height = self.size if self.size.width >= 20 and self.size.height >= 8 else (120, 35)
         frame = self._make_frame(width, height)
         console = Console(
-            record=True, width=width, file=io.StringIO(), color_system="truecolor", force_terminal=True
+            record=True,
+            width=width,
+            file=io.StringIO(),
+            color_system="truecolor",
+            force_terminal=True,
         )
         console.print(frame.text, crop=True, overflow="crop", no_wrap=True)
         title = self._title or "slavik-tui chart"
@@ -919,14 +967,14 @@ class MetricsChart(PlotextPlot):
             i0 = int(np.searchsorted(x, lo + off, side="left"))
             i1 = int(np.searchsorted(x, hi + off, side="right"))
             t0 = _time_origin(s, self.series)
-            columns.append((s, s.x_step[i0:i1].copy(), s.x_time[i0:i1].copy(), s.y[i0:i1].copy(), t0))
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = folder / f"{_slug(title)}-{stamp}"
+            rows = (s.x_step[i0:i1].copy(), s.x_time[i0:i1].copy(), s.y[i0:i1].copy())
+            columns.append((s, *rows, t0))
+        stem = f"{_slug(title)}-{datetime.now():%Y%m%d-%H%M%S}"
         n = 1
-        while base.with_suffix(".svg").exists() or base.with_suffix(".csv").exists():
+        while (folder / f"{stem}.svg").exists() or (folder / f"{stem}.csv").exists():
             n += 1
-            base = folder / f"{_slug(title)}-{stamp}-{n}"
-        return _SaveJob(base.with_suffix(".svg"), base.with_suffix(".csv"), svg, columns)
+            stem = f"{_slug(title)}-{datetime.now():%Y%m%d-%H%M%S}-{n}"
+        return _SaveJob(folder / f"{stem}.svg", folder / f"{stem}.csv", svg, columns)
 
     # -- painting ----------------------------------------------------------------------------
 
@@ -998,30 +1046,50 @@ class MetricsChart(PlotextPlot):
         self._ncols_hint = frame.plot_x[1] - frame.plot_x[0]
         return frame
 
-    def render(self) -> Text:
-        self.render_count += 1
+    def _current_frame(self) -> Frame | None:
+        """The frame for the current state and size, built only when something changed."""
         width, height = self.size
         if width < 20 or height < 6:
-            return Text("chart: too small", style="dim")
+            return None
         key = (width, height, self._version, self._theme_name(), self._no_color())
-        if key == self._cache_key and self._frame is not None:
-            return self._frame.text
-        frame = self._make_frame(width, height)
-        self._frame, self._cache_key = frame, key
-        self.drawn_series = frame.drawn
-        self.last_frame_ms = frame.elapsed_ms
-        self._dirty = False
-        return frame.text
+        if key != self._cache_key or self._frame is None:
+            frame = self._make_frame(width, height)
+            self._frame, self._cache_key = frame, key
+            self.drawn_series = frame.drawn
+            self.last_frame_ms = frame.elapsed_ms
+            self.render_count += 1
+            self._dirty = False
+        return self._frame
+
+    def render_line(self, y: int) -> Strip:
+        """Line API: paint straight from the frame's styled runs.
+
+        Handing Textual a rich Text instead costs more than making the frame (~25 ms to turn
+        thousands of coloured spans into strips at 120×35).
+        """
+        frame = self._current_frame()
+        if frame is None:
+            text = "chart: too small" if y == 0 else ""
+            return Strip([Segment(text, Style(dim=True))]).adjust_cell_length(self.size.width)
+        strips = frame.strips
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(self.size.width, Style())
+
+    def render(self) -> Text:
+        """The chart as rich Text (for anything asking for a renderable; painting uses lines)."""
+        frame = self._current_frame()
+        return frame.text if frame is not None else Text("chart: too small", style="dim")
 
     # -- mouse -------------------------------------------------------------------------------
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         event.stop()
-        self.zoom_at(self.column_to_x(event.get_content_offset_capture(self).x), self.WHEEL_ZOOM)
+        x = self.column_to_x(event.get_content_offset_capture(self).x)
+        self.zoom_at(x, self.WHEEL_ZOOM)
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         event.stop()
-        self.zoom_at(self.column_to_x(event.get_content_offset_capture(self).x), 1 / self.WHEEL_ZOOM)
+        x = self.column_to_x(event.get_content_offset_capture(self).x)
+        self.zoom_at(x, 1 / self.WHEEL_ZOOM)
 
     def legend_entry_at(self, x: int, y: int) -> str | None:
         """Key of the series whose legend entry covers content cell (x, y)."""
@@ -1065,6 +1133,11 @@ class MetricsChart(PlotextPlot):
             event.stop()
 
 
+def _num(v: float) -> str:
+    """CSV number: integers without '.0', everything else in full precision."""
+    return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
+
+
 @dataclass
 class _SaveJob:
     """What ctrl+s writes, snapshotted on the UI thread so a worker thread can write it."""
@@ -1081,5 +1154,6 @@ class _SaveJob:
             out.writerow(["series", "label", "metric", "step", "time", "elapsed_s", "value"])
             for s, steps, times, values, t0 in self.columns:
                 for step, t, v in zip(steps.tolist(), times.tolist(), values.tolist()):
-                    out.writerow([s.key, s.label, s.metric, repr(step), repr(t), repr(t - t0), repr(v)])
+                    numbers = (_num(step), _num(t), _num(t - t0), _num(v))
+                    out.writerow([s.key, s.label, s.metric, *numbers])
         return self.svg_path, self.csv_path

@@ -25,17 +25,13 @@ COLUMNS = [
 
 
 def human_count(n: int | None) -> str:
-    """2_555_904 → 2.56M: short enough for a table cell (the details pane is exact)."""
+    """2_555_904 → 2.56M: three significant digits, short enough for a table cell (the
+    details pane has the exact count)."""
     if n is None:
         return "-"
-    if n >= 1_000_000_000:
-        return f"{n / 1e9:.2f}B"
-    if n >= 1_000_000:
-        return f"{n / 1e6:.2f}M"
-    if n >= 10_000:
-        return f"{n / 1e3:.0f}k"
-    if n >= 1_000:
-        return f"{n / 1e3:.1f}k"
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= scale:
+            return f"{n / scale:.3g}{suffix}"
     return str(n)
 
 

@@ -1,0 +1,178 @@
+"""How fast does `generate()` write? Tokens per second at batch 1, against two references.
+
+    python bench/generate_speed.py [--repeats 7] [--tokens 256] [--threads N]
+
+The seed config (6 layers, 8 heads, d_model 256, context 256, vocab 8000) with random
+weights, and a byte-level BPE tokenizer trained on real text from ../shared/data when it is
+there (else on generated text). Each variant writes `--tokens` new tokens after a one-token
+prompt (so the cache just fills the context: no slide), sampling with temperature 0.8,
+top-k 50, top-p 0.95. Timed end to end (weights snapshot, prefill, sampling, UTF-8 decoding),
+all variants interleaved round by round so that load from other processes hits them alike;
+the median of the rounds is reported.
+
+    generate   engine/generate.py (fused KV-cache decoder + top-k-then-numpy sampling)
+    kv-plain   a straightforward KV cache: the model's own modules, one token at a time,
+               a static cache written by slicing, sampling with torch ops
+    naive      nanoGPT's sample(): no cache, the whole (cropped) sequence re-run per token
+
+A random model could sample end-of-text at any step and stop early; the tokenizer is
+wrapped so that no id counts as end-of-text, and every run produces exactly --tokens tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from slavik_tui.engine.config import ModelConfig  # noqa: E402
+from slavik_tui.engine.generate import generate  # noqa: E402
+from slavik_tui.engine.model import GPT, apply_rope  # noqa: E402
+from slavik_tui.engine.tokenizer import Tokenizer  # noqa: E402
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SAMPLING = dict(temperature=0.8, top_k=50, top_p=0.95)
+
+
+# ---- setup --------------------------------------------------------------------------------
+def training_text() -> tuple[str, str]:
+    for name in ("anna_karenina.txt", "tinyshakespeare.txt"):
+        path = SHARED_DATA / name
+        if path.is_file():
+            return path.read_text(encoding="utf-8")[:1_000_000], f"{path} (first 1 MB)"
+    rng = random.Random(0)
+    syllables = ["ка", "ло", "ми", "ра", "ту", "ne", "so", "ri", "ta", "ko", "мо", "бе"]
+    words = ["".join(rng.choices(syllables, k=rng.randint(1, 4))) for _ in range(3000)]
+    lines = (" ".join(rng.choices(words, k=rng.randint(5, 15))) + "." for _ in range(40_000))
+    return "\n".join(lines), f"generated text ({SHARED_DATA} is absent)"
+
+
+class NoStopTokenizer:
+    """The real tokenizer, except that no id means end-of-text (see the module docstring)."""
+
+    eot_id = -1
+
+    def __init__(self, tok: Tokenizer) -> None:
+        self.tok = tok
+        self.vocab_size = tok.vocab_size
+        self.encode, self.token_bytes = tok.encode, tok.token_bytes
+
+
+# ---- reference samplers -------------------------------------------------------------------
+def torch_sample(logits: torch.Tensor, gen: torch.Generator, temperature: float, top_k: int,
+                 top_p: float) -> torch.Tensor:
+    """Top-k + top-p sampling as most reference code writes it: a chain of torch ops."""
+    values, ids = torch.topk(logits, top_k)
+    probs = torch.softmax(values / temperature, dim=-1)
+    cum = probs.cumsum(-1)
+    probs = probs.masked_fill((cum - probs) >= top_p, 0.0)
+    return ids.gather(-1, torch.multinomial(probs, 1, generator=gen))
+
+
+@torch.inference_mode()
+def kv_plain(model: GPT, tokenizer, prompt: str, max_tokens: int, seed: int) -> int:
+    """A plain KV cache over the model's own modules (what the first version did)."""
+    cfg, gen = model.cfg, torch.Generator().manual_seed(seed)
+    H, hd = cfg.n_heads, cfg.head_dim
+    caches = [(torch.zeros(1, H, cfg.context, hd), torch.zeros(1, H, cfg.context, hd))
+              for _ in model.layers]
+    ids = torch.tensor([tokenizer.encode(prompt)])
+    n_new, pos = 0, 0
+    while True:
+        T = ids.shape[1]
+        x = model.embed_tokens(ids)
+        cos, sin = model.rope_cos[pos:pos + T], model.rope_sin[pos:pos + T]
+        for block, (kc, vc) in zip(model.layers, caches):
+            att = block.self_attn
+            h = block.input_layernorm(x)
+            q = att.q_proj(h).view(1, T, H, hd).transpose(1, 2)
+            k = att.k_proj(h).view(1, T, H, hd).transpose(1, 2)
+            v = att.v_proj(h).view(1, T, H, hd).transpose(1, 2)
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+            kc[:, :, pos:pos + T], vc[:, :, pos:pos + T] = k, v
+            y = F.scaled_dot_product_attention(
+                q, kc[:, :, :pos + T], vc[:, :, :pos + T], is_causal=T > 1)
+            x = x + att.o_proj(y.transpose(1, 2).reshape(1, T, -1))
+            x = x + block.mlp(block.post_attention_layernorm(x))
+        logits = model.lm_head(model.norm(x[:, -1]))
+        pos += T
+        ids = torch_sample(logits, gen, **SAMPLING)
+        tokenizer.token_bytes(int(ids))
+        n_new += 1
+        if n_new == max_tokens:
+            return n_new
+
+
+@torch.inference_mode()
+def naive(model: GPT, tokenizer, prompt: str, max_tokens: int, seed: int) -> int:
+    """nanoGPT's sample(): re-run the whole (cropped) sequence for every new token."""
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.tensor([tokenizer.encode(prompt)])
+    for _ in range(max_tokens):
+        logits, _ = model(idx[:, -model.cfg.context:])
+        nxt = torch_sample(logits[:, -1], gen, **SAMPLING)
+        tokenizer.token_bytes(int(nxt))
+        idx = torch.cat([idx, nxt], dim=1)
+    return max_tokens
+
+
+def ours(model: GPT, tokenizer, prompt: str, max_tokens: int, seed: int) -> int:
+    return sum(1 for _ in generate(model, tokenizer, prompt, max_tokens=max_tokens, seed=seed,
+                                   **SAMPLING)) and max_tokens
+
+
+# ---- main ---------------------------------------------------------------------------------
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=7, help="rounds (median reported)")
+    ap.add_argument("--tokens", type=int, default=256, help="new tokens per run")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    ap.add_argument("--naive-repeats", type=int, default=3, help="rounds for the slow naive run")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    text, source = training_text()
+    t0 = time.perf_counter()
+    tok = Tokenizer.train([text], 8000)
+    print(f"tokenizer: vocab {tok.vocab_size}, trained in {time.perf_counter() - t0:.1f} s on {source}")
+    cfg = ModelConfig()  # the seed config
+    torch.manual_seed(0)
+    model = GPT(cfg).eval()
+    tokenizer = NoStopTokenizer(tok)
+    prompt = "Все"
+    assert len(tok.encode(prompt)) == 1, "the prompt should be one token"
+    print(f"model: {cfg.n_layers} layers, {cfg.n_heads} heads, d_model {cfg.d_model}, context "
+          f"{cfg.context}, vocab {cfg.vocab_size}, {cfg.n_params:,} params; torch "
+          f"{torch.__version__}, {torch.get_num_threads()} threads; {args.tokens} new tokens, "
+          f"batch 1, {args.repeats} rounds")
+
+    variants = {"generate": ours, "kv-plain": kv_plain, "naive": naive}
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    for name, fn in variants.items():  # warm-up (first-call allocations, lazy views)
+        fn(model, tokenizer, prompt, 8, seed=0)
+    for r in range(args.repeats):
+        for name, fn in variants.items():
+            if name == "naive" and r >= args.naive_repeats:
+                continue
+            t0 = time.perf_counter()
+            n = fn(model, tokenizer, prompt, args.tokens, seed=r)
+            rates[name].append(n / (time.perf_counter() - t0))
+    base = statistics.median(rates["generate"])
+    for name, values in rates.items():
+        med = statistics.median(values)
+        print(f"{name:24s} median {med:7.1f} tok/s  (min {min(values):6.1f}, max {max(values):6.1f},"
+              f" n={len(values)})  generate is {base / med:5.2f}x this")
+
+
+if __name__ == "__main__":
+    main()

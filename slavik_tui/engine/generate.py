@@ -1,0 +1,191 @@
+"""Streaming text generation: sample tokens one by one and yield text as it becomes whole.
+
+    for piece in generate(model, tokenizer, "Жили-были", max_tokens=200, seed=1):
+        print(piece, end="", flush=True)
+
+- **KV cache.** The prompt is fed once (`Decoder.prefill`), then each new token costs one
+  `Decoder.step` (see engine/model.py for why that is fast on a CPU).
+- **Whole characters only.** A byte-level BPE token can be half of a Cyrillic letter or a
+  quarter of an emoji. Token bytes go through an incremental UTF-8 decoder, which holds back
+  an incomplete character until its last byte arrives; at the end, a dangling partial
+  character comes out as U+FFFD rather than being lost silently.
+- **Context.** A prompt longer than the model's context keeps its last `context` tokens. When
+  the text being generated fills the context, the cache slides: it is rebuilt from the last
+  `context // 2` tokens (one prefill) and generation goes on, so `max_tokens` may exceed the
+  context. The model then only sees the latest half-context, as it would have in training.
+- **Stops** after `max_tokens`, or at the end-of-text token (which is not yielded).
+- **Reproducible.** Sampling draws from its own `numpy` generator seeded by `seed`, never from
+  torch's global RNG, so the trainer's sampled rewards do not disturb its own random state.
+  Same model, prompt, settings and seed → the same text.
+
+Sampling order (as in Hugging Face's `generate`): repetition penalty on the logits, then
+temperature, then top-k, then top-p (nucleus) on what top-k kept. Only the top-k candidates
+leave torch (one `topk`, then a few numpy operations on k numbers), which costs far less per
+token than a chain of small torch calls.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from slavik_tui.errors import UserError
+
+
+def _check_args(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, prompt) -> None:
+    def is_int(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    def is_num(v) -> bool:
+        return (is_int(v) or isinstance(v, (float, np.floating))) and math.isfinite(v)
+
+    if not isinstance(prompt, str):
+        raise UserError(f"the prompt must be text, got {type(prompt).__name__}; pass a string")
+    if not is_int(max_tokens) or max_tokens < 1:
+        raise UserError(
+            f"max_tokens must be a whole number of at least 1, got {max_tokens!r}; "
+            "ask for 1 or more new tokens"
+        )
+    if not is_num(temperature) or temperature < 0:
+        raise UserError(
+            f"temperature must be a number ≥ 0, got {temperature!r}; use 0 for greedy "
+            "(always the likeliest token) or about 0.7–1.0 for varied text"
+        )
+    if not is_int(top_k) or top_k < 0:
+        raise UserError(
+            f"top_k must be a whole number ≥ 0, got {top_k!r}; use 0 to turn it off or "
+            "about 40–100 to sample among the likeliest tokens only"
+        )
+    if not is_num(top_p) or not 0 < top_p <= 1:
+        raise UserError(
+            f"top_p must be a number in (0, 1], got {top_p!r}; use 1 to turn it off or about "
+            "0.9–0.95"
+        )
+    if not is_num(repetition_penalty) or repetition_penalty <= 0:
+        raise UserError(
+            f"repetition_penalty must be a number > 0, got {repetition_penalty!r}; use 1 to "
+            "turn it off or about 1.1–1.3 to discourage repeats"
+        )
+    if seed is not None and not is_int(seed):
+        raise UserError(f"seed must be a whole number or nothing, got {seed!r}")
+
+
+def generate(
+    model,
+    tokenizer,
+    prompt: str,
+    max_tokens: int = 200,
+    temperature: float = 0.8,
+    top_k: int = 50,
+    top_p: float = 0.95,
+    repetition_penalty: float = 1.0,
+    seed: int | None = None,
+) -> Iterator[str]:
+    """Continue `prompt` with up to `max_tokens` sampled tokens, yielding text pieces.
+
+    `model` is a `GPT` (any device); `tokenizer` has `encode`, `token_bytes`, `eot_id` and
+    `vocab_size`. temperature 0 = greedy; top_k 0 = off; top_p 1 = off; repetition_penalty
+    1 = off (> 1 makes every token already in the prompt or output less likely, as in CTRL /
+    Hugging Face). The arguments are checked here, at the call (UserError), not on the first
+    `next()`. An empty prompt starts from the end-of-text token, i.e. a new document.
+    """
+    _check_args(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, prompt)
+    n_vocab = int(tokenizer.vocab_size)
+    if n_vocab > model.cfg.vocab_size:
+        raise UserError(
+            f"the tokenizer has {n_vocab} tokens but the model only {model.cfg.vocab_size}; "
+            "the tokenizer.json does not belong to this model — restore the matching one"
+        )
+    return _generate(
+        model, tokenizer, prompt, int(max_tokens), float(temperature), int(top_k),
+        float(top_p), float(repetition_penalty), seed, n_vocab,
+    )
+
+
+class _Sampler:
+    """Turns next-token logits into a token id. Holds the settings and the random state."""
+
+    def __init__(self, n_vocab, temperature, top_k, top_p, repetition_penalty, seed, device):
+        self.n_vocab = n_vocab
+        self.temperature, self.top_p, self.penalty = temperature, top_p, repetition_penalty
+        self.top_k = top_k if 0 < top_k < n_vocab else 0
+        self.rng = np.random.default_rng(seed)
+        # Tokens seen so far, for the repetition penalty (a mask, so one step is one write).
+        self.seen = torch.zeros(n_vocab, dtype=torch.bool, device=device) if self.penalty != 1 else None
+
+    def mark(self, token: int) -> None:
+        if self.seen is not None:
+            self.seen[token] = True
+
+    def __call__(self, logits: torch.Tensor) -> int:
+        """logits: (≥ n_vocab,) float32; ids the tokenizer lacks are never chosen."""
+        logits = logits[: self.n_vocab]
+        if self.seen is not None:
+            # CTRL's penalty: divide positive logits, multiply negative ones (both lower them).
+            penalized = torch.where(logits > 0, logits / self.penalty, logits * self.penalty)
+            logits = torch.where(self.seen, penalized, logits)
+        if self.temperature == 0:
+            return int(logits.argmax())
+        if self.top_k:
+            values, ids = torch.topk(logits, self.top_k)  # sorted, largest first
+        elif self.top_p < 1:
+            values, ids = torch.sort(logits, descending=True)
+        else:
+            values, ids = logits, None  # plain sampling over the whole vocabulary
+        v = values.cpu().numpy().astype(np.float64)
+        probs = np.exp((v - v.max()) / self.temperature)
+        cum = np.cumsum(probs)
+        total = cum[-1]
+        if self.top_p < 1:
+            # Keep the fewest likeliest tokens whose mass reaches top_p (at least one).
+            keep = min(int(np.searchsorted(cum, self.top_p * total)) + 1, len(cum))
+            total = cum[keep - 1]
+            cum = cum[:keep]
+        choice = min(int(np.searchsorted(cum, self.rng.random() * total, side="right")), len(cum) - 1)
+        return choice if ids is None else int(ids.cpu().numpy()[choice])
+
+
+def _generate(model, tokenizer, prompt, max_tokens, temperature, top_k, top_p,
+              repetition_penalty, seed, n_vocab) -> Iterator[str]:
+    eot = int(tokenizer.eot_id)
+    context = model.cfg.context
+    ids = tokenizer.encode(prompt) if prompt else []
+    ids = (ids or [eot])[-context:]
+    device = model.embed_tokens.weight.device
+    sample = _Sampler(n_vocab, temperature, top_k, top_p, repetition_penalty, seed, device)
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    # Only the computation runs under inference_mode, never across a `yield`: grad mode is
+    # thread-local, and the caller's code between two pieces must run in its own mode.
+    with torch.inference_mode():
+        decoder = model.decoder()
+        logits = decoder.prefill(ids)
+        for token in set(ids):
+            sample.mark(token)
+    history = ids
+    for n in range(max_tokens):
+        with torch.inference_mode():
+            token = sample(logits)
+        if token == eot:
+            break
+        piece = utf8.decode(tokenizer.token_bytes(token))
+        if piece:
+            yield piece
+        if n == max_tokens - 1:
+            break  # no logits needed after the last token
+        history.append(token)
+        with torch.inference_mode():
+            sample.mark(token)
+            if decoder.pos < decoder.max_len:
+                logits = decoder.step(token)
+            else:  # the context is full: slide, keeping the latest half
+                history = history[-max(1, context // 2):]
+                decoder.reset()
+                logits = decoder.prefill(history)
+    tail = utf8.decode(b"", final=True)
+    if tail:
+        yield tail

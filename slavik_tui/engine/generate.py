@@ -155,14 +155,14 @@ def _generate(model, tokenizer, prompt, max_tokens, temperature, top_k, top_p,
     context = model.cfg.context
     ids = tokenizer.encode(prompt) if prompt else []
     ids = (ids or [eot])[-context:]
-    device = model.embed_tokens.weight.device
-    sample = _Sampler(n_vocab, temperature, top_k, top_p, repetition_penalty, seed, device)
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     # Only the computation runs under inference_mode, never across a `yield`: grad mode is
     # thread-local, and the caller's code between two pieces must run in its own mode.
     with torch.inference_mode():
         decoder = model.decoder()
+        sample = _Sampler(n_vocab, temperature, top_k, top_p, repetition_penalty, seed,
+                          decoder.device)
         logits = decoder.prefill(ids)
         for token in set(ids):
             sample.mark(token)

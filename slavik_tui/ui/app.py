@@ -119,6 +119,11 @@ class SlavikApp(App[None]):
         Binding("h", "open('history')", "History", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit", show=False),
+        # Tab moves the focus at once (priority), not after the key has bubbled up through
+        # the widgets: over SSH keys arrive in bursts, and "name<Tab>path" typed fast must not
+        # end up in one field. A path field takes Tab first to accept its completion.
+        Binding("tab", "tab", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", show=False, priority=True),
     ]
 
     models: var[list[ModelInfo]] = var(list, always_update=False)
@@ -211,6 +216,12 @@ class SlavikApp(App[None]):
         if action == "open" and parameters and parameters[0] == self.current_mode:
             return False
         return True
+
+    def action_tab(self) -> None:
+        complete = getattr(self.focused, "complete_on_tab", None)
+        if complete is not None and complete():
+            return
+        self.screen.focus_next()
 
     def action_open(self, mode: str) -> None:
         """A mode key (F1–F4, m/t/g/h). From the Models screen the other screens open for the

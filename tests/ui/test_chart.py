@@ -230,7 +230,7 @@ def test_mouse_drag_pans():
     async def scenario():
         async with running() as (app, pilot, chart):
             await pilot.press("plus")
-            await pilot.pause()
+            await repainted(pilot, chart)  # the drag scale comes from the frame on screen
             lo, hi = chart.view
             per_cell = (hi - lo) / (chart._frame.plot_x[1] - chart._frame.plot_x[0])
             start = (60, 15)

@@ -8,6 +8,7 @@ import pytest
 from conftest import make_untrained, notifications, run, text_of, wait_for
 from textual.widgets import Input
 
+from slavik_tui.engine.config import ModelConfig
 from slavik_tui.store.lock import ModelLock
 from slavik_tui.ui.app import SlavikApp
 from slavik_tui.ui.screens.confirm import ConfirmScreen
@@ -39,13 +40,13 @@ def test_new_model_form_counts_parameters_live_and_shows_field_errors(models_roo
             form = app.screen
             assert isinstance(form, NewModelScreen)
             summary = form.query_one("#summary")
-            assert "6,868,224" in text_of(summary)  # the defaults: 256 × 6 layers
+            assert f"= {ModelConfig().n_params:,}" in text_of(summary)  # the CLI's defaults
             await set_value(pilot, form, "#d_model", "512")
-            assert "20,963,840" in text_of(summary)
+            assert f"= {ModelConfig(d_model=512).n_params:,}" in text_of(summary)
             # typing, key by key, updates it too
             form.query_one("#layers", Input).focus()
             await pilot.press("backspace", "1", "2")
-            assert "12·(4·512²" in text_of(summary)
+            assert f"= {ModelConfig(d_model=512, n_layers=12).n_params:,}" in text_of(summary)
             # heads that do not divide d_model: the error sits at the heads field
             await set_value(pilot, form, "#heads", "7")
             heads = form.query_one("#f-heads", FormField)

@@ -5,11 +5,13 @@ on its own. `chart.py` turns what these functions compute into a picture.
 
 The pipeline of one frame, per series:
 
-1. `Series.smoothed(w)` — the whole history, optionally EMA-smoothed (cached, extended on append).
+1. `Series.drawable(w, log)` — the whole history, optionally EMA-smoothed (cached, extended on
+   append), with undrawable values (inf; <= 0 on a log axis) as NaN.
 2. `reduce_columns` — slice the visible x-range with `searchsorted` and reduce it to the min and
-   max of the polyline inside every sub-cell column. The polyline is exact: besides the points in a
-   column, the values where it crosses the column's edges count too, so a spike in 1e6 points
-   survives and sparse data still draws as connected lines.
+   max of the polyline inside every sub-cell column. The polyline is exact: besides the points in
+   a column, the values where it crosses the column's edges count too, so a spike in 1e6 points
+   survives and sparse data still draws as connected lines. `Series.block_minmax` (min/max of
+   every 64 points, kept up to date on append) lets wide columns skip most of their points.
 3. `rasterize` — turn the per-column [min, max] spans into braille / quadrant-block glyphs.
 """
 

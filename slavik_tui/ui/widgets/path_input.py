@@ -104,11 +104,20 @@ class PathInput(Input):
 
     def __init__(self, value: str = "", *, cwd: Path | None = None, **kwargs) -> None:
         super().__init__(value, suggester=PathSuggester(cwd), **kwargs)
+        self.cwd = cwd
 
-    def action_complete(self) -> None:
-        suggestion = self._suggestion
-        if suggestion and len(suggestion) > len(self.value) and self.cursor_at_end:
+    def complete_on_tab(self) -> bool:
+        """Complete the last path now (as a shell does, not waiting for the dimmed
+        suggestion); False when there is nothing to add (Tab then moves on)."""
+        if not self.cursor_at_end or not self.value or self.value.endswith(" "):
+            return False
+        suggestion = complete_path(self.value, self.cwd)
+        if suggestion and len(suggestion) > len(self.value):
             self.value = suggestion
             self.cursor_position = len(self.value)
-        else:
+            return True
+        return False
+
+    def action_complete(self) -> None:
+        if not self.complete_on_tab():
             self.screen.focus_next()

@@ -1,0 +1,128 @@
+"""Autosave of an ended run: `models/NAME/charts/run-<id>.svg` (its chart) and `run-<id>.csv`
+(every step and eval row, as `slavik-tui runs NAME --csv` writes it).
+
+The trainer calls this when a run ends (finished, stopped or failed), as a separate process —
+`python -m slavik_tui.charts MODEL_DIR RUN_ID`, fire and forget — because drawing needs rich and
+plotext, which the engine never imports. Importing this module loads neither: the renderer is
+imported inside `render_run_svg`. The picture is the chart widget's own frame
+(`chart.render_frame`, the same code that paints the History screen), made without an app.
+
+`main()` never raises to its caller: an error is one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from slavik_tui.atomic import atomic_write_text
+from slavik_tui.errors import UserError
+from slavik_tui.store.history import History, RunInfo
+
+SVG_SIZE = (120, 35)
+"""Cells (width, height) of an autosaved chart: a wide terminal's worth."""
+SVG_THEME = "pro"
+"""plotext theme of saved charts: no colours of its own, so rich's SVG terminal shows through."""
+
+
+def chart_paths(model_dir: str | Path, run_id: int) -> tuple[Path, Path]:
+    """Where a run's chart goes: (charts/run-<id>.svg, charts/run-<id>.csv)."""
+    folder = Path(model_dir) / "charts"
+    return folder / f"run-{int(run_id)}.svg", folder / f"run-{int(run_id)}.csv"
+
+
+def run_title(model: str, run: RunInfo) -> str:
+    """'tiny · run 3 · finished · steps 0→200 · 2025-03-01 12:00' (chart and SVG title)."""
+    started = _dt.datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M")
+    last = run.last_step if run.last_step is not None else run.start_step
+    return (f"{model} · run {run.id} · {run.status} · steps {run.start_step or 0}→{last} · "
+            f"{started}")
+
+
+class _Sink:
+    """What `feed.fill_chart` needs of a chart (`append`), over plain `Series` objects."""
+
+    def __init__(self, series: Sequence) -> None:
+        self.series = {s.key: s for s in series}
+
+    def append(self, key: str, steps, times, values) -> None:
+        self.series[key].append(steps, times, values)
+
+
+def render_run_svg(
+    steps: dict[str, np.ndarray],
+    evals: dict[str, np.ndarray],
+    title: str,
+    size: tuple[int, int] = SVG_SIZE,
+) -> str:
+    """The chart of one run (arrays as `History.steps_arrays/evals_arrays` return them), whole
+    x-range by step, as an SVG document."""
+    from rich.console import Console
+
+    from slavik_tui.ui.feed import fill_chart
+    from slavik_tui.ui.widgets.chart import render_frame, training_series
+
+    width, height = size
+    series = training_series()
+    fill_chart(_Sink(series), steps, evals)
+    filled = [s for s in series if len(s)]
+    if filled:
+        lo = float(min(s.x_step[0] for s in filled))
+        hi = float(max(s.x_step[-1] for s in filled))
+    else:
+        lo = hi = 0.0
+    if hi - lo < 2:  # the chart's smallest span
+        hi = lo + 2
+    frame = render_frame(series, width=width, height=height, x_range=(lo, hi), title=title,
+                         status="x: step", theme=SVG_THEME)
+    console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor",
+                      force_terminal=True)
+    console.print(frame.text, crop=True, overflow="crop", no_wrap=True)
+    return console.export_svg(title=title)
+
+
+def autosave_run(model_dir: str | Path, run_id: int) -> tuple[Path, Path]:
+    """Write charts/run-<id>.svg and charts/run-<id>.csv of a run; returns (svg, csv).
+    Raises UserError for a model without a history or an unknown run."""
+    model_dir = Path(model_dir)
+    path = model_dir / "history.sqlite"
+    if not path.is_file():
+        raise UserError(f"{model_dir} has no history.sqlite; is it a model folder?")
+    svg_path, csv_path = chart_paths(model_dir, run_id)
+    svg_path.parent.mkdir(parents=True, exist_ok=True)
+    with History(path, readonly=True) as history:
+        run = history.run(int(run_id))
+        history.export_csv(run.id, csv_path)
+        steps = history.steps_arrays(run.id, include_superseded=True)
+        evals = history.evals_arrays(run.id, include_superseded=True)
+    atomic_write_text(svg_path, render_run_svg(steps, evals, run_title(model_dir.name, run)))
+    return svg_path, csv_path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m slavik_tui.charts MODEL_DIR RUN_ID`: 0 and the two paths on stdout, or 1 and
+    one line on stderr. Never raises."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if len(args) != 2:
+            raise UserError("usage: python -m slavik_tui.charts MODEL_DIR RUN_ID")
+        try:
+            run_id = int(args[1])
+        except ValueError:
+            raise UserError(f"RUN_ID must be a number like 3, got {args[1]!r}") from None
+        svg, csv_path = autosave_run(args[0], run_id)
+    except Exception as exc:  # noqa: BLE001 - fire-and-forget: report, never raise
+        message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        print(f"slavik-tui charts: error: {message}", file=sys.stderr)
+        return 1
+    print(f"{svg}\n{csv_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""The table of a model's runs on the History screen: one row per run, newest first, keyed by
+run id, with a mark column for runs picked for comparison."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import time
+from typing import Any, Sequence
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+# (wide header, narrow header, right-aligned)
+COLUMNS = [
+    ("mark", "", False),
+    ("run", "run", True),
+    ("started", "started", False),
+    ("time", "time", True),
+    ("steps", "steps", True),
+    ("status", "status", False),
+    ("lr", "lr", True),
+    ("loss", "loss", True),
+    ("val loss", "val", True),
+    ("best reward", "rew", True),
+    ("tok/s", "tok/s", True),
+]
+MARK = "●"
+STATUS_STYLE = {"running": "bold green", "finished": "", "stopped": "yellow", "failed": "red"}
+
+
+def fmt_num(value: Any, spec: str) -> str:
+    """A figure for a cell: '-' when there is none, 'nan' when the value itself was NaN."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return format(value, spec)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """42s, 3m 05s, 1h 02m, 2d 03h."""
+    if seconds is None or seconds != seconds:
+        return "-"
+    s = int(max(0, seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
+
+
+def fmt_lr(value: Any) -> str:
+    try:
+        return f"{float(value):.0e}" if float(value) else "0"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def steps_cell(run: Any) -> str:
+    """'0→200': the run's first and last step (a resumed run starts at its checkpoint)."""
+    start = run.start_step or 0
+    last = run.last_step if run.last_step is not None else start
+    return f"{start}→{last}"
+
+
+def duration_of(run: Any, now: float | None = None) -> float:
+    end = run.ended_at if run.ended_at is not None else (now or time.time())
+    return end - run.started_at
+
+
+def row_of(run: Any, narrow: bool = False, now: float | None = None) -> tuple[str, ...]:
+    """Cells of one run except the mark (plain strings, so rows compare cheaply)."""
+    started = _dt.datetime.fromtimestamp(run.started_at)
+    return (
+        str(run.id),
+        started.strftime("%m-%d %H:%M" if narrow else "%Y-%m-%d %H:%M"),
+        fmt_duration(duration_of(run, now)),
+        steps_cell(run),
+        run.status,
+        fmt_lr((run.config or {}).get("lr")),
+        fmt_num(run.final_loss, ".4f"),
+        fmt_num(run.final_val_loss, ".4f"),
+        fmt_num(run.best_reward, ".3f"),
+        fmt_num(run.tok_s, ",.0f"),
+    )
+
+
+class RunsTable(DataTable):
+    """Runs of one model; the cursor stays on the same run across refreshes. `marked` holds
+    the ids to show as marked (the screen owns the marks, across models)."""
+
+    DEFAULT_CSS = """
+    RunsTable { height: auto; max-height: 12; }
+    """
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Replay"),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("e", "export_run", "Export CSV"),
+        Binding("d,delete", "delete_run", "Delete"),
+        Binding("u", "unmark_all", "Unmark all", show=False),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.runs: list[Any] = []
+        self.marked: set[int] = set()
+        self._rows: list[tuple[str, ...]] = []
+        self._shown_marks: set[int] = set()
+        self._narrow: bool | None = None
+
+    # The screen does the work: these actions only forward to it, so the keys live here (and
+    # show in the footer only while the table has the focus) and the logic in one place.
+    def action_mark(self) -> None:
+        self.screen.toggle_mark()  # type: ignore[attr-defined]
+
+    def action_compare(self) -> None:
+        self.screen.compare_marked()  # type: ignore[attr-defined]
+
+    def action_export_run(self) -> None:
+        self.screen.export_highlighted()  # type: ignore[attr-defined]
+
+    def action_delete_run(self) -> None:
+        self.screen.delete_highlighted()  # type: ignore[attr-defined]
+
+    def action_unmark_all(self) -> None:
+        self.screen.unmark_all()  # type: ignore[attr-defined]
+
+    @property
+    def selected_run(self) -> Any | None:
+        """The RunInfo under the cursor."""
+        if not self.runs or not 0 <= self.cursor_row < len(self.runs):
+            return None
+        return self.runs[self.cursor_row]
+
+    def set_narrow(self, narrow: bool) -> None:
+        """Short headers and dates below 100 columns."""
+        if narrow == self._narrow:
+            return
+        self._narrow = narrow
+        selected = self.selected_run.id if self.selected_run else None
+        self.clear(columns=True)
+        for wide, short, right in COLUMNS:
+            label = short if narrow else wide
+            self.add_column(Text(label, justify="right" if right else "left"), key=wide)
+        self._rows = []
+        self.show(self.runs, self.marked, select=selected)
+
+    def show(self, runs: Sequence[Any], marked: set[int], select: int | None = None) -> None:
+        """Show `runs` (newest first); keeps the cursor on the same run unless `select`."""
+        now = time.time()
+        rows = [row_of(r, bool(self._narrow), now) for r in runs]
+        if rows == self._rows and marked == self._shown_marks and select is None:
+            return
+        keep = select if select is not None else (
+            self.selected_run.id if self.selected_run else None)
+        self.runs, self.marked = list(runs), set(marked)
+        self._rows, self._shown_marks = rows, set(marked)
+        if self._narrow is None:
+            return  # columns come with the first set_narrow()
+        cursor = self.cursor_row
+        self.clear()
+        for run, row in zip(self.runs, rows):
+            cells: list[Any] = [Text(MARK if run.id in marked else " ", style="bold $accent")]
+            for (wide, _short, right), value in zip(COLUMNS[1:], row):
+                style = STATUS_STYLE.get(value, "") if wide == "status" else ""
+                cells.append(Text(value, style=style, justify="right" if right else "left"))
+            self.add_row(*cells, key=str(run.id))
+        ids = [r.id for r in self.runs]
+        if keep in ids:
+            self.move_cursor(row=ids.index(keep), animate=False)
+        elif ids:
+            self.move_cursor(row=min(max(cursor, 0), len(ids) - 1), animate=False)

@@ -1,0 +1,142 @@
+"""slavik_tui.ui.feed: arrays and polled rows of a history into chart series (no app)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from slavik_tui.store.history import History
+from slavik_tui.ui.feed import RunFollower, append_rows, fill_chart, series_key
+
+
+class FakeChart:
+    """Records `append` calls like MetricsChart's series would hold them."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, list[float]]] = {}
+
+    def append(self, key, steps, times, values) -> None:
+        s, t, v = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (steps, times, values))
+        assert len(s) == len(t) == len(v)
+        d = self.data.setdefault(key, {"x": [], "t": [], "y": []})
+        d["x"] += s.tolist()
+        d["t"] += t.tolist()
+        d["y"] += v.tolist()
+
+
+def _write(path: Path, run_steps=range(1, 11), eval_every=5, nan_at=(), run_id=None,
+           history=None) -> tuple[History, int]:
+    h = history or History(path)
+    rid = run_id or h.start_run("pretrain", {}, target_step=max(run_steps), pid=1)
+    for s in run_steps:
+        loss = float("nan") if s in nan_at else 5.0 - 0.1 * s
+        h.log_step(rid, s, 1000.0 + s, loss, 1e-3, 1.0, 500.0)
+        if s % eval_every == 0:
+            h.log_eval(rid, s, 1000.0 + s, 4.0 - 0.1 * s, 1.5, 0.1 * s, 0.25)
+    return h, rid
+
+
+def test_series_key():
+    assert series_key("loss") == "loss"
+    assert series_key("val_loss", "tiny/3") == "tiny/3:val_loss"
+
+
+def test_fill_chart_uses_step_time_and_skips_nan(tmp_path: Path):
+    h, _ = _write(tmp_path / "history.sqlite", nan_at=(3,))
+    chart = FakeChart()
+    reader = History(tmp_path / "history.sqlite", readonly=True)
+    fill_chart(chart, reader.steps_arrays(), reader.evals_arrays())
+    assert chart.data["loss"]["x"] == [1, 2, 4, 5, 6, 7, 8, 9, 10]  # NaN step 3 skipped
+    assert chart.data["loss"]["t"][0] == 1001.0
+    assert math.isclose(chart.data["loss"]["y"][0], 4.9)
+    assert chart.data["val_loss"]["x"] == [5, 10]
+    assert chart.data["reward"]["y"] == [0.5, 1.0]
+    assert chart.data["size_mb"]["y"] == [0.25, 0.25]
+    h.close()
+    reader.close()
+
+
+def test_fill_chart_with_run_prefix_and_empty_arrays(tmp_path: Path):
+    reader = History(tmp_path / "missing" / "history.sqlite", readonly=True)
+    chart = FakeChart()
+    fill_chart(chart, reader.steps_arrays(), reader.evals_arrays(), run="m/1")
+    assert chart.data == {}
+    h, _ = _write(tmp_path / "history.sqlite", run_steps=range(1, 6))
+    reader = History(tmp_path / "history.sqlite", readonly=True)
+    fill_chart(chart, reader.steps_arrays(), reader.evals_arrays(), run="m/1")
+    assert set(chart.data) == {"m/1:loss", "m/1:val_loss", "m/1:reward", "m/1:size_mb"}
+    h.close()
+    reader.close()
+
+
+def test_follower_tolerates_missing_file_then_polls_only_new_rows(tmp_path: Path):
+    path = tmp_path / "history.sqlite"
+    follower = RunFollower(path)
+    assert follower.poll() == ([], [])
+    steps, evals = follower.load_all()
+    assert len(steps["step"]) == 0 and len(evals["step"]) == 0
+
+    h, rid = _write(path, run_steps=range(1, 6))  # the trainer creates the file
+    s_rows, e_rows = follower.poll()
+    assert [r[2] for r in s_rows] == [1, 2, 3, 4, 5]
+    assert [r[2] for r in e_rows] == [5]
+    assert follower.poll() == ([], [])
+
+    _write(path, run_steps=range(6, 11), run_id=rid, history=h, nan_at=(7,))
+    s_rows, e_rows = follower.poll()
+    assert [r[2] for r in s_rows] == [6, 7, 8, 9, 10]
+    assert s_rows[1][4] is None  # NaN comes back as None
+    chart = FakeChart()
+    append_rows(chart, s_rows, e_rows)
+    assert chart.data["loss"]["x"] == [6, 8, 9, 10]
+    assert chart.data["val_loss"]["x"] == [10]
+    assert chart.data["reward"]["y"] == [1.0]
+    follower.close()
+    h.close()
+
+
+def test_load_all_positions_after_existing_rows(tmp_path: Path):
+    path = tmp_path / "history.sqlite"
+    h, rid = _write(path)
+    follower = RunFollower(path)
+    steps, evals = follower.load_all()
+    assert steps["step"].tolist() == list(range(1, 11))
+    assert follower.poll() == ([], [])
+    h.log_step(rid, 11, 2000.0, 3.0, 1e-3, 1.0, 500.0)
+    s_rows, e_rows = follower.poll()
+    assert [r[2] for r in s_rows] == [11] and e_rows == []
+    follower.close()
+    h.close()
+
+
+def test_follower_of_one_run_ignores_others(tmp_path: Path):
+    path = tmp_path / "history.sqlite"
+    h, first = _write(path, run_steps=range(1, 6))
+    h.end_run(first, "stopped")
+    _, second = _write(path, run_steps=range(6, 9), history=h)
+    follower = RunFollower(path, run_id=first)
+    steps, _ = follower.load_all()
+    assert steps["step"].tolist() == [1, 2, 3, 4, 5]
+    h.log_step(second, 9, 3000.0, 2.0, 1e-3, 1.0, 500.0)
+    assert follower.poll() == ([], [])
+    follower.close()
+    h.close()
+
+
+def test_feed_into_a_real_chart(tmp_path: Path):
+    from slavik_tui.ui.widgets.chart import MetricsChart
+
+    path = tmp_path / "history.sqlite"
+    h, rid = _write(path)
+    chart = MetricsChart.for_run()
+    follower = RunFollower(path)
+    fill_chart(chart, *follower.load_all())
+    assert len(chart.get_series("loss").y) == 10
+    _write(path, run_steps=range(11, 16), run_id=rid, history=h)
+    append_rows(chart, *follower.poll())
+    assert len(chart.get_series("loss").y) == 15
+    assert len(chart.get_series("val_loss").y) == 3
+    follower.close()
+    h.close()

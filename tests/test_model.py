@@ -1,0 +1,187 @@
+"""engine/model.py: parameter count, causality, KV-cache equivalence, learning, autocast."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from slavik_tui.engine.config import ModelConfig
+from slavik_tui.engine.model import GPT
+
+CONFIGS = [
+    ModelConfig(vocab_size=300, context=32, d_model=32, n_layers=1, n_heads=2),
+    ModelConfig(vocab_size=457, context=64, d_model=64, n_layers=2, n_heads=4, tie_embeddings=False),
+    ModelConfig(vocab_size=500, context=48, d_model=48, n_layers=2, n_heads=3, ffn_hidden=100),
+    ModelConfig(vocab_size=320, context=32, d_model=64, n_layers=3, n_heads=2, tie_embeddings=False,
+                rope_theta=500.0, norm_eps=1e-6),
+]
+
+
+def make_model(cfg: ModelConfig, seed: int = 0) -> GPT:
+    """A model whose every weight matters: norm weights off 1, so folding them is tested."""
+    torch.manual_seed(seed)
+    model = GPT(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 1:
+                p.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"d{c.d_model}L{c.n_layers}tie{c.tie_embeddings}")
+def test_param_count_matches_config_formula(cfg):
+    model = GPT(cfg)
+    d, v, h, n = cfg.d_model, cfg.vocab_size, cfg.ffn_hidden, cfg.n_layers
+    formula = v * d + n * (4 * d * d + 3 * d * h + 2 * d) + d + (0 if cfg.tie_embeddings else v * d)
+    assert sum(p.numel() for p in model.parameters()) == cfg.n_params == formula
+    tied = model.lm_head.weight is model.embed_tokens.weight
+    assert tied == cfg.tie_embeddings
+
+
+def test_state_dict_uses_hugging_face_llama_names():
+    cfg = CONFIGS[1]
+    sd = GPT(cfg).state_dict()
+    expected = {"embed_tokens.weight", "norm.weight", "lm_head.weight"}
+    for i in range(cfg.n_layers):
+        for part in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            expected.add(f"layers.{i}.self_attn.{part}.weight")
+        for part in ("gate_proj", "up_proj", "down_proj"):
+            expected.add(f"layers.{i}.mlp.{part}.weight")
+        expected |= {f"layers.{i}.input_layernorm.weight", f"layers.{i}.post_attention_layernorm.weight"}
+    assert set(sd) == expected  # RoPE tables are buffers but not saved
+    assert sd["layers.0.mlp.gate_proj.weight"].shape == (cfg.ffn_hidden, cfg.d_model)
+    assert all(t.dtype == torch.float32 for t in sd.values())
+
+
+def test_init_scales_residual_projections():
+    cfg = ModelConfig(vocab_size=2000, context=32, d_model=256, n_layers=8, n_heads=4)
+    model = GPT(cfg)
+    std = lambda t: t.detach().std().item()  # noqa: E731
+    assert std(model.embed_tokens.weight) == pytest.approx(0.02, rel=0.05)
+    assert std(model.layers[0].self_attn.q_proj.weight) == pytest.approx(0.02, rel=0.05)
+    small = 0.02 / math.sqrt(2 * cfg.n_layers)
+    assert std(model.layers[3].self_attn.o_proj.weight) == pytest.approx(small, rel=0.05)
+    assert std(model.layers[3].mlp.down_proj.weight) == pytest.approx(small, rel=0.05)
+    assert torch.equal(model.norm.weight, torch.ones(cfg.d_model))
+
+
+def test_forward_shapes_and_loss():
+    cfg = CONFIGS[0]
+    model = make_model(cfg)
+    idx = torch.randint(0, cfg.vocab_size, (3, cfg.context))
+    logits, loss = model(idx)
+    assert logits.shape == (3, cfg.context, cfg.vocab_size) and logits.dtype == torch.float32
+    assert loss is None
+    logits2, loss = model(idx, idx)
+    assert torch.equal(logits, logits2)
+    expected = torch.nn.functional.cross_entropy(logits.view(-1, cfg.vocab_size), idx.view(-1))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="longer than the context"):
+        model(torch.zeros(1, cfg.context + 1, dtype=torch.long))
+
+
+def test_attention_is_causal():
+    cfg = CONFIGS[1]
+    model = make_model(cfg)
+    idx = torch.randint(0, cfg.vocab_size, (1, 40))
+    changed = idx.clone()
+    changed[0, 25] = (idx[0, 25] + 1) % cfg.vocab_size
+    with torch.no_grad():
+        a, _ = model(idx)
+        b, _ = model(changed)
+    assert torch.allclose(a[:, :25], b[:, :25], atol=1e-6, rtol=0)
+    assert (a[:, 25:] - b[:, 25:]).abs().amax(-1).min() > 1e-4  # every later position sees it
+
+
+@pytest.mark.parametrize("cfg", CONFIGS[:2] + CONFIGS[3:], ids=["tiny", "untied", "theta500"])
+def test_kv_cache_matches_full_forward_step_by_step(cfg):
+    model = make_model(cfg, seed=1)
+    T = cfg.context
+    idx = torch.randint(0, cfg.vocab_size, (1, T))
+    with torch.no_grad():
+        full, _ = model(idx)
+    full = full[0]
+    dec = model.decoder()
+    logits = dec.prefill(idx[0, :5].tolist())
+    assert logits.shape == (cfg.vocab_size,) and logits.dtype == torch.float32
+    torch.testing.assert_close(logits, full[4], atol=1e-5, rtol=0)
+    for t in range(5, T):
+        token = idx[0, t] if t % 2 else int(idx[0, t])  # a tensor or an int both work
+        logits = dec.step(token)
+        torch.testing.assert_close(logits, full[t], atol=1e-5, rtol=0, msg=f"position {t}")
+    assert dec.pos == T
+    with pytest.raises(ValueError, match="full"):
+        dec.step(0)
+
+    # Reset reuses the cache; a prefill in two chunks (the second one masked against the
+    # cached part) lands on the same logits.
+    dec.reset()
+    dec.prefill(idx[0, :7])
+    logits = dec.prefill(idx[0, 7:20])
+    torch.testing.assert_close(logits, full[19], atol=1e-5, rtol=0)
+    torch.testing.assert_close(dec.step(idx[0, 20]), full[20], atol=1e-5, rtol=0)
+
+
+def test_decoder_is_a_snapshot_of_the_weights():
+    cfg = CONFIGS[0]
+    model = make_model(cfg)
+    dec = model.decoder(max_len=8)
+    before = dec.prefill([1, 2, 3])
+    with torch.no_grad():
+        model.layers[0].mlp.up_proj.weight.mul_(3)
+    dec.reset()
+    assert torch.equal(dec.prefill([1, 2, 3]), before)
+    fresh = model.decoder(max_len=8).prefill([1, 2, 3])
+    assert not torch.allclose(fresh, before)
+    with pytest.raises(ValueError):
+        dec.prefill(list(range(6)))  # 3 + 6 > max_len 8
+    with pytest.raises(ValueError):
+        model.decoder(max_len=cfg.context + 1)
+
+
+def test_a_few_adamw_steps_learn_a_repetitive_sequence():
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=300, context=32, d_model=64, n_layers=2, n_heads=4)
+    model = GPT(cfg)
+    pattern = torch.tensor([5, 17, 42, 99, 7, 250, 3, 64])
+    seq = pattern.repeat(9)  # 72 tokens
+    x = torch.stack([seq[i:i + 32] for i in range(0, 8 * 4, 4)])  # 8 windows
+    y = torch.stack([seq[i + 1:i + 33] for i in range(0, 8 * 4, 4)])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(math.log(cfg.vocab_size), rel=0.1)  # ≈ uniform at init
+    assert losses[-1] < 0.1 * losses[0], losses
+
+
+def test_forward_under_bf16_autocast():
+    cfg = CONFIGS[1]
+    model = make_model(cfg)
+    idx = torch.randint(0, cfg.vocab_size, (2, 32))
+    _, loss32 = model(idx, idx)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, loss = model(idx, idx)
+    assert logits.dtype == torch.float32 and loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(loss32.item(), rel=0.02)
+    loss.backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_targets_minus_one_are_ignored():
+    cfg = CONFIGS[0]
+    model = make_model(cfg)
+    idx = torch.randint(0, cfg.vocab_size, (1, 16))
+    targets = idx.clone()
+    targets[0, 8:] = -1
+    logits, loss = model(idx, targets)
+    expected = torch.nn.functional.cross_entropy(logits[0, :8], idx[0, :8])
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)

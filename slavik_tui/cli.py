@@ -198,10 +198,12 @@ def cmd_train(args) -> int:
 
 def cmd_stop(args) -> int:
     from slavik_tui.runs import stop
+    from slavik_tui.store.lock import lock_holder
 
     model_dir = _workspace(args).model_dir(args.name)
-    print(f"asking the trainer of '{args.name}' to stop (it finishes the step and saves)…",
-          file=sys.stderr)
+    if lock_holder(model_dir):
+        print(f"asking the trainer of '{args.name}' to stop (it finishes the step and saves)…",
+              file=sys.stderr)
     pid = stop(model_dir)
     print(f"stopped: trainer {pid} of '{args.name}' saved its checkpoint and exited")
     return 0

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -62,6 +63,9 @@ def start_detached(models_root: Path, name: str, train_args: list[str],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True, env=env,
         )
+    # A long-lived parent (the app) reaps the trainer when it ends, leaving no zombie behind;
+    # when the parent exits first, init adopts the trainer, which runs on.
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = _run_of_pid(model_dir, proc.pid)

@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -140,6 +140,7 @@ class SlavikApp(App[None]):
         self._pending_select: str | None = None
         self._scan_errors_seen: set[str] = set()
         self.scan_paused = False  # tests and snapshots hold the listing still
+        self._held_keys: list[events.Key] | None = None
         for mode in MODES:
             self.add_mode(mode, partial(self._make_screen, mode))
 
@@ -217,11 +218,39 @@ class SlavikApp(App[None]):
             return False
         return True
 
-    def action_tab(self) -> None:
-        complete = getattr(self.focused, "complete_on_tab", None)
-        if complete is not None and complete():
+    async def on_event(self, event: events.Event) -> None:
+        if (self._held_keys is not None and isinstance(event, events.Key)
+                and not event.is_forwarded):
+            self._held_keys.append(event)  # typed after a Tab that is still being decided
             return
-        self.screen.focus_next()
+        await super().on_event(event)
+
+    def action_tab(self) -> None:
+        """Tab: complete a path, else move the focus — before any key typed after it."""
+        focused = self.focused
+        complete = getattr(focused, "complete_on_tab", None)
+        if complete is None:
+            self.screen.focus_next()
+            return
+        # A path field completes from its value, but keys typed before Tab may still sit in
+        # its queue: decide in the field, after them, and hold back the keys typed after Tab
+        # until the focus is settled.
+        self._held_keys = []
+
+        def after_pending_keys() -> None:
+            try:
+                if not complete() and self.focused is focused:
+                    self.screen.focus_next()
+            finally:
+                self.call_later(self._release_keys)
+
+        focused.call_later(after_pending_keys)
+        self.set_timer(0.5, self._release_keys)  # never hold keys for long, whatever happens
+
+    async def _release_keys(self) -> None:
+        held, self._held_keys = self._held_keys, None
+        for event in held or ():
+            await self.on_event(event)  # in order; a held Tab holds what follows it again
 
     def action_open(self, mode: str) -> None:
         """A mode key (F1–F4, m/t/g/h). From the Models screen the other screens open for the

@@ -41,7 +41,7 @@ def test_answer_streams_in_with_tokens_per_second(models_root):
             assert exchange.prompt == "Привет, как дела"
             assert exchange.answer.strip(), "a non-empty answer"
             stats = text_of(exchange.query_one(".exchange--stats"))
-            assert "tok/s" in stats and "tokens in" in stats
+            assert "tok/s" in stats and "tokens ·" in stats
             assert "tok/s" in text_of(screen.query_one("#gen-status"))
             # a second prompt: the first exchange stays above it; the model is not reloaded
             loaded = screen._loaded

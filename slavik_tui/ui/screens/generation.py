@@ -288,7 +288,7 @@ class GenerationScreen(Screen):
         self._generating = False
         exchange, self._exchange = self._exchange, None
         rate = message.tokens / message.elapsed if message.elapsed > 0 else 0.0
-        figures = f"{message.tokens} tokens in {message.elapsed:.2f} s · {rate:,.1f} tok/s"
+        figures = f"{message.tokens} tokens · {message.elapsed:.2f} s · {rate:,.1f} tok/s"
         if message.error:
             if exchange is not None:
                 exchange.set_stats(f"✗ {message.error}")

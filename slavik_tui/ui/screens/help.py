@@ -19,6 +19,7 @@ KEY_NAMES = {
     "question_mark": "?", "escape": "esc", "enter": "enter", "backspace": "backspace",
     "plus": "+", "minus": "-", "equals_sign": "=", "full_stop": ".", "comma": ",",
     "left_square_bracket": "[", "right_square_bracket": "]", "slash": "/", "space": "space",
+    "left": "←", "right": "→", "up": "↑", "down": "↓",
 }
 
 
@@ -48,30 +49,26 @@ def _own_bindings(cls: type[DOMNode]) -> list[Binding]:
 
 
 def bindings_of(cls: type[DOMNode]) -> list[tuple[str, str]]:
-    """(keys, description) of a class's bindings, one row per action; bindings without a
-    description are plumbing and left out."""
-    rows: dict[str, tuple[list[str], str]] = {}
+    """(keys, description) of a class's bindings, one row per description (← and → both
+    "Pan" make one row); bindings without a description are plumbing and left out."""
+    rows: dict[str, list[str]] = {}
     for binding in _own_bindings(cls):
         if not binding.description or binding.system:
             continue
-        keys, _ = rows.setdefault(binding.action, ([], binding.description))
+        keys = rows.setdefault(binding.description, [])
         label = key_label(binding.key)
         if label not in keys:
             keys.append(label)
-    return [(" / ".join(keys), description) for keys, description in rows.values()]
+    return [(" / ".join(keys), description) for description, keys in rows.items()]
 
 
 def help_sections(app: App) -> list[tuple[str, list[tuple[str, str]]]]:
     """Sections (title, rows) for the app, each screen, the widgets inside them and the
     dialogs; the app names them in `help_classes()`."""
     sections = []
-    seen: set[type] = set()
     for title, classes in app.help_classes():  # type: ignore[attr-defined]
         rows: list[tuple[str, str]] = []
-        for cls in classes:
-            if cls in seen:
-                continue
-            seen.add(cls)
+        for cls in dict.fromkeys(classes):  # each class once, in order
             for row in bindings_of(cls):
                 if row not in rows:
                     rows.append(row)

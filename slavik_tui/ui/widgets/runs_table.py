@@ -163,16 +163,28 @@ class RunsTable(DataTable):
         self._rows, self._shown_marks = rows, set(marked)
         if self._narrow is None:
             return  # columns come with the first set_narrow()
-        cursor = self.cursor_row
-        self.clear()
-        for run, row in zip(self.runs, rows):
-            cells: list[Any] = [Text(MARK if run.id in marked else " ", style="bold $accent")]
-            for (wide, _short, right), value in zip(COLUMNS[1:], row):
-                style = STATUS_STYLE.get(value, "") if wide == "status" else ""
-                cells.append(Text(value, style=style, justify="right" if right else "left"))
-            self.add_row(*cells, key=str(run.id))
         ids = [r.id for r in self.runs]
-        if keep in ids:
-            self.move_cursor(row=ids.index(keep), animate=False)
-        elif ids:
-            self.move_cursor(row=min(max(cursor, 0), len(ids) - 1), animate=False)
+        if [key.value for key in self.rows] == [str(i) for i in ids]:
+            # The same runs: change the cells that changed (a running run's time and figures)
+            # in place, so the table neither flickers nor moves its scroll position.
+            for run, row in zip(self.runs, rows):
+                for (wide, _s, _r), cell in zip(COLUMNS, self._cells(run, row)):
+                    self.update_cell(str(run.id), wide, cell)
+        else:
+            cursor = self.cursor_row
+            self.clear()
+            for run, row in zip(self.runs, rows):
+                self.add_row(*self._cells(run, row), key=str(run.id))
+            if keep in ids:
+                self.move_cursor(row=ids.index(keep), animate=False)
+            elif ids:
+                self.move_cursor(row=min(max(cursor, 0), len(ids) - 1), animate=False)
+        if select is not None and select in ids:
+            self.move_cursor(row=ids.index(select), animate=False)
+
+    def _cells(self, run: Any, row: tuple[str, ...]) -> list[Text]:
+        cells = [Text(MARK if run.id in self.marked else " ", style="bold cyan")]
+        for (wide, _short, right), value in zip(COLUMNS[1:], row):
+            style = STATUS_STYLE.get(value, "") if wide == "status" else ""
+            cells.append(Text(value, style=style, justify="right" if right else "left"))
+        return cells

@@ -1,0 +1,177 @@
+"""The progress line of a training run: where it is, how it does, how long it has left.
+
+`RunProgress` is plain data the Training screen keeps up to date from the history rows it
+reads; `progress_text` turns it into one styled line (it wraps on narrow terminals), and
+`TrainProgress` shows it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.widgets import Static
+
+STATUS_STYLE = {
+    "running": "bold green",
+    "starting": "bold yellow",
+    "stopping": "bold yellow",
+    "finished": "bold",
+    "stopped": "bold yellow",
+    "failed": "bold red",
+    "gone": "bold red",
+}
+ETA_WINDOW = 200  # recent steps the ETA is measured over
+SEP = "  "
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    seconds = int(max(0, seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _num(v: float | None, fmt: str = ".4f") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and math.isnan(v):
+        return "nan"
+    return format(v, fmt)
+
+
+@dataclass
+class RunProgress:
+    """What the line shows; None = not known (yet)."""
+
+    model: str | None = None
+    run_id: int | None = None
+    status: str | None = None  # running | finished | stopped | failed | starting | stopping | gone
+    reason: str | None = None
+    pid: int | None = None
+    start_step: int | None = None
+    target_step: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    tokens_per_step: int | None = None
+    step: int | None = None
+    loss: float | None = None
+    val_loss: float | None = None
+    reward: float | None = None
+    tok_s: float | None = None
+    recent: deque = field(default_factory=lambda: deque(maxlen=ETA_WINDOW))
+    """(step, unix time) of the run's latest steps, for the ETA."""
+    hint: str = ""
+    """Shown when there is no run to speak of."""
+
+    @property
+    def live(self) -> bool:
+        return self.status in ("running", "starting", "stopping")
+
+    def seconds_per_step(self) -> float | None:
+        """Wall time per step over the recent window (evals and checkpoints included), else
+        from tokens/s."""
+        if len(self.recent) >= 2:
+            (s0, t0), (s1, t1) = self.recent[0], self.recent[-1]
+            if s1 > s0 and t1 >= t0:
+                return (t1 - t0) / (s1 - s0)
+        if self.tok_s and self.tokens_per_step:
+            return self.tokens_per_step / self.tok_s
+        return None
+
+    def eta(self) -> float | None:
+        if self.target_step is None or self.step is None:
+            return None
+        per_step = self.seconds_per_step()
+        if per_step is None:
+            return None
+        return max(0, self.target_step - self.step) * per_step
+
+    def elapsed(self, now: float | None = None) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.ended_at if self.ended_at is not None else (now or time.time())
+        return max(0.0, end - self.started_at)
+
+
+def progress_text(p: RunProgress, now: float | None = None) -> Text:
+    """One line: run, status, step / target (%), loss, val loss, reward, tok/s, ETA, elapsed."""
+    text = Text()
+    if p.status == "starting":  # the figures of the previous run would mislead
+        text.append("● starting", style=STATUS_STYLE["starting"])
+        if p.hint:
+            text.append("  " + p.hint, style="dim")
+        return text
+    if p.run_id is None:
+        text.append(p.hint or "no runs yet", style="dim")
+        return text
+    if p.run_id is not None:
+        text.append(f"run {p.run_id} ", style="bold")
+    status = p.status or "?"
+    text.append(f"● {status}" if p.live else status, style=STATUS_STYLE.get(status, ""))
+    if p.step is not None:
+        text.append(SEP)
+        target = f"/{p.target_step}" if p.target_step else ""
+        text.append(f"step {p.step:,}{target}".replace(",", " "))
+        if p.target_step:
+            span = max(1, p.target_step - (p.start_step or 0))
+            done = (p.step - (p.start_step or 0)) / span
+            text.append(f" {max(0.0, min(1.0, done)):.0%}", style="dim")
+    if p.loss is not None:
+        text.append(SEP)
+        text.append("loss ", style="dim")
+        text.append(_num(p.loss))
+    if p.val_loss is not None:
+        text.append(SEP)
+        text.append("val ", style="dim")
+        text.append(_num(p.val_loss))
+    if p.reward is not None:
+        text.append(SEP)
+        text.append("reward ", style="dim")
+        text.append(_num(p.reward, ".3f"))
+    if p.tok_s:
+        text.append(SEP)
+        text.append(f"{p.tok_s:,.0f}".replace(",", " "))
+        text.append(" tok/s", style="dim")
+    if p.status in ("running", "stopping"):
+        text.append(SEP)
+        text.append("ETA ", style="dim")
+        text.append(fmt_duration(p.eta()))
+    elapsed = p.elapsed(now)
+    if elapsed is not None:
+        text.append(SEP)
+        text.append(fmt_duration(elapsed))
+        text.append(" elapsed", style="dim")
+    if p.status in ("failed", "gone") and p.reason:
+        text.append("\n")
+        text.append(p.reason, style="red")
+    elif p.hint:
+        text.append("\n")
+        text.append(p.hint, style="dim")
+    return text
+
+
+class TrainProgress(Static):
+    """The progress line above the chart (updated by the Training screen)."""
+
+    DEFAULT_CSS = """
+    TrainProgress { height: auto; max-height: 4; padding: 0 1; background: $boost; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", markup=False, **kwargs)
+        self.progress = RunProgress()
+
+    def show(self, progress: RunProgress | None = None) -> None:
+        if progress is not None:
+            self.progress = progress
+        self.update(progress_text(self.progress))
+
+    @property
+    def plain(self) -> str:
+        return progress_text(self.progress).plain

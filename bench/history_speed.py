@@ -7,6 +7,14 @@ executemany, then packed into blocks the way the trainer's History does as it lo
 prints medians of 5 for: opening a read-only History, runs(), steps_arrays / evals_arrays for
 one run and for the whole two-run curve, and new_steps polling. Also log_step rows/s.
 Target: each open/load under a second.
+
+Then the same file as the history of a model in the app (`--no-ui` skips this): the History
+screen in a headless SlavikApp (Textual's run_test, 120×40), medians of 5, each cold (the
+screen's run cache emptied; the OS file cache warm): the runs listed (a fresh read-only
+History + runs()), Enter on a 1e6-step run → the chart's first frame with it, c on two such
+runs → the first frame of the overlay, v → both side-by-side charts drawn, and + (zoom) on
+the overlay → its next frame. "first frame" = the chart has built the frame it paints (the
+paint itself follows in the same refresh).
 """
 
 from __future__ import annotations
@@ -75,22 +83,167 @@ def build(path: Path, n_steps: int, n_evals: int) -> list[int]:
     return run_ids
 
 
+def make_model_folder(model_dir: Path) -> None:
+    """What the app needs to list a folder as a model (config.json; no weights)."""
+    import json
+
+    from slavik_tui.engine.config import ModelConfig
+
+    cfg = ModelConfig(vocab_size=8000, context=256, d_model=256, n_layers=6, n_heads=8)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "config.json").write_text(json.dumps({
+        "format_version": 1, "model": cfg.to_dict(),
+        "tokenizer": {"type": "byte-level-bpe", "vocab_size": cfg.vocab_size,
+                      "eot": "<|endoftext|>"},
+        "created_at": "2025-03-01T12:00:00+00:00"}), encoding="utf-8")
+    (model_dir / "tokenizer.json").write_text("{}", encoding="utf-8")
+    (model_dir / "datasets.json").write_text("[]", encoding="utf-8")
+
+
+def ui_timings(models_root: Path, name: str, run_a: int, run_b: int, n_steps: int,
+               repeat: int = 5) -> None:
+    """The History screen on this history: see the module docstring."""
+    import asyncio
+
+    from slavik_tui.ui.app import SlavikApp
+    from slavik_tui.ui.widgets.chart import MetricsChart
+    from slavik_tui.ui.widgets.compare_charts import CompareCharts
+    from slavik_tui.ui.widgets.runs_table import RunsTable
+
+    # Time stamps from inside the widgets: when a chart has built a frame (what it paints
+    # next) and when the runs table got its rows. Pilot's own waits add up to ~1 s, so the
+    # clock must not be read after `await pilot.press(...)`.
+    frames: list[tuple[float, object, int]] = []  # (built at, chart, series drawn)
+    listed: list[tuple[float, int]] = []  # (shown at, rows)
+    make_frame, show_runs = MetricsChart._make_frame, RunsTable.show  # noqa: SLF001
+
+    def timed_frame(self, width: int, height: int):
+        frame = make_frame(self, width, height)
+        frames.append((time.perf_counter(), self, len(frame.drawn)))
+        return frame
+
+    def timed_show(self, runs, marked, select=None):
+        show_runs(self, runs, marked, select)
+        listed.append((time.perf_counter(), len(runs)))
+
+    MetricsChart._make_frame = timed_frame  # noqa: SLF001 - a bench
+    RunsTable.show = timed_show
+
+    def first_frame(t0: float, n_drawn: int, charts: int = 1) -> float | None:
+        """Seconds from t0 until `charts` charts had each built a frame drawing >= n_drawn
+        series (None: not yet)."""
+        done: dict[int, float] = {}
+        for t, chart, n in frames:
+            if t >= t0 and n >= n_drawn:
+                done.setdefault(id(chart), t)
+        return sorted(done.values())[charts - 1] - t0 if len(done) >= charts else None
+
+    async def until(pilot, condition, timeout: float = 60.0):
+        deadline = time.monotonic() + timeout
+        while (value := condition()) is None or value is False:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout} s for {condition}")
+            await pilot.pause(0.01)
+        return value
+
+    big = f"{n_steps:,}-step"
+    labels = {
+        "list": "runs listed (fresh read-only History + runs())",
+        "enter": f"Enter on a {big} run → first frame",
+        "load1": "  of which: reading its arrays (worker thread)",
+        "zoom": "+ (zoom) on it → next frame",
+        "compare": f"c on two {big} runs → first overlay frame",
+        "load2": "  of which: reading their arrays (worker thread)",
+        "side": "v → both side-by-side charts' first frames",
+    }
+
+    async def body() -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {key: [] for key in labels}
+        app = SlavikApp(models_root)
+        app.scan_paused = True  # no folder listing in the middle of a measurement
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            app.open_mode("history", name)
+            screen = app.screen
+            await until(pilot, lambda: bool(screen.query(RunsTable)))
+            table = screen.query_one(RunsTable)
+            await until(pilot, lambda: table.row_count >= 2)
+            row_a = [r.id for r in table.runs].index(run_a)
+
+            for _ in range(repeat):  # the runs table from a fresh read-only History
+                with screen._readers_lock:  # noqa: SLF001
+                    for reader in screen._readers.values():  # noqa: SLF001
+                        reader.close()
+                    screen._readers.clear()  # noqa: SLF001
+                t0 = time.perf_counter()
+                screen._poll_runs()  # noqa: SLF001
+                out["list"].append(await until(pilot, lambda: next(
+                    (t - t0 for t, n in listed if t >= t0 and n >= 2), None)))
+
+            for _ in range(repeat):  # Enter on a big run, then + on its chart
+                screen._cache.clear()  # noqa: SLF001 - cold: read the run again
+                screen.view_kind, screen.replayed = "none", None
+                screen._show_view()  # noqa: SLF001
+                table.focus()
+                table.move_cursor(row=row_a)
+                await pilot.pause()
+                t0 = time.perf_counter()
+                await pilot.press("enter")
+                out["enter"].append(await until(pilot, lambda: first_frame(t0, 4)))
+                out["load1"].append(screen.last_load_seconds)
+                t0 = time.perf_counter()
+                await pilot.press("plus")
+                out["zoom"].append(await until(pilot, lambda: first_frame(t0, 1)))
+
+            screen.marks = [(name, run_a), (name, run_b)]
+            for _ in range(repeat):  # c on two big runs, then v
+                screen._cache.clear()  # noqa: SLF001
+                screen.side_by_side = False
+                table.focus()
+                await pilot.pause()
+                t0 = time.perf_counter()
+                await pilot.press("c")
+                out["compare"].append(await until(pilot, lambda: first_frame(t0, 8)))
+                out["load2"].append(screen.last_load_seconds)
+                t0 = time.perf_counter()
+                await pilot.press("v")
+                out["side"].append(await until(pilot, lambda: first_frame(t0, 4, charts=2)))
+                await until(pilot, lambda: len(screen.query_one(CompareCharts).charts) == 2)
+                await pilot.press("v")
+        return out
+
+    try:
+        results = asyncio.run(body())
+    finally:
+        MetricsChart._make_frame, RunsTable.show = make_frame, show_runs  # noqa: SLF001
+    print(f"\nHistory screen (headless app, 120×40), medians of {repeat}:")
+    for key, label in labels.items():
+        seconds = results[key]
+        print(f"{label:<52} {statistics.median(seconds) * 1000:9.1f} ms   "
+              f"(min {min(seconds) * 1000:.1f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1_000_000)
     ap.add_argument("--evals", type=int, default=1_000)
     ap.add_argument("--keep", help="build in this folder and keep it")
+    ap.add_argument("--no-ui", action="store_true",
+                    help="skip the History screen timings")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each UI timing")
     ap.add_argument("--baseline", action="store_true",
                     help="also time the plain np.fromiter-over-SQL load the blocks replace")
     args = ap.parse_args()
 
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="history_speed_"))
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "history.sqlite"
+    models_root = folder / "models"
+    path = models_root / "bench" / "history.sqlite"  # a model folder, for the UI timings
+    make_model_folder(path.parent)
     if path.exists():
         path.unlink()
     try:
-        run_a, _run_b = build(path, args.steps, args.evals)
+        run_a, run_b = build(path, args.steps, args.evals)
         print(f"file size: {path.stat().st_size / 1e6:.1f} MB")
 
         results = []
@@ -141,6 +294,8 @@ def main() -> None:
             writer.end_run(rid, "finished")
         print(f"log_step (commit per row, blocks packed on the way): {n / dt:,.0f} rows/s "
               f"({dt / n * 1e6:.0f} µs/row)")
+        if not args.no_ui:
+            ui_timings(models_root, "bench", run_a, run_b, args.steps, args.repeat)
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

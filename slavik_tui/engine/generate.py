@@ -115,15 +115,18 @@ class _Sampler:
         self.top_k = top_k if 0 < top_k < n_vocab else 0
         self.rng = np.random.default_rng(seed)
         # Tokens seen so far, for the repetition penalty (a mask, so one step is one write).
-        self.seen = torch.zeros(n_vocab, dtype=torch.bool, device=device) if self.penalty != 1 else None
+        self.seen = None
+        if self.penalty != 1:
+            self.seen = torch.zeros(n_vocab, dtype=torch.bool, device=device)
 
-    def mark(self, token: int) -> None:
+    def mark(self, tokens: list[int]) -> None:
         if self.seen is not None:
-            self.seen[token] = True
+            self.seen[tokens] = True
 
     def __call__(self, logits: torch.Tensor) -> int:
         """logits: (≥ n_vocab,) float32; ids the tokenizer lacks are never chosen."""
-        logits = logits[: self.n_vocab]
+        if logits.numel() > self.n_vocab:
+            logits = logits[: self.n_vocab]
         if self.seen is not None:
             # CTRL's penalty: divide positive logits, multiply negative ones (both lower them).
             penalized = torch.where(logits > 0, logits / self.penalty, logits * self.penalty)
@@ -145,7 +148,8 @@ class _Sampler:
             keep = min(int(np.searchsorted(cum, self.top_p * total)) + 1, len(cum))
             total = cum[keep - 1]
             cum = cum[:keep]
-        choice = min(int(np.searchsorted(cum, self.rng.random() * total, side="right")), len(cum) - 1)
+        choice = int(np.searchsorted(cum, self.rng.random() * total, side="right"))
+        choice = min(choice, len(cum) - 1)  # guards against u·total rounding up to total
         return choice if ids is None else int(ids.cpu().numpy()[choice])
 
 
@@ -163,29 +167,26 @@ def _generate(model, tokenizer, prompt, max_tokens, temperature, top_k, top_p,
         decoder = model.decoder()
         sample = _Sampler(n_vocab, temperature, top_k, top_p, repetition_penalty, seed,
                           decoder.device)
+        sample.mark(ids)
         logits = decoder.prefill(ids)
-        for token in set(ids):
-            sample.mark(token)
     history = ids
     for n in range(max_tokens):
         with torch.inference_mode():
             token = sample(logits)
+            if token != eot and n < max_tokens - 1:  # logits for the next token
+                history.append(token)
+                sample.mark([token])
+                if decoder.pos < decoder.max_len:
+                    logits = decoder.step(token)
+                else:  # the context is full: slide, keeping the latest half
+                    history = history[-max(1, context // 2):]
+                    decoder.reset()
+                    logits = decoder.prefill(history)
         if token == eot:
             break
         piece = utf8.decode(tokenizer.token_bytes(token))
         if piece:
             yield piece
-        if n == max_tokens - 1:
-            break  # no logits needed after the last token
-        history.append(token)
-        with torch.inference_mode():
-            sample.mark(token)
-            if decoder.pos < decoder.max_len:
-                logits = decoder.step(token)
-            else:  # the context is full: slide, keeping the latest half
-                history = history[-max(1, context // 2):]
-                decoder.reset()
-                logits = decoder.prefill(history)
     tail = utf8.decode(b"", final=True)
     if tail:
         yield tail

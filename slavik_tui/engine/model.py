@@ -214,23 +214,27 @@ class GPT(nn.Module):
 class Decoder:
     """Token-by-token decoding for one sequence (batch 1) with a static KV cache.
 
-        dec = model.decoder()          # snapshot of the weights, cache of cfg.context rows
+        dec = model.decoder()              # snapshot of the weights, cache of cfg.context rows
         logits = dec.prefill(prompt_ids)   # (vocab,) float32 logits after the last prompt token
         logits = dec.step(next_id)         # ... after one more token; dec.pos counts tokens
         dec.reset()                        # empty the cache (same weights)
 
-    Equal to `GPT.forward` up to float rounding (~1e-6). What makes it fast on a CPU, where
-    each PyTorch call costs microseconds regardless of its size:
-    - Fused weights: q and k in one matmul, gate and up in one, and each RMSNorm's weight
+    Equal to `GPT.forward` up to float rounding (~1e-6). Decoding one token of a small model
+    on a CPU costs little arithmetic but ~100 PyTorch calls, each a few microseconds of
+    dispatch whatever its size, so the step is written to make as few calls as possible:
+    - Fused weights: q, k and v in one matmul, gate and up in one, and each RMSNorm's weight
       multiplied into the matmul that follows it (norm(x)·w @ Wᵀ = norm(x) @ (W·w)ᵀ), the
       final norm's into a private copy of the LM head. Weights are stored transposed (d, n),
       the layout MKL's matrix-vector product reads fastest.
-    - RoPE as one small matmul per layer: rotating q and k at position p is multiplying each
-      head's row by a (hd × hd) matrix built once per token and shared by all layers.
-    - Every matmul writes into a preallocated buffer with `out=` or accumulates into the
-      residual stream in place (`addmm_`): the rotated q/k and the v row land directly in
-      the cache, so there is no concatenation and no copy per token.
-    - Cache views for every position are made once, so a step does no slicing.
+    - Results land where they are used: the qkv matmul writes its row straight into the cache
+      (`out=`), RoPE rotates q and k from there into the rotated-q/k cache with one more
+      matmul, and the output and down projections accumulate into the residual stream in
+      place (`addmm_`). No concatenation, no copies, no allocation of the cache per token.
+    - RoPE as a matmul: rotating a head's (q or k) row at position p is multiplying it by a
+      (hd × hd) matrix R(p) = I·cos(p) + P·sin(p) (P: the rotate-half permutation), built
+      once per token with two calls and shared by all layers and heads.
+    - The cache views a step reads (this position's row, rows 0..p as heads) are made once
+      per position and reused, so a step does no slicing.
     The snapshot is taken at construction: after training further, make a new decoder.
     """
 
@@ -251,69 +255,71 @@ class Decoder:
             self.layers = []
             for block in model.layers:
                 att, mlp = block.self_attn, block.mlp
-                w1 = block.input_layernorm.weight.detach()
-                w2 = block.post_attention_layernorm.weight.detach()
-                qk = torch.cat([att.q_proj.weight, att.k_proj.weight]) * w1  # (2d, d)
+                w1 = block.input_layernorm.weight
+                w2 = block.post_attention_layernorm.weight
+                qkv = torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight]) * w1
                 gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]) * w2
                 self.layers.append((
-                    qk.t().contiguous(),                                  # (d, 2d)
-                    (att.v_proj.weight * w1).t().contiguous(),            # (d, d)
+                    qkv.t().contiguous(),                                 # (d, 3d)
                     att.o_proj.weight.detach().t().contiguous(),          # (d, d)
                     gate_up.t().contiguous(),                             # (d, 2·ffn)
                     mlp.down_proj.weight.detach().t().contiguous(),       # (ffn, d)
                 ))
             self.head = (model.lm_head.weight * model.norm.weight).t().contiguous()  # (d, V)
 
-            # RoPE: out = q @ R(p), R(p) = I·cos(p) + P·sin(p), with P the rotate-half
-            # permutation (row i+hd/2 → column i with a minus sign, row i → column i+hd/2).
             cos, sin = rope_tables(cfg, max_len, device)
             self.cos, self.sin = cos.to(dtype), sin.to(dtype)
+            # R(p) = I·cos(p) + P·sin(p): row i+hd/2 → column i with a minus sign, row i →
+            # column i+hd/2, so q @ R(p) = q·cos + rotate_half(q)·sin (HF's rotate-half).
             half = hd // 2
-            eye = torch.eye(hd, device=device, dtype=dtype)
-            perm = torch.zeros(hd, hd, device=device, dtype=dtype)
             idx = torch.arange(half, device=device)
-            perm[idx + half, idx] = -1.0
-            perm[idx, idx + half] = 1.0
-            self._eye, self._perm = eye, perm
+            self._eye = torch.eye(hd, device=device, dtype=dtype)
+            self._perm = torch.zeros(hd, hd, device=device, dtype=dtype)
+            self._perm[idx + half, idx] = -1.0
+            self._perm[idx, idx + half] = 1.0
             self._rot = torch.empty(hd, hd, device=device, dtype=dtype)
             self._cos_rows, self._sin_rows = list(self.cos.unbind(0)), list(self.sin.unbind(0))
 
-        # The cache: per layer, rotated q and k of every position side by side (the q half is
-        # scratch, written and read in the same step, so q's rotation lands next to k's in one
-        # matmul), and v. Rows are positions, so one position is one contiguous write.
-        new = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
-        self.qk_cache = [new(max_len, 2 * H, hd) for _ in range(L)]
-        self.v_cache = [new(max_len, H, hd) for _ in range(L)]
-        # Per-step scratch buffers, reused every token.
-        self._x = new(1, d)  # the residual stream
-        self._qk_raw = new(1, 2 * d)
-        self._gate_up = new(1, 2 * cfg.ffn_hidden)
-        self._gate, self._up = self._gate_up[:, : cfg.ffn_hidden], self._gate_up[:, cfg.ffn_hidden :]
+        # The cache, per layer: `qkv` holds each position's raw q, k, v row as the matmul wrote
+        # it (the v part is the value cache; raw q and k are scratch), `qk` the rotated q and k
+        # heads of each position (the k part is the key cache; rotated q is read in the same
+        # step). Rows are positions, so one position is one contiguous write.
+        zeros = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
+        self.qkv_cache = [zeros(max_len, 3 * d) for _ in range(L)]
+        self.qk_cache = [zeros(max_len, 2 * H, hd) for _ in range(L)]
+        self._x = zeros(1, d)  # the residual stream of the current token
+        self._gate_up = zeros(1, 2 * cfg.ffn_hidden)
+        self._gate = self._gate_up[:, : cfg.ffn_hidden]
+        self._up = self._gate_up[:, cfg.ffn_hidden :]
         self._eps = torch.full((1, 1), self.eps, device=device, dtype=dtype)
-        self._views: list[list[tuple]] = [[] for _ in range(L)]  # filled lazily per position
+        self._views: list[list[tuple]] = []  # per position, per layer; made on first use
         self.pos = 0
 
     # -- helpers --------------------------------------------------------------------------
-    def _step_views(self, layer: int, p: int) -> tuple:
-        """(rotated q/k row at p as (2H, hd), v row at p as (1, d), q as (1, H, 1, hd),
-        k and v of positions 0..p as (1, H, p+1, hd)) for one layer — made once, then reused."""
-        views = self._views[layer]
+    def _position_views(self, p: int) -> list[tuple]:
+        """Per layer: (qkv row p (1, 3d), its raw q/k as (2H, hd), rotated q/k row p (2H, hd),
+        q (1, H, 1, hd), keys and values of positions 0..p (1, H, p+1, hd)). Views only,
+        made once per position."""
+        views = self._views
+        H, hd, d = self.cfg.n_heads, self.cfg.head_dim, self.cfg.d_model
         while len(views) <= p:
             t = len(views)
-            qk, v = self.qk_cache[layer], self.v_cache[layer]
-            H = self.cfg.n_heads
-            views.append((
-                qk[t],
-                v[t].view(1, -1),
-                qk[t, :H].unsqueeze(1).unsqueeze(0),
-                qk[: t + 1, H:].permute(1, 0, 2).unsqueeze(0),
-                v[: t + 1].permute(1, 0, 2).unsqueeze(0),
-            ))
+            per_layer = []
+            for qkv, qk in zip(self.qkv_cache, self.qk_cache):
+                per_layer.append((
+                    qkv[t : t + 1],
+                    qkv[t, : 2 * d].view(2 * H, hd),
+                    qk[t],
+                    qk[t, :H].unsqueeze(1).unsqueeze(0),
+                    qk[: t + 1, H:].transpose(0, 1).unsqueeze(0),
+                    qkv[: t + 1, 2 * d :].view(t + 1, H, hd).transpose(0, 1).unsqueeze(0),
+                ))
+            views.append(per_layer)
         return views[p]
 
     def _rms(self, x: torch.Tensor) -> torch.Tensor:
-        """x / sqrt(mean(x²) + eps) for one row in three calls (F.rms_norm costs ~3× more
-        for a single row on CPU): eps + x·xᵀ/d as one addmm, rsqrt in place, a multiply."""
+        """x / sqrt(mean(x²) + eps) for one row in three calls (F.rms_norm costs more for a
+        single row on CPU): eps + x·xᵀ/d as one addmm, rsqrt in place, a multiply."""
         s = torch.addmm(self._eps, x, x.t(), alpha=1.0 / x.shape[-1])
         return x * s.rsqrt_()
 
@@ -337,19 +343,15 @@ class Decoder:
         rot = self._rot
         torch.mul(self._eye, self._cos_rows[p], out=rot)
         rot.addcmul_(self._perm, self._sin_rows[p])
-        H, hd = self.cfg.n_heads, self.cfg.head_dim
-        qk_raw = self._qk_raw.view(2 * H, hd)
-        gate, up = self._gate, self._up
-        for i, (w_qk, w_v, w_o, w_gate_up, w_down) in enumerate(self.layers):
-            qk_row, v_row, q, k, v = self._step_views(i, p)
-            h = self._rms(x)
-            torch.mm(h, w_qk, out=self._qk_raw)
-            torch.mm(qk_raw, rot, out=qk_row)  # RoPE, written straight into the cache
-            torch.mm(h, w_v, out=v_row)
+        gate, up, gate_up = self._gate, self._up, self._gate_up
+        for (w_qkv, w_o, w_gate_up, w_down), (qkv_row, qk_raw, qk_row, q, k, v) in zip(
+            self.layers, self._position_views(p)
+        ):
+            torch.mm(self._rms(x), w_qkv, out=qkv_row)  # q, k, v of this token, into the cache
+            torch.mm(qk_raw, rot, out=qk_row)  # RoPE on q and k, into the key cache
             y = F.scaled_dot_product_attention(q, k, v)  # (1, H, 1, hd)
             x.addmm_(y.view(1, -1), w_o)
-            h = self._rms(x)
-            torch.mm(h, w_gate_up, out=self._gate_up)
+            torch.mm(self._rms(x), w_gate_up, out=gate_up)
             F.silu(gate, inplace=True)
             x.addmm_(gate.mul_(up), w_down)
         self.pos = p + 1
@@ -359,8 +361,8 @@ class Decoder:
     def prefill(self, tokens: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """Feed several tokens at once (from `pos` on); return the logits after the last one.
 
-        Same weights and cache layout as `step`, but each matmul covers all T rows, so a long
-        prompt costs about one forward pass instead of T steps.
+        Same weights and cache as `step`, but each matmul covers all T rows, so a long prompt
+        costs about one forward pass instead of T steps.
         """
         ids = torch.as_tensor(tokens, dtype=torch.long, device=self.device).view(-1)
         T, p0 = ids.numel(), self.pos
@@ -368,32 +370,27 @@ class Decoder:
             raise ValueError("prefill needs at least one token")
         if p0 + T > self.max_len:
             raise ValueError(f"{p0} + {T} tokens do not fit the cache of {self.max_len}")
-        cfg = self.cfg
-        H, hd, d = cfg.n_heads, cfg.head_dim, cfg.d_model
+        H, hd, d = self.cfg.n_heads, self.cfg.head_dim, self.cfg.d_model
         end = p0 + T
         cos, sin = self.cos[p0:end].unsqueeze(1), self.sin[p0:end].unsqueeze(1)  # (T, 1, hd)
-        # Causal mask over cached + new positions: new row t sees columns 0..p0+t.
-        mask = None
+        mask = None  # new row t sees cached and new columns 0..p0+t
         if p0:
             cols = torch.arange(end, device=self.device)
-            rows = torch.arange(p0, end, device=self.device)
-            mask = cols[None, :] <= rows[:, None]
+            mask = cols[None, :] <= torch.arange(p0, end, device=self.device)[:, None]
         x = self.embed[ids]  # (T, d)
-        for i, (w_qk, w_v, w_o, w_gate_up, w_down) in enumerate(self.layers):
-            h = self._rms_rows(x)
-            qk = (h @ w_qk).view(T, 2 * H, hd)
-            self.qk_cache[i][p0:end] = qk * cos + rotate_half(qk) * sin
-            self.v_cache[i][p0:end] = (h @ w_v).view(T, H, hd)
-            q = self.qk_cache[i][p0:end, :H].transpose(0, 1)  # (H, T, hd)
-            k = self.qk_cache[i][:end, H:].transpose(0, 1)  # (H, end, hd)
-            v = self.v_cache[i][:end].transpose(0, 1)
+        for (w_qkv, w_o, w_gate_up, w_down), qkv, qk in zip(self.layers, self.qkv_cache, self.qk_cache):
+            torch.mm(self._rms_rows(x), w_qkv, out=qkv[p0:end])
+            raw = qkv[p0:end, : 2 * d].view(T, 2 * H, hd)
+            qk[p0:end] = raw * cos + rotate_half(raw) * sin
+            q = qk[p0:end, :H].transpose(0, 1)  # (H, T, hd)
+            k = qk[:end, H:].transpose(0, 1)  # (H, end, hd)
+            v = qkv[:end, 2 * d :].view(end, H, hd).transpose(0, 1)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
             x = x + y.transpose(0, 1).reshape(T, d) @ w_o
             gate, up = (self._rms_rows(x) @ w_gate_up).chunk(2, dim=-1)
             x = x + (F.silu(gate) * up) @ w_down
         self.pos = end
-        last = x[-1:]
-        return (self._rms_rows(last) @ self.head).view(-1).float()
+        return (self._rms_rows(x[-1:]) @ self.head).view(-1).float()
 
     def _rms_rows(self, x: torch.Tensor) -> torch.Tensor:
         return F.rms_norm(x, (x.shape[-1],), None, self.eps)

@@ -213,6 +213,9 @@ class SlavikApp(App[None]):
         # While a dialog is open, the mode keys and `n` would act behind it: keep them off.
         if action in ("open", "help", "new_model") and isinstance(self.screen, ModalScreen):
             return False
+        # A widget that types Tab itself (a TextArea that indents) keeps it.
+        if action == "tab" and getattr(self.focused, "tab_behavior", None) == "indent":
+            return False
         # The key of the screen you are on does nothing: leave it out of the footer.
         if action == "open" and parameters and parameters[0] == self.current_mode:
             return False

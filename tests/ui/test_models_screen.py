@@ -310,3 +310,58 @@ def test_config_errors_land_on_the_right_field():
     assert field_of_config_error(message, "d_model") == "d_model"
     assert field_of_config_error(message, "heads") == "heads"
     assert field_of_config_error(message, "vocab") == "heads"
+
+
+def test_a_refresh_keeps_the_cursor_and_updates_cells_in_place(models_root):
+    make_untrained(models_root, "raw")
+
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("down")
+            table = app.screen.query_one(ModelTable)
+            assert table.selected_name == "tiny"
+            lock = ModelLock(models_root / "tiny").acquire()  # a trainer starts
+            try:
+                app.rescan()
+                await pilot.pause()
+                assert table.selected_name == "tiny" and table.cursor_row == 1
+                assert "▶" in str(table.get_cell("tiny", "name"))
+                assert "training now" in text_of(app.screen.query_one("#details"))
+            finally:
+                lock.release()
+            app.rescan()
+            await pilot.pause()
+            assert "▶" not in str(table.get_cell("tiny", "name"))
+
+    run(body)
+
+
+def test_keys_typed_in_one_burst_land_in_the_right_fields(models_root, text_file):
+    """Over SSH a whole line of keys can arrive at once: Tab must still move on (or complete
+    a path) before the keys typed after it are read."""
+    from textual import events
+
+    folder = str(text_file.parent)
+
+    async def body():
+        app = SlavikApp(models_root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("n")
+            form = app.screen
+            burst = [*"abc", "tab", *f"{folder}/co", "tab", "tab", "tab", *"64", "tab", "tab",
+                     *"3"]
+            for key in burst:
+                char = "\t" if key == "tab" else key
+                app.post_message(events.Key(key, char))
+            await pilot.pause(0.5)
+            values = {fid: form.query_one(f"#{fid}", Input).value
+                      for fid in ("name", "data", "d_model", "heads")}
+            assert values == {"name": "abc", "data": str(text_file), "d_model": "64",
+                              "heads": "3"}, values
+            # heads 3 does not divide 64: the error sits at the heads field
+            assert "not divisible by 3 heads" in form.query_one("#f-heads", FormField).error
+
+    run(body)

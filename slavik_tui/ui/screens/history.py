@@ -45,6 +45,7 @@ from slavik_tui.ui.widgets.runs_table import MARK, RunsTable, fmt_lr
 
 RUNS_POLL_SECONDS = 2.0  # the runs list is read again this often (a running run moves on)
 FOLLOW_SECONDS = 0.5  # a replayed running run gets its new rows this often
+SHORT_ROWS = 32  # below this terminal height the runs list folds away while a chart shows
 CACHE_RUNS = 4  # ended runs kept loaded (a 1e6-step run is ~64 MB of arrays)
 
 Key = tuple[str, int]
@@ -61,6 +62,8 @@ class LoadedRun:
     run: RunInfo
     steps: dict
     evals: dict
+    follower: RunFollower | None = None
+    """Set for a replayed run still being trained: it hands out the rows written next."""
 
 
 @dataclass
@@ -89,6 +92,9 @@ class RunsLoaded(Message):
 class HistoryScreen(Screen):
     """Runs of a model (any model can be picked), replay, comparison, CSV export, delete."""
 
+    HELP_WIDGETS = (RunsTable, MetricsChart)
+    """Listed on the help screen even before they are mounted."""
+
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
 
     DEFAULT_CSS = """
@@ -108,9 +114,10 @@ class HistoryScreen(Screen):
 
     BINDINGS = [
         Binding("v", "toggle_side", "Side by side"),
+        Binding("a", "toggle_align", "Align starts"),
         Binding("e", "export_view", "Export CSV"),
-        Binding("escape", "back", "Runs", show=False),
-        Binding("p", "pick_model", "Model", show=False),
+        Binding("escape", "back", "Runs list"),
+        Binding("p", "pick_model", "Pick model", show=False),
         Binding("f", "toggle_full", "Full chart"),
     ]
 
@@ -123,6 +130,9 @@ class HistoryScreen(Screen):
         self.view_kind: str = "none"
         """What the chart shows: "none", "replay" or "compare"."""
         self.side_by_side = False
+        self.align_starts = True
+        """Compared runs by step since each run's start (W&B's "Step"), or by the model's
+        step (False): a second training of a model starts where the first ended."""
         self.replayed: Key | None = None
         self.compared: list[LoadedRun] = []
         self.runs: list[RunInfo] = []
@@ -161,7 +171,7 @@ class HistoryScreen(Screen):
         table = self.query_one(RunsTable)
         table.set_narrow(self.app.size.width < 100)
         self.watch(self.app, "models", self._models_changed)
-        self.set_interval(RUNS_POLL_SECONDS, self._poll_runs)
+        self.set_interval(RUNS_POLL_SECONDS, self._poll_tick)
         self._show_marks()
         table.focus()
 
@@ -233,6 +243,13 @@ class HistoryScreen(Screen):
     def _poll_runs(self) -> None:
         if self.model:
             self._list_runs(self.model)
+
+    def _poll_tick(self) -> None:
+        if self.is_current:  # a screen of another mode waits until it is shown again
+            self._poll_runs()
+
+    def on_screen_resume(self) -> None:
+        self._poll_runs()
 
     @work(thread=True, exclusive=True, group="history-runs", exit_on_error=False)
     def _list_runs(self, model: str) -> None:
@@ -331,13 +348,18 @@ class HistoryScreen(Screen):
                 self._cache.move_to_end(key)
             return hit
 
-    def _load(self, key: Key) -> LoadedRun:
-        """A run's arrays (every row it wrote, superseded ones too: what that run did)."""
+    def _load(self, key: Key, follow: bool = False) -> LoadedRun:
+        """A run's arrays (every row it wrote, superseded ones too: what that run did). With
+        `follow`, a run still being trained comes with a `RunFollower` positioned after them."""
         hit = self._cached(key)
         if hit is not None:
             return hit
         reader = self._reader(key[0])
         run = reader.run(key[1])
+        if follow and run.status == "running":
+            follower = RunFollower(self.model_dir(key[0]) / "history.sqlite", key[1])
+            steps, evals = follower.load_all()
+            return LoadedRun(key, run, steps, evals, follower)
         steps = reader.steps_arrays(key[1], include_superseded=True)
         evals = reader.evals_arrays(key[1], include_superseded=True)
         loaded = LoadedRun(key, run, steps, evals)
@@ -358,7 +380,7 @@ class HistoryScreen(Screen):
         loaded, errors = [], []
         for key in keys:
             try:
-                loaded.append(self._load(key))
+                loaded.append(self._load(key, follow=purpose == "replay"))
             except (UserError, OSError) as exc:
                 errors.append(str(exc))
             except Exception as exc:  # noqa: BLE001 - a history being rewritten
@@ -371,8 +393,11 @@ class HistoryScreen(Screen):
         self._load_runs(purpose, self._token, keys)
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
-        if message.token != self._token:
-            return  # the user asked for something else meanwhile
+        if message.token != self._token:  # the user asked for something else meanwhile
+            for loaded in message.runs:
+                if loaded.follower is not None:
+                    loaded.follower.close()
+            return
         for error in message.errors:
             self.notify(error, severity="error", timeout=8)
         self.last_load_seconds = message.seconds
@@ -403,19 +428,15 @@ class HistoryScreen(Screen):
 
     def _show_replay(self, loaded: LoadedRun) -> None:
         self._stop_following()
-        model, run_id = loaded.key
+        model = loaded.key[0]
         chart = self.query_one("#history-chart", MetricsChart)
         chart.remove_all()
         for series in training_series():
             chart.add_series(series)
-        if loaded.run.status == "running":
-            # A run being trained: take everything from the follower (then its new rows).
-            self._follower = RunFollower(self.model_dir(model) / "history.sqlite", run_id)
-            steps, evals = self._follower.load_all()
-            fill_chart(chart, steps, evals)
+        fill_chart(chart, loaded.steps, loaded.evals)
+        if loaded.follower is not None:  # a run being trained: its new rows come as they land
+            self._follower = loaded.follower
             self._follow_timer = self.set_interval(FOLLOW_SECONDS, self._follow_tick)
-        else:
-            fill_chart(chart, loaded.steps, loaded.evals)
         chart.title = run_title(model, loaded.run)
         chart.save_dir = self.model_dir(model) / "charts"
         self.replayed, self.compared, self.view_kind = loaded.key, [], "replay"
@@ -456,8 +477,8 @@ class HistoryScreen(Screen):
             label = label_of(loaded.key)
             for series in training_series(label, PALETTE[i % len(PALETTE)]):
                 chart.add_series(series)
-            fill_chart(chart, loaded.steps, loaded.evals, run=label)
-        chart.title = "compare " + " vs ".join(label_of(r.key) for r in runs)
+            fill_chart(chart, *self._aligned(loaded), run=label)
+        chart.title = self._compare_title(runs)
         chart.save_dir = self.model_dir(runs[0].key[0]) / "charts"
         self.compared, self.replayed, self.view_kind = runs, None, "compare"
         self.query_one(CompareTable).show([
@@ -470,6 +491,27 @@ class HistoryScreen(Screen):
         else:
             chart.focus()
 
+    def _aligned(self, loaded: LoadedRun) -> tuple[dict, dict]:
+        """The run's arrays with steps counted from its start when `align_starts`."""
+        offset = loaded.run.start_step or 0
+        if not self.align_starts or not offset:
+            return loaded.steps, loaded.evals
+        return ({**loaded.steps, "step": loaded.steps["step"] - offset},
+                {**loaded.evals, "step": loaded.evals["step"] - offset})
+
+    def _compare_title(self, runs: list[LoadedRun]) -> str:
+        x = "steps since each run's start" if self.align_starts else "the model's steps"
+        return "compare " + " vs ".join(label_of(r.key) for r in runs) + f" · x: {x} (a)"
+
+    def action_toggle_align(self) -> None:
+        if self.view_kind != "compare":
+            return
+        self.align_starts = not self.align_starts
+        focused_side = self.side_by_side
+        self._show_compare(self.compared)
+        if not focused_side:
+            self.query_one("#history-chart", MetricsChart).focus()
+
     def _params(self, loaded: LoadedRun) -> int | None:
         params = (loaded.run.config or {}).get("params")
         if isinstance(params, int):
@@ -481,7 +523,7 @@ class HistoryScreen(Screen):
     async def _fill_side(self, like: MetricsChart | None) -> None:
         side = self.query_one(CompareCharts)
         await side.show(
-            [(label_of(r.key), r.steps, r.evals) for r in self.compared],
+            [(label_of(r.key), *self._aligned(r)) for r in self.compared],
             like=like,
             save_dirs=[self.model_dir(r.key[0]) / "charts" for r in self.compared],
         )
@@ -512,10 +554,12 @@ class HistoryScreen(Screen):
         self.query_one("#history-chart").display = kind != "none" and not side
         self.query_one(CompareCharts).display = side
         self.query_one(CompareTable).display = kind == "compare"
+        if self.app.size.height < SHORT_ROWS:  # give the chart the rows; escape unfolds
+            self.query_one("#history-top").display = kind == "none"
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle_side":
+        if action in ("toggle_side", "toggle_align"):
             return self.view_kind == "compare"
         if action == "export_view":
             return self.view_kind != "none"
@@ -625,9 +669,11 @@ class HistoryScreen(Screen):
 
     # ---- navigation ---------------------------------------------------------------------------
     def action_back(self) -> None:
+        self.query_one("#history-top").display = True
         self.query_one(RunsTable).focus()
 
     def action_pick_model(self) -> None:
+        self.query_one("#history-top").display = True
         select = self.query_one("#history-model", Select)
         select.focus()
         select.action_show_overlay()

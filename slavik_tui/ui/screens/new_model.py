@@ -203,7 +203,10 @@ class NewModelScreen(ModalScreen[str | None]):
             data.cursor_position = len(data.value)
             data.focus()
 
-        self.app.push_screen(FilePickerScreen(), picked)
+        paths = split_paths_quiet(data.value)
+        start = Path(paths[-1]).expanduser().parent if paths else None
+        self.app.push_screen(FilePickerScreen(start if start and start.is_dir() else None),
+                             picked)
 
     def _set_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#status", Static)

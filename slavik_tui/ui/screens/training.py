@@ -43,7 +43,7 @@ from slavik_tui.ui.widgets.forms import FormField
 from slavik_tui.ui.widgets.model_details import read_datasets
 from slavik_tui.ui.widgets.path_input import PathInput
 from slavik_tui.ui.widgets.train_form import TrainForm, command_line, train_args
-from slavik_tui.ui.widgets.train_progress import RunProgress, TrainProgress
+from slavik_tui.ui.widgets.train_progress import ETA_WINDOW, RunProgress, TrainProgress
 
 POLL_SECONDS = 0.5
 """How often the history is read for new rows while the screen is shown."""
@@ -170,6 +170,7 @@ class TrainingScreen(Screen):
         self.starting = False
         self.stopping = False
         self._form_open: bool | None = None  # None: automatic (open when wide)
+        self._was_wide: bool | None = None
         self._announced: set[int] = set()  # runs whose end was already told
         self._kick = threading.Event()  # wakes the follow worker at once
         self._problem: str | None = None  # shown instead of the usual hint
@@ -211,15 +212,19 @@ class TrainingScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "Training"
-        self.watch(self.app, "models", self._models_changed)
         self.set_interval(1.0, self._tick)
         self._apply_layout()
         self.chart.focus()
         if self.model is None:
             self.model = getattr(self.app, "selected_model", None)
-        self._show_model(self.model)
+        if self.model is not None:
+            self._show_model(self.model)
+        self.watch(self.app, "models", self._models_changed)  # None: takes the first model
 
     def on_resize(self) -> None:
+        wide = self.app.size.width >= WIDE
+        if wide != self._was_wide:  # a choice made for one width does not carry over
+            self._was_wide, self._form_open = wide, None
         self._apply_layout()
 
     # ---- the model ----------------------------------------------------------------------
@@ -232,8 +237,8 @@ class TrainingScreen(Screen):
                 select.set_options([(n, n) for n in names])
                 if self.model in names:
                     select.value = self.model
-        if self.model is None and names:
-            self._show_model(names[0])
+        if self.model is None:
+            self._show_model(names[0] if names else None)
         self._update_datasets()
 
     @on(Select.Changed, "#train-model")
@@ -259,13 +264,13 @@ class TrainingScreen(Screen):
             chart.title = name
             chart.save_dir = self.models_root / name / "charts"
             self.sub_title = f"Training · {name}"
-            if name in (self._options or [name]):
+            if self._options is not None and name in self._options:
                 with self.prevent(Select.Changed):
                     self.query_one("#train-model", Select).value = name
             if not (self.models_root / name).is_dir():
                 self._problem = (f"no model '{name}' in {self.models_root}; "
                                  "pick one above or create one on the Models screen (F1)")
-            self._follow(name)
+            self._follow(name, self.models_root / name)
         else:
             chart.title = ""
             chart.save_dir = None
@@ -293,9 +298,8 @@ class TrainingScreen(Screen):
 
     # ---- following the history (thread) --------------------------------------------------
     @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
-    def _follow(self, name: str) -> None:
+    def _follow(self, name: str, model_dir: Path) -> None:
         worker = get_current_worker()
-        model_dir = self.models_root / name
         follower = RunFollower(model_dir / "history.sqlite")
         try:
             steps, evals = follower.load_all()
@@ -348,13 +352,11 @@ class TrainingScreen(Screen):
         p = self.progress
         if len(message.steps["step"]):
             s = message.steps
-            last = int(np.argmax(s["id"]))
-            p.step, p.loss = int(s["step"][last]), float(s["loss"][last])
-            p.tok_s = float(s["tok_s"][last]) if s["tok_s"][last] == s["tok_s"][last] else None
-            run_id = p.run_id = int(s["run_id"][last])
-            mask = s["run_id"] == run_id
-            for st, t in list(zip(s["step"][mask].tolist(), s["t"][mask].tolist()))[-200:]:
-                p.recent.append((st, t))
+            run_id = int(s["run_id"][int(np.argmax(s["id"]))])  # the newest row's run
+            idx = np.flatnonzero(s["run_id"] == run_id)[-ETA_WINDOW:]
+            for st, t, loss, tok_s in zip(s["step"][idx].tolist(), s["t"][idx].tolist(),
+                                          s["loss"][idx].tolist(), s["tok_s"][idx].tolist()):
+                p.add_step(run_id, st, t, loss, tok_s)
         if len(message.evals["step"]):
             e = message.evals
             last = int(np.argmax(e["id"]))
@@ -370,11 +372,7 @@ class TrainingScreen(Screen):
         p = self.progress
         for row in message.steps:
             _id, run_id, step, t, loss, _lr, _g, tok_s = row
-            if p.run_id is not None and run_id != p.run_id:
-                p.recent.clear()
-                p.run_id = run_id
-            p.step, p.loss, p.tok_s = step, loss, tok_s
-            p.recent.append((step, t))
+            p.add_step(run_id, step, t, loss, tok_s)
         if message.evals:
             row = message.evals[-1]
             p.val_loss, p.reward = row[4], row[6]
@@ -389,9 +387,8 @@ class TrainingScreen(Screen):
         snap = self.snapshot = message.snapshot
         run, p = snap.run, self.progress
         if run is not None:
-            if p.run_id != run.id:
-                p.recent.clear()
-            p.run_id, p.reason, p.pid = run.id, run.reason, run.pid
+            p.new_run(run.id)
+            p.reason, p.pid = run.reason, run.pid
             p.start_step, p.target_step = run.start_step, run.target_step
             p.started_at, p.ended_at = run.started_at, run.ended_at
             cfg = run.config or {}
@@ -612,6 +609,10 @@ class TrainingScreen(Screen):
             self.notify(f"'{name}' is already being trained; ctrl+t stops it",
                         severity="warning")
             return
+        if not (self.models_root / name).is_dir():
+            self.notify(f"no model '{name}' in {self.models_root}; pick another one",
+                        severity="error")
+            return
         settings, errors = self.form.check()
         if errors:
             if not self.has_class("-form-shown"):
@@ -626,14 +627,15 @@ class TrainingScreen(Screen):
         self.starting = True
         self._show_progress()
         self._refresh_controls()
-        self._start_trainer(name, train_args(settings), settings.data)
+        self._start_trainer(self.models_root, name, train_args(settings), settings.data)
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False)
-    def _start_trainer(self, name: str, args: list[str], data: list[str]) -> None:
+    def _start_trainer(self, models_root: Path, name: str, args: list[str],
+                       data: list[str]) -> None:
         from slavik_tui import runs
 
         try:
-            run = runs.start_detached(self.models_root, name, args)
+            run = runs.start_detached(models_root, name, args)
         except UserError as exc:
             self.post_message(self.StartFailed(name, str(exc), data))
         except OSError as exc:
@@ -686,14 +688,14 @@ class TrainingScreen(Screen):
         self.progress.status = "stopping"
         self._show_progress()
         self._refresh_controls()
-        self._stop_trainer(self.model)
+        self._stop_trainer(self.model, self.models_root / self.model)
 
     @work(thread=True, exclusive=True, group="stop", exit_on_error=False)
-    def _stop_trainer(self, name: str) -> None:
+    def _stop_trainer(self, name: str, model_dir: Path) -> None:
         from slavik_tui import runs
 
         try:
-            pid = runs.stop(self.models_root / name, timeout=300, wait=True)
+            pid = runs.stop(model_dir, timeout=300, wait=True)
         except UserError as exc:
             self.post_message(self.StopDone(name, None, str(exc)))
         else:

@@ -3,6 +3,7 @@ best value of each column in bold, and a swatch in the run's chart colour."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -43,7 +44,7 @@ def _rgb(color: Any) -> str | None:
 
 
 def _best(values: list[float | None], kind: str | None) -> float | None:
-    finite = [v for v in values if v is not None and v == v]
+    finite = [v for v in values if v is not None and not math.isnan(v)]
     if kind is None or len(finite) < 2:
         return None
     return min(finite) if kind == "min" else max(finite)

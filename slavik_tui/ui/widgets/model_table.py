@@ -96,19 +96,36 @@ class ModelTable(DataTable):
             return
         self._fill(rows, running, select or self.selected_name)
 
+    @staticmethod
+    def _cells(row: tuple[str, ...], running: set[str]) -> list[Any]:
+        cells: list[Any] = []
+        for (wide, _short, right), value in zip(COLUMNS, row):
+            if wide == "name" and value in running:
+                cells.append(Text.assemble(value, (" ▶", "bold green")))
+            else:
+                cells.append(Text(value, justify="right" if right else "left"))
+        return cells
+
     def _fill(self, rows: list[tuple[str, ...]], running: set[str], select: str | None) -> None:
+        old_rows, old_running = self._rows, self._running
         self._rows, self._running = rows, running
         if self._narrow is None:
             return  # columns come with the first set_narrow()
-        self.clear()
-        for row in rows:
-            cells: list[Any] = []
-            for (wide, _short, right), value in zip(COLUMNS, row):
-                if wide == "name" and value in running:
-                    cells.append(Text.assemble(value, (" ▶", "bold green")))
-                else:
-                    cells.append(Text(value, justify="right" if right else "left"))
-            self.add_row(*cells, key=row[0])
         names = [r[0] for r in rows]
-        if select in names:
+        if self.row_count == len(rows) and names == [r[0] for r in old_rows]:
+            # The same models (a trainer moved on): update the changed cells in place, so
+            # the cursor and the scroll position stay where the user left them.
+            for old, new in zip(old_rows, rows):
+                was, now = old[0] in old_running, new[0] in running
+                if old == new and was == now:
+                    continue
+                for (wide, _s, _r), before, after, cell in zip(
+                        COLUMNS, old, new, self._cells(new, running)):
+                    if before != after or (wide == "name" and was != now):
+                        self.update_cell(new[0], wide, cell, update_width=True)
+        else:
+            self.clear()
+            for row in rows:
+                self.add_row(*self._cells(row, running), key=row[0])
+        if select in names and names.index(select) != self.cursor_row:
             self.move_cursor(row=names.index(select), animate=False)

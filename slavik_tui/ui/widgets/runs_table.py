@@ -14,7 +14,7 @@ from textual.widgets import DataTable
 
 # (wide header, narrow header, right-aligned)
 COLUMNS = [
-    ("mark", "", False),
+    ("mark", "", False),  # ● on runs marked for comparison
     ("run", "run", True),
     ("started", "started", False),
     ("time", "time", True),
@@ -41,7 +41,7 @@ def fmt_num(value: Any, spec: str) -> str:
 
 def fmt_duration(seconds: float | None) -> str:
     """42s, 3m 05s, 1h 02m, 2d 03h."""
-    if seconds is None or seconds != seconds:
+    if seconds is None or math.isnan(seconds):
         return "-"
     s = int(max(0, seconds))
     if s < 60:
@@ -146,7 +146,7 @@ class RunsTable(DataTable):
         selected = self.selected_run.id if self.selected_run else None
         self.clear(columns=True)
         for wide, short, right in COLUMNS:
-            label = short if narrow else wide
+            label = "" if wide == "mark" else short if narrow else wide
             self.add_column(Text(label, justify="right" if right else "left"), key=wide)
         self._rows = []
         self.show(self.runs, self.marked, select=selected)

@@ -151,13 +151,24 @@ def train_args(settings: TrainSettings) -> list[str]:
     return args
 
 
+_SAFE_PUNCT = set("@%+=:,./-_~")
+
+
+def _quote(word: str) -> str:
+    """shlex.quote, but letters of any alphabet and a leading ~ stay as typed ('славик' needs
+    no quotes in a UTF-8 shell, and ~/models should expand)."""
+    if word and all(ch.isalnum() or ch in _SAFE_PUNCT for ch in word):
+        return word
+    return shlex.quote(word)
+
+
 def command_line(name: str, settings: TrainSettings, models_dir: str | None = None) -> str:
     """The `slavik-tui train NAME … --detach` line a user can run instead of the form."""
     words = ["slavik-tui"]
     if models_dir:
         words += ["--models-dir", models_dir]
     words += ["train", name, *train_args(settings), "--detach"]
-    return shlex.join(words)
+    return " ".join(_quote(w) for w in words)
 
 
 class TrainForm(Widget):

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
 from rich.text import Text
 from textual.widgets import Static
 
@@ -25,6 +26,7 @@ STATUS_STYLE = {
     "gone": "bold red",
 }
 ETA_WINDOW = 200  # recent steps the ETA is measured over
+TOK_S_WINDOW = 25  # steps whose median tokens/s is shown
 SEP = "  "
 
 
@@ -66,8 +68,29 @@ class RunProgress:
     tok_s: float | None = None
     recent: deque = field(default_factory=lambda: deque(maxlen=ETA_WINDOW))
     """(step, unix time) of the run's latest steps, for the ETA."""
+    recent_tok_s: deque = field(default_factory=lambda: deque(maxlen=TOK_S_WINDOW))
+    """tokens/s of the latest steps: the line shows their median (one step is noisy)."""
     hint: str = ""
     """Shown when there is no run to speak of."""
+
+    def add_step(self, run_id: int, step: int, t: float, loss: float | None,
+                 tok_s: float | None) -> None:
+        """One steps row of the model's curve (a new run id starts a fresh window)."""
+        if run_id != self.run_id:
+            self.run_id = run_id
+            self.recent.clear()
+            self.recent_tok_s.clear()
+        self.step, self.loss = step, loss
+        self.recent.append((step, t))
+        if tok_s is not None and tok_s == tok_s:
+            self.recent_tok_s.append(tok_s)
+            self.tok_s = float(np.median(self.recent_tok_s))
+
+    def new_run(self, run_id: int) -> None:
+        if run_id != self.run_id:
+            self.run_id = run_id
+            self.recent.clear()
+            self.recent_tok_s.clear()
 
     @property
     def live(self) -> bool:

@@ -144,7 +144,8 @@ def main() -> None:
     text, source = training_text()
     t0 = time.perf_counter()
     tok = Tokenizer.train([text], 8000)
-    print(f"tokenizer: vocab {tok.vocab_size}, trained in {time.perf_counter() - t0:.1f} s on {source}")
+    took = time.perf_counter() - t0
+    print(f"tokenizer: vocab {tok.vocab_size}, trained in {took:.1f} s on {source}")
     cfg = ModelConfig()  # the seed config
     torch.manual_seed(0)
     model = GPT(cfg).eval()
@@ -170,8 +171,8 @@ def main() -> None:
     base = statistics.median(rates["generate"])
     for name, values in rates.items():
         med = statistics.median(values)
-        print(f"{name:24s} median {med:7.1f} tok/s  (min {min(values):6.1f}, max {max(values):6.1f},"
-              f" n={len(values)})  generate is {base / med:5.2f}x this")
+        print(f"{name:9s} median {med:7.1f} tok/s  (min {min(values):6.1f}, max "
+              f"{max(values):6.1f}, n={len(values)})  generate is {base / med:5.2f}x this")
 
 
 if __name__ == "__main__":

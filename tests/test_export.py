@@ -66,7 +66,8 @@ def test_weights_and_bf16_files(tmp_path, tokenizer_json, tie):
 
     # the fp32 file loads straight back into a model with identical outputs
     again = GPT(ModelConfig.from_dict(json.loads(meta["config"])))
-    missing, unexpected = again.load_state_dict(load_file(tmp_path / "weights.safetensors"), strict=False)
+    weights = load_file(tmp_path / "weights.safetensors")
+    missing, unexpected = again.load_state_dict(weights, strict=False)
     assert unexpected == [] and missing == (["lm_head.weight"] if tie else [])
     idx = torch.randint(0, cfg.vocab_size, (1, 20))
     assert torch.equal(again.eval()(idx)[0], model(idx)[0])

@@ -187,7 +187,7 @@ class GPT(nn.Module):
         """
         B, T = idx.shape
         if T > self.cfg.context:
-            raise ValueError(f"sequence of {T} tokens is longer than the context {self.cfg.context}")
+            raise ValueError(f"{T} tokens are longer than the context {self.cfg.context}")
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]
         x = self.embed_tokens(idx)
         for block in self.layers:
@@ -378,7 +378,8 @@ class Decoder:
             cols = torch.arange(end, device=self.device)
             mask = cols[None, :] <= torch.arange(p0, end, device=self.device)[:, None]
         x = self.embed[ids]  # (T, d)
-        for (w_qkv, w_o, w_gate_up, w_down), qkv, qk in zip(self.layers, self.qkv_cache, self.qk_cache):
+        caches = zip(self.layers, self.qkv_cache, self.qk_cache)
+        for (w_qkv, w_o, w_gate_up, w_down), qkv, qk in caches:
             torch.mm(self._rms_rows(x), w_qkv, out=qkv[p0:end])
             raw = qkv[p0:end, : 2 * d].view(T, 2 * H, hd)
             qk[p0:end] = raw * cos + rotate_half(raw) * sin

@@ -73,9 +73,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-import numpy as np
-
 from slavik_tui.errors import UserError
+
+
+class _LazyNumpy:
+    """numpy, imported on first use: listing models (the app's first paint) needs none of it,
+    and `import numpy` costs ~0.15 s."""
+
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+
+        globals()["np"] = numpy
+        return getattr(numpy, name)
+
+
+np: Any = _LazyNumpy()
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000
@@ -89,8 +101,19 @@ EVAL_METRICS = EVAL_FIELDS[4:]
 CSV_COLUMNS = ("kind", "step", "t") + STEP_METRICS + EVAL_METRICS
 
 _INT_FIELDS = {"id", "run_id", "step"}
-STEP_DTYPE = np.dtype([(f, "<i8" if f in _INT_FIELDS else "<f8") for f in STEP_FIELDS])
-EVAL_DTYPE = np.dtype([(f, "<i8" if f in _INT_FIELDS else "<f8") for f in EVAL_FIELDS])
+def _record_dtype(fields: Iterable[str]) -> Any:
+    return np.dtype([(f, "<i8" if f in _INT_FIELDS else "<f8") for f in fields])
+
+
+@functools.cache
+def step_dtype() -> Any:
+    """The numpy record layout of a steps row (built lazily, like numpy itself)."""
+    return _record_dtype(STEP_FIELDS)
+
+
+@functools.cache
+def eval_dtype() -> Any:
+    return _record_dtype(EVAL_FIELDS)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs(
@@ -621,7 +644,7 @@ class History:
         if arr is None:
             arr = np.fromiter(
                 conn.execute(_STEP_SELECT + " WHERE id BETWEEN ? AND ? ORDER BY id", (first, last)),
-                STEP_DTYPE,
+                step_dtype(),
             )
         if not len(arr):
             conn.execute("DELETE FROM step_blocks WHERE last_id = ?", (last,))
@@ -641,7 +664,7 @@ class History:
             while True:
                 arr = np.fromiter(conn.execute(
                     _STEP_SELECT + " WHERE id > ? ORDER BY id LIMIT ?", (covered, BLOCK_ROWS)
-                ), STEP_DTYPE)
+                ), step_dtype())
                 if len(arr) < BLOCK_ROWS:
                     self._pending = len(arr)
                     break
@@ -665,7 +688,7 @@ class History:
         wanted = {"id", "run_id", *fields}
         conn = self._reader()
         if conn is None:
-            return {k: v for k, v in _empty(STEP_DTYPE).items() if k in wanted}
+            return {k: v for k, v in _empty(step_dtype()).items() if k in wanted}
         single = run_ids[0] if run_ids is not None and len(run_ids) == 1 else None
         with self._snapshot():
             if run_ids is None:
@@ -682,7 +705,7 @@ class History:
                 )
             else:
                 tail_rows = conn.execute(_STEP_SELECT + " WHERE id > ? ORDER BY id", (covered,))
-            tail = np.fromiter(tail_rows, STEP_DTYPE)
+            tail = np.fromiter(tail_rows, step_dtype())
             superseded = None
             if not include_superseded:
                 if single is not None:
@@ -700,7 +723,7 @@ class History:
         for k, name in enumerate(STEP_FIELDS):
             if name not in wanted:
                 continue
-            dtype = STEP_DTYPE[name]
+            dtype = step_dtype()[name]
             parts = [np.frombuffer(data, dtype, n, k * 8 * n) for n, data in blocks]
             parts.append(tail[name])
             cols[name] = np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
@@ -743,7 +766,7 @@ class History:
         """Columns id, run_id, step, t, val_loss, val_bpb, reward, size_mb, ordered by step."""
         conn = self._reader()
         if conn is None:
-            return _empty(EVAL_DTYPE)
+            return _empty(eval_dtype())
         where, args = [], []
         if run_id is not None:
             where.append("run_id = ?")
@@ -751,7 +774,7 @@ class History:
         if not include_superseded:
             where.append("superseded = 0")
         sql = _EVAL_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        arr = np.fromiter(conn.execute(sql + " ORDER BY step, id", args), EVAL_DTYPE)
+        arr = np.fromiter(conn.execute(sql + " ORDER BY step, id", args), eval_dtype())
         return {name: arr[name].copy() for name in EVAL_FIELDS}
 
     def _new_rows(

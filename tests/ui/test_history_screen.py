@@ -190,9 +190,10 @@ def test_compares_runs_of_two_models_overlaid_and_side_by_side(tmp_path):
             assert table.display and table.row_count == 2
             alpha2 = [str(c) for c in table.get_row("alpha/2")]
             info = History(root / "alpha" / "history.sqlite", readonly=True).run(2)
-            assert alpha2 == ["━━ alpha/2", "stopped", "0→100", "3e-03", f"{info.final_loss:.4f}",
-                              f"{info.best_val_loss:.4f}", f"{info.best_reward:.3f}",
-                              f"{info.tok_s:,.0f}", f"{ModelConfig(**TINY).n_params:,}"]
+            assert alpha2 == [
+                "━━ alpha/2", "stopped", "0→100", "3e-03", f"{info.final_loss:.4f}",
+                f"{info.best_val_loss:.4f}", f"{info.best_reward:.3f}", f"{info.tok_s:,.0f}",
+                f"{ModelConfig(**TINY).n_params:,}"]
             # wall time since each run's start: both start at 0 though they ran 1000 s apart
             await pilot.press("x")
             assert chart.fit_range()[0] == 0.0

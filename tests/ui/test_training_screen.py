@@ -242,6 +242,11 @@ def test_start_follow_and_stop_a_detached_trainer(models_root):
             assert "ctrl+r resumes run 2" in screen.query_one("#train-progress").plain
             descriptions = {b.binding.description for b in app.active_bindings.values()}
             assert "Resume" in descriptions and "Start" not in descriptions
+            launched = []  # the key starts the trainer without --iters (not run again here)
+            screen._start_trainer = lambda *args: launched.append(args)
+            await pilot.press("ctrl+r")
+            assert launched and "--iters" not in launched[0][2]
+            assert launched[0][2][:2] == ["--batch-size", "2"]
 
     try:
         run(body)

@@ -1,19 +1,26 @@
 """The History screen: every run of a model, replayed in the chart, compared, exported.
 
-* A model picker (any model of the folder) over the table of its runs (`RunsTable`): start
-  time, duration, steps, status, learning rate, final train / val loss, best reward, tokens/s.
+* A model picker (p; any model of the folder) over the table of its runs (`RunsTable`):
+  start time, duration, steps, status, learning rate, final train / val loss, best reward,
+  tokens/s; the line under it says why the highlighted run ended and how it was set up.
 * Enter replays the highlighted run in a `MetricsChart` (every chart key works there); a run
   still being trained keeps growing in it (polled by rowid, `feed.RunFollower`).
 * space marks runs — of this model or of any other picked meanwhile — and c compares them:
   one chart with every run in its own colour (legend `model/run`), or `v` side by side (one
-  linked chart per run), x by step or, with the chart's `x`, by wall time since each run's
-  start; under it a `CompareTable` of their figures.
-* e writes CSV: the highlighted run to models/NAME/charts/run-<id>.csv (as `slavik-tui runs
-  NAME --csv` does), a comparison to models/<first model>/charts/compare-….csv (long format).
+  linked chart per run). x is the step since each run's start (like W&B's "Step"; `a` switches
+  to the model's own step: a second training of a model starts where the first ended) or, with
+  the chart's `x`, the wall time since each run's first row. Under it a `CompareTable` of their
+  figures, the best of each column in bold.
+* e writes CSV: on the runs table the highlighted run, to models/NAME/charts/run-<id>.csv (what
+  `slavik-tui runs NAME --csv` writes; the trainer's autosave writes the same file); on the
+  chart the replayed run, or the comparison to models/<first model>/charts/compare-<runs>.csv
+  (long format: model, run, step, metric, value). The notification gives the path.
 * d deletes a run from the history after a confirmation; the checkpoint is not touched.
+* Below 32 rows the runs list folds away while a chart shows (escape brings it back); f does
+  the same by hand at any size.
 
-Loading runs to draw happens in a thread worker (`History.steps_arrays` reads packed blocks:
-a 1,000,000-step run in well under a second); only the chart filling runs on the UI thread.
+Reading runs happens in thread workers (`History.steps_arrays` reads packed blocks: a
+1,000,000-step run in ~0.1–0.2 s); only filling the chart runs on the UI thread (~30 ms).
 """
 
 from __future__ import annotations
@@ -218,12 +225,24 @@ class HistoryScreen(Screen):
         if not self.runs:
             self._poll_runs()
 
+    def select_model(self, name: str) -> None:
+        """Show the runs of `name` (marks of other models stay), as picking it above does."""
+        if name != self.model:
+            self._show_model(name)
+            if name in self._model_names:
+                with self.prevent(Select.Changed):
+                    self.query_one("#history-model", Select).value = name
+
     @on(Select.Changed, "#history-model")
     def _model_picked(self, event: Select.Changed) -> None:
         if event.value is Select.NULL or event.value == self.model:
             return
-        self.model = str(event.value)
+        self._show_model(str(event.value))
+
+    def _show_model(self, name: str) -> None:
+        self.model = name
         self.sub_title = f"History · {self.model}"
+        self.query_one("#history-hint", Static).update(self._hint())
         self.runs = []
         self.query_one(RunsTable).show([], self._marked_ids())
         self._show_detail()
@@ -255,13 +274,18 @@ class HistoryScreen(Screen):
     def _list_runs(self, model: str) -> None:
         try:
             runs = self._reader(model).runs()
-        except (UserError, OSError) as exc:
-            self.post_message(RunsListed(model, [], str(exc)))
-            return
-        except Exception as exc:  # noqa: BLE001 - sqlite errors of a file being replaced
-            self.post_message(RunsListed(model, [], f"cannot read the history: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - UserError, or sqlite on a replaced file
+            self._drop_reader(model)  # open it afresh next time
+            text = str(exc) if isinstance(exc, UserError) else f"cannot read the history: {exc}"
+            self.post_message(RunsListed(model, [], text))
             return
         self.post_message(RunsListed(model, runs))
+
+    def _drop_reader(self, model: str) -> None:
+        with self._readers_lock:
+            reader = self._readers.pop(model, None)
+        if reader is not None:
+            reader.close()
 
     def on_runs_listed(self, message: RunsListed) -> None:
         if message.model != self.model:
@@ -552,7 +576,10 @@ class HistoryScreen(Screen):
         side = kind == "compare" and self.side_by_side
         self.query_one("#history-hint").display = kind == "none"
         self.query_one("#history-chart").display = kind != "none" and not side
-        self.query_one(CompareCharts).display = side
+        charts = self.query_one(CompareCharts)
+        charts.display = side
+        if not side and charts.children:  # their copies of the runs' arrays can be big
+            charts.remove_children()
         self.query_one(CompareTable).display = kind == "compare"
         if self.app.size.height < SHORT_ROWS:  # give the chart the rows; escape unfolds
             self.query_one("#history-top").display = kind == "none"

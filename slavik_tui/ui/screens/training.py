@@ -71,12 +71,13 @@ def checkpoint_step(model_dir: Path) -> int:
         return 0
 
 
-def is_resumable(run: Any | None, ckpt_step: int) -> bool:
+def is_resumable(run: Any | None, ckpt_step: int, live_pid: int | None = None) -> bool:
     """The trainer resumes an unfinished plan when started without --iters (make_plan):
-    the newest run ended before its target and the checkpoint is short of it."""
-    if run is None or run.status == "running":
+    the newest run ended before its target (stopped, failed, or its trainer died without
+    closing it) and the checkpoint is short of that target."""
+    if run is None or live_pid:
         return False
-    return (run.status in ("stopped", "failed") and run.target_step is not None
+    return (run.status in ("stopped", "failed", "running") and run.target_step is not None
             and ckpt_step < run.target_step)
 
 
@@ -109,7 +110,7 @@ class TrainingScreen(Screen):
         Binding("ctrl+n", "focus_model", "Pick model", show=False),
         Binding("escape", "focus_chart", "Back to chart", show=False),
     ]
-    HELP_WIDGETS = (MetricsChart, TrainForm, PathInput)
+    HELP_WIDGETS = (MetricsChart, PathInput)
 
     # ---- messages (posted by the workers) -----------------------------------------------
     @dataclass
@@ -323,7 +324,7 @@ class TrainingScreen(Screen):
                         run is None or run.pid != pid or run.status != "running")
                     step = checkpoint_step(model_dir)
                     self.post_message(self.State(
-                        name, RunSnapshot(run, pid, step, is_resumable(run, step))))
+                        name, RunSnapshot(run, pid, step, is_resumable(run, step, pid))))
                     last_pid = pid
                 self._kick.wait(POLL_SECONDS)
                 self._kick.clear()

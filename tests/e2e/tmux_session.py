@@ -190,8 +190,9 @@ def training_scenario(models_dir: Path, captures: Path,
         note("re-attached with watch")
         # Quit on purpose: the app says where the training went (the pane stays open).
         second.keys("q")
-        second.wait_for(f"training of tiny goes on in the background (pid {pid}); "
-                        "come back with `slavik-tui watch tiny`", timeout=15)
+        screen = second.wait_for(f"training of tiny goes on in the background (pid {pid}); "
+                                 "come back with `slavik-tui watch tiny`", timeout=15)
+        (captures / "after-quit.txt").write_text(screen, encoding="utf-8")
         second.kill()
         assert _alive(pid)
         note("quit with q: the background note is printed")

@@ -158,7 +158,10 @@ def test_progress_line_reads_well():
                     tok_s=5230.0, recent=deque([(500, now - 10), (600, now)]))
     text = progress_text(p, now=now).plain
     assert text == ("run 3 ● running  step 600/1100 50%  loss 2.3457  val 2.5000  "
-                    "reward 0.410  5 230 tok/s  ETA 0:50  1:05 elapsed")
+                    "reward 0.410  5230 tok/s  ETA 0:50  1:05 elapsed")
+    wrapped = progress_text(p, now=now, width=40).plain.splitlines()
+    assert all(len(line) <= 40 for line in wrapped) and len(wrapped) >= 3
+    assert "reward 0.410" in wrapped[1] + wrapped[2]  # split between fields, never inside
     p.status, p.reason, p.ended_at = "failed", "loss became nan at step 601", now - 5
     text = progress_text(p, now=now).plain
     assert "run 3 failed" in text and "ETA" not in text and "1:00 elapsed" in text

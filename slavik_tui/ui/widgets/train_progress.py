@@ -39,6 +39,15 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def fmt_rate(v: float) -> str:
+    """tokens/s, short and without spaces (the line wraps only between fields)."""
+    if v >= 1e6:
+        return f"{v / 1e6:.1f}M"
+    if v >= 1e4:
+        return f"{v / 1e3:.1f}k"
+    return f"{v:.0f}"
+
+
 def _num(v: float | None, fmt: str = ".4f") -> str:
     if v is None:
         return "-"
@@ -122,61 +131,64 @@ class RunProgress:
         return max(0.0, end - self.started_at)
 
 
-def progress_text(p: RunProgress, now: float | None = None) -> Text:
-    """One line: run, status, step / target (%), loss, val loss, reward, tok/s, ETA, elapsed."""
-    text = Text()
-    if p.status == "starting":  # the figures of the previous run would mislead
-        text.append("● starting", style=STATUS_STYLE["starting"])
-        if p.hint:
-            text.append("  " + p.hint, style="dim")
-        return text
-    if p.run_id is None:
-        text.append(p.hint or "no runs yet", style="dim")
-        return text
-    if p.run_id is not None:
-        text.append(f"run {p.run_id} ", style="bold")
+def _field(*parts: tuple[str, str]) -> Text:
+    return Text.assemble(*parts)
+
+
+def progress_fields(p: RunProgress, now: float | None = None) -> list[Text]:
+    """The figures of the line, each one field: run + status, step / target (%), loss, val
+    loss, reward, tok/s, ETA, elapsed."""
     status = p.status or "?"
-    text.append(f"● {status}" if p.live else status, style=STATUS_STYLE.get(status, ""))
+    fields = [_field((f"run {p.run_id} ", "bold"),
+                     (f"● {status}" if p.live else status, STATUS_STYLE.get(status, "")))]
     if p.step is not None:
-        text.append(SEP)
-        target = f"/{p.target_step}" if p.target_step else ""
-        text.append(f"step {p.step:,}{target}".replace(",", " "))
+        parts = [(f"step {p.step}" + (f"/{p.target_step}" if p.target_step else ""), "")]
         if p.target_step:
             span = max(1, p.target_step - (p.start_step or 0))
-            done = (p.step - (p.start_step or 0)) / span
-            text.append(f" {max(0.0, min(1.0, done)):.0%}", style="dim")
+            done = max(0.0, min(1.0, (p.step - (p.start_step or 0)) / span))
+            parts.append((f" {done:.0%}", "dim"))
+        fields.append(_field(*parts))
     if p.loss is not None:
-        text.append(SEP)
-        text.append("loss ", style="dim")
-        text.append(_num(p.loss))
+        fields.append(_field(("loss ", "dim"), (_num(p.loss), "")))
     if p.val_loss is not None:
-        text.append(SEP)
-        text.append("val ", style="dim")
-        text.append(_num(p.val_loss))
+        fields.append(_field(("val ", "dim"), (_num(p.val_loss), "")))
     if p.reward is not None:
-        text.append(SEP)
-        text.append("reward ", style="dim")
-        text.append(_num(p.reward, ".3f"))
+        fields.append(_field(("reward ", "dim"), (_num(p.reward, ".3f"), "")))
     if p.tok_s:
-        text.append(SEP)
-        text.append(f"{p.tok_s:,.0f}".replace(",", " "))
-        text.append(" tok/s", style="dim")
+        fields.append(_field((fmt_rate(p.tok_s), ""), (" tok/s", "dim")))
     if p.status in ("running", "stopping"):
-        text.append(SEP)
-        text.append("ETA ", style="dim")
-        text.append(fmt_duration(p.eta()))
+        fields.append(_field(("ETA ", "dim"), (fmt_duration(p.eta()), "")))
     elapsed = p.elapsed(now)
     if elapsed is not None:
-        text.append(SEP)
-        text.append(fmt_duration(elapsed))
-        text.append(" elapsed", style="dim")
+        fields.append(_field((fmt_duration(elapsed), ""), (" elapsed", "dim")))
+    return fields
+
+
+def progress_text(p: RunProgress, now: float | None = None, width: int | None = None) -> Text:
+    """The figures on one line (wrapped between fields, never inside one, to `width`), then
+    the reason of a failure or a hint on the next."""
+    if p.status == "starting":  # the figures of the previous run would mislead
+        text = Text("● starting", style=STATUS_STYLE["starting"])
+        if p.hint:
+            text.append(SEP + p.hint, style="dim")
+        return text
+    if p.run_id is None:
+        return Text(p.hint or "no runs yet", style="dim")
+    lines: list[Text] = []
+    line = Text()
+    for field_text in progress_fields(p, now):
+        if line and width is not None and len(line) + len(SEP) + len(field_text) > width:
+            lines.append(line)
+            line = Text()
+        if line:
+            line.append(SEP)
+        line.append_text(field_text)
+    lines.append(line)
     if p.status in ("failed", "gone") and p.reason:
-        text.append("\n")
-        text.append(p.reason, style="red")
+        lines.append(Text(p.reason, style="red"))
     elif p.hint:
-        text.append("\n")
-        text.append(p.hint, style="dim")
-    return text
+        lines.append(Text(p.hint, style="dim"))
+    return Text("\n").join(lines)
 
 
 class TrainProgress(Static):
@@ -193,7 +205,11 @@ class TrainProgress(Static):
     def show(self, progress: RunProgress | None = None) -> None:
         if progress is not None:
             self.progress = progress
-        self.update(progress_text(self.progress))
+        width = self.content_size.width or None
+        self.update(progress_text(self.progress, width=width))
+
+    def on_resize(self) -> None:
+        self.show()
 
     @property
     def plain(self) -> str:

@@ -241,6 +241,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _died_reason(pid: int | None) -> str:
+    return f"trainer process {pid} died (killed or crashed)"
+
+
 def _empty(dtype: np.dtype) -> dict[str, np.ndarray]:
     return {name: np.empty(0, dtype=dtype[name]) for name in dtype.names}
 
@@ -599,7 +603,7 @@ class History:
                 cur = conn.execute(
                     "UPDATE runs SET status = 'failed', reason = ?, ended_at = ? "
                     "WHERE id = ? AND status = 'running'",
-                    (f"trainer process {pid} died (killed or crashed)",
+                    (_died_reason(pid),
                      max(times) if times else started, rid),
                 )
                 if cur.rowcount:
@@ -861,6 +865,9 @@ class History:
                 config = json.loads(cfg) if cfg else {}
             except ValueError:
                 config = {}
+            if status == "running" and (pid is None or not _pid_alive(pid)):
+                # Killed before anyone reaped it: show what the next writer will record.
+                status, reason = "failed", _died_reason(pid)
             out.append(RunInfo(
                 id=rid, kind=kind, status=status, reason=reason, pid=pid, started_at=started,
                 ended_at=ended, start_step=s0, target_step=s1, config=config,

@@ -100,6 +100,7 @@ class TrainingScreen(Screen):
     TrainingScreen.-narrow #train-body { layout: vertical; }
     TrainingScreen.-narrow #train-side { width: 1fr; border-right: none; }
     TrainingScreen.-narrow.-form-shown #train-chart { display: none; }
+    TrainingScreen.-narrow.-form-shown #train-main { height: auto; }
     """
 
     BINDINGS = [

@@ -101,7 +101,7 @@ def test_load_all_positions_after_existing_rows(tmp_path: Path):
     path = tmp_path / "history.sqlite"
     h, rid = _write(path)
     follower = RunFollower(path)
-    steps, evals = follower.load_all()
+    steps, _ = follower.load_all()
     assert steps["step"].tolist() == list(range(1, 11))
     assert follower.poll() == ([], [])
     h.log_step(rid, 11, 2000.0, 3.0, 1e-3, 1.0, 500.0)

@@ -97,8 +97,10 @@ def test_attention_is_causal():
     assert (a[:, 25:] - b[:, 25:]).abs().amax(-1).min() > 1e-4  # every later position sees it
 
 
-@pytest.mark.parametrize("cfg", CONFIGS[:2] + CONFIGS[3:], ids=["tiny", "untied", "theta500"])
-def test_kv_cache_matches_full_forward_step_by_step(cfg):
+@pytest.mark.parametrize("cfg, scalar_norm", [(CONFIGS[0], True), (CONFIGS[1], True),
+                                               (CONFIGS[3], True), (CONFIGS[1], False)],
+                         ids=["tiny", "untied", "theta500", "untied-gpu-norm"])
+def test_kv_cache_matches_full_forward_step_by_step(cfg, scalar_norm):
     model = make_model(cfg, seed=1)
     T = cfg.context
     idx = torch.randint(0, cfg.vocab_size, (1, T))
@@ -106,6 +108,7 @@ def test_kv_cache_matches_full_forward_step_by_step(cfg):
         full, _ = model(idx)
     full = full[0]
     dec = model.decoder()
+    dec._scalar_norm = scalar_norm  # False: the path a GPU takes (the scale stays a tensor)
     logits = dec.prefill(idx[0, :5].tolist())
     assert logits.shape == (cfg.vocab_size,) and logits.dtype == torch.float32
     torch.testing.assert_close(logits, full[4], atol=1e-5, rtol=0)

@@ -219,22 +219,27 @@ class Decoder:
         logits = dec.step(next_id)         # ... after one more token; dec.pos counts tokens
         dec.reset()                        # empty the cache (same weights)
 
-    Equal to `GPT.forward` up to float rounding (~1e-6). Decoding one token of a small model
-    on a CPU costs little arithmetic but ~100 PyTorch calls, each a few microseconds of
-    dispatch whatever its size, so the step is written to make as few calls as possible:
+    Equal to `GPT.forward` up to float rounding (~1e-6). A step of a small model is a few
+    dozen matrix-vector products that stream every weight from memory once, plus ~100 small
+    PyTorch calls that each cost microseconds of dispatch whatever their size. The step is
+    written to make as few calls as possible:
     - Fused weights: q, k and v in one matmul, gate and up in one, and each RMSNorm's weight
       multiplied into the matmul that follows it (norm(x)·w @ Wᵀ = norm(x) @ (W·w)ᵀ), the
       final norm's into a private copy of the LM head. Weights are stored transposed (d, n),
       the layout MKL's matrix-vector product reads fastest.
-    - Results land where they are used: the qkv matmul writes its row straight into the cache
-      (`out=`), RoPE rotates q and k from there into the rotated-q/k cache with one more
-      matmul, and the output and down projections accumulate into the residual stream in
-      place (`addmm_`). No concatenation, no copies, no allocation of the cache per token.
-    - RoPE as a matmul: rotating a head's (q or k) row at position p is multiplying it by a
+    - Results land where they are used: the qkv matmul writes its row straight into the cache,
+      RoPE rotates q and k from there into the rotated-q/k cache with one more matmul, and
+      the output and down projections accumulate into the residual stream in place
+      (`addmm_`). No concatenation, no copies, no allocation of the cache per token.
+    - RoPE as a matmul: rotating a head's q or k row at position p is multiplying it by a
       (hd × hd) matrix R(p) = I·cos(p) + P·sin(p) (P: the rotate-half permutation), built
       once per token with two calls and shared by all layers and heads.
-    - The cache views a step reads (this position's row, rows 0..p as heads) are made once
-      per position and reused, so a step does no slicing.
+    - RMSNorm on a CPU is one dot product: its scale 1/rms(x) is read out as a Python float
+      (no sync cost on a CPU) and passed as the `alpha` of the matmul that consumes the
+      normalised row, so the row itself is never rescaled. (On a GPU, where reading a number
+      back would stall the queue, the scale stays a tensor.)
+    - The cache views a step reads (this position's rows, rows 0..p as heads) are made once
+      per position for all layers together (slice the all-layer cache, then `unbind`).
     The snapshot is taken at construction: after training further, make a new decoder.
     """
 
@@ -249,6 +254,7 @@ class Decoder:
         self.device, self.dtype = device, dtype
         d, H, hd, L = cfg.d_model, cfg.n_heads, cfg.head_dim, cfg.n_layers
         self.eps = cfg.norm_eps
+        self._scalar_norm = device.type == "cpu"
 
         with torch.no_grad():
             self.embed = w.detach()  # shared with the model, read only
@@ -280,15 +286,15 @@ class Decoder:
             self._rot = torch.empty(hd, hd, device=device, dtype=dtype)
             self._cos_rows, self._sin_rows = list(self.cos.unbind(0)), list(self.sin.unbind(0))
 
-        # The cache, per layer: `qkv` holds each position's raw q, k, v row as the matmul wrote
-        # it (the v part is the value cache; raw q and k are scratch), `qk` the rotated q and k
-        # heads of each position (the k part is the key cache; rotated q is read in the same
-        # step). Rows are positions, so one position is one contiguous write.
-        zeros = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
-        self.qkv_cache = [zeros(max_len, 3 * d) for _ in range(L)]
-        self.qk_cache = [zeros(max_len, 2 * H, hd) for _ in range(L)]
-        self._x = zeros(1, d)  # the residual stream of the current token
-        self._gate_up = zeros(1, 2 * cfg.ffn_hidden)
+        # The cache, all layers in one tensor each: `qkv` holds each position's raw q, k, v
+        # row as the matmul wrote it (the v part is the value cache; raw q and k are scratch),
+        # `qk` the rotated q and k heads of each position (the k part is the key cache; the
+        # rotated q is read in the same step). Rows are positions: one position, one write.
+        self.qkv_cache = torch.zeros(L, max_len, 3 * d, device=device, dtype=dtype)
+        self.qk_cache = torch.zeros(L, max_len, 2 * H, hd, device=device, dtype=dtype)
+        self._x = torch.zeros(1, d, device=device, dtype=dtype)  # the residual stream
+        self._x_flat, self._x_t = self._x.view(-1), self._x.t()  # views, always current
+        self._gate_up = torch.zeros(1, 2 * cfg.ffn_hidden, device=device, dtype=dtype)
         self._gate = self._gate_up[:, : cfg.ffn_hidden]
         self._up = self._gate_up[:, cfg.ffn_hidden :]
         self._eps = torch.full((1, 1), self.eps, device=device, dtype=dtype)
@@ -297,31 +303,34 @@ class Decoder:
 
     # -- helpers --------------------------------------------------------------------------
     def _position_views(self, p: int) -> list[tuple]:
-        """Per layer: (qkv row p (1, 3d), its raw q/k as (2H, hd), rotated q/k row p (2H, hd),
-        q (1, H, 1, hd), keys and values of positions 0..p (1, H, p+1, hd)). Views only,
-        made once per position."""
+        """Per layer: (qkv row p (1, 3d), its raw q and k as (2H, hd), rotated q/k row p
+        (2H, hd), q (1, H, 1, hd), keys and values of positions 0..p (1, H, p+1, hd))."""
         views = self._views
-        H, hd, d = self.cfg.n_heads, self.cfg.head_dim, self.cfg.d_model
+        H, hd, d, L = self.cfg.n_heads, self.cfg.head_dim, self.cfg.d_model, self.cfg.n_layers
+        qkv, qk = self.qkv_cache, self.qk_cache
         while len(views) <= p:
             t = len(views)
-            per_layer = []
-            for qkv, qk in zip(self.qkv_cache, self.qk_cache):
-                per_layer.append((
-                    qkv[t : t + 1],
-                    qkv[t, : 2 * d].view(2 * H, hd),
-                    qk[t],
-                    qk[t, :H].unsqueeze(1).unsqueeze(0),
-                    qk[: t + 1, H:].transpose(0, 1).unsqueeze(0),
-                    qkv[: t + 1, 2 * d :].view(t + 1, H, hd).transpose(0, 1).unsqueeze(0),
-                ))
-            views.append(per_layer)
+            views.append(list(zip(
+                qkv[:, t : t + 1].unbind(0),
+                qkv[:, t, : 2 * d].view(L, 2 * H, hd).unbind(0),
+                qk[:, t].unbind(0),
+                qk[:, t, :H].unsqueeze(2).unsqueeze(1).unbind(0),
+                qk[:, : t + 1, H:].transpose(1, 2).unsqueeze(1).unbind(0),
+                qkv[:, : t + 1, 2 * d :].view(L, t + 1, H, hd).transpose(1, 2).unsqueeze(1)
+                .unbind(0),
+            )))
         return views[p]
 
-    def _rms(self, x: torch.Tensor) -> torch.Tensor:
-        """x / sqrt(mean(x²) + eps) for one row in three calls (F.rms_norm costs more for a
-        single row on CPU): eps + x·xᵀ/d as one addmm, rsqrt in place, a multiply."""
-        s = torch.addmm(self._eps, x, x.t(), alpha=1.0 / x.shape[-1])
-        return x * s.rsqrt_()
+    def _norm(self) -> tuple[torch.Tensor, float]:
+        """RMSNorm of the residual row as (row, scale): the normalised row is row·scale.
+
+        CPU: (x, 1/rms(x)) from one dot product; the caller folds the scale into its matmul's
+        alpha. Elsewhere: (x / rms(x), 1.0), computed without leaving the device."""
+        x, d = self._x, self.cfg.d_model
+        if self._scalar_norm:
+            return x, (self._x_flat.dot(self._x_flat).item() / d + self.eps) ** -0.5
+        s = torch.addmm(self._eps, x, self._x_t, alpha=1.0 / d)
+        return x * s.rsqrt_(), 1.0
 
     def reset(self) -> None:
         """Forget the sequence; the next call should be `prefill`. (Old rows are simply
@@ -347,15 +356,18 @@ class Decoder:
         for (w_qkv, w_o, w_gate_up, w_down), (qkv_row, qk_raw, qk_row, q, k, v) in zip(
             self.layers, self._position_views(p)
         ):
-            torch.mm(self._rms(x), w_qkv, out=qkv_row)  # q, k, v of this token, into the cache
-            torch.mm(qk_raw, rot, out=qk_row)  # RoPE on q and k, into the key cache
+            h, scale = self._norm()
+            qkv_row.addmm_(h, w_qkv, beta=0, alpha=scale)  # q, k, v of this token → cache
+            torch.mm(qk_raw, rot, out=qk_row)  # RoPE on q and k → key cache
             y = F.scaled_dot_product_attention(q, k, v)  # (1, H, 1, hd)
             x.addmm_(y.view(1, -1), w_o)
-            torch.mm(self._rms(x), w_gate_up, out=gate_up)
+            h, scale = self._norm()
+            gate_up.addmm_(h, w_gate_up, beta=0, alpha=scale)
             F.silu(gate, inplace=True)
             x.addmm_(gate.mul_(up), w_down)
         self.pos = p + 1
-        return torch.mm(self._rms(x), self.head).view(-1).float()
+        h, scale = self._norm()
+        return torch.addmm(self._eps, h, self.head, beta=0, alpha=scale).view(-1).float()
 
     @torch.inference_mode()
     def prefill(self, tokens: Sequence[int] | torch.Tensor) -> torch.Tensor:

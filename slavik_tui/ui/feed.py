@@ -15,8 +15,9 @@ Series keys are those of `training_series(run)`: "loss" (train loss, per step) a
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 

@@ -23,8 +23,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ class TmuxSession:
 
     def _tmux(self, *args: str, check: bool = True) -> str:
         out = subprocess.run(["tmux", "-L", self.socket, *args], env=self._env,
-                             capture_output=True, text=True, timeout=20)
+                             capture_output=True, text=True, timeout=20, check=False)
         if check and out.returncode != 0:
             raise RuntimeError(f"tmux {' '.join(args)} failed: {out.stderr.strip()}")
         return out.stdout

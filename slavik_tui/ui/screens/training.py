@@ -18,7 +18,6 @@ same code path: the first poll finds the live run, so the screen re-attaches to 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -424,9 +423,7 @@ class TrainingScreen(Screen):
             self.stopping = False
             if (run is not None and before is not None and before.run is not None
                     and before.run.id == run.id and before.run.status == "running"
-                    and run.status != "running"):
-                self._announce_end(run, snap.resumable)
-            elif (run is not None and before is not None and before.live_pid
+                    and run.status != "running") or (run is not None and before is not None and before.live_pid
                   and run.status != "running"):
                 self._announce_end(run, snap.resumable)
         self._show_progress()
@@ -559,14 +556,24 @@ class TrainingScreen(Screen):
                              and not self.live_pid and not self.starting)
         else:
             shown = self._form_open
+        changed = (shown != self.has_class("-form-shown")
+                   or wide != self.has_class("-wide"))  # breakpoint classes come later
         self.set_class(shown, "-form-shown")
         self.set_class(not shown, "-form-hidden")
         focused = self.focused
-        if focused is not None and not shown and focused is not self.chart:
-            if any(node.id == "train-side" for node in focused.ancestors):
-                self.chart.focus()
+        if (focused is not None and not shown and focused is not self.chart
+                and any(node.id == "train-side" for node in focused.ancestors)):
+            self.chart.focus()
         if shown and not wide and (focused is self.chart or focused is None):
             self.query_one("#train-model", Select).focus()  # the chart is hidden then
+        elif focused is self.chart and changed:
+            # A new layout may hide the chart for a frame, and a hidden widget gives its
+            # focus away (to the first field): keep the chart's keys working.
+            self.call_after_refresh(self._keep_chart_focus)
+
+    def _keep_chart_focus(self) -> None:
+        if self.focused is not self.chart and self.chart.display:
+            self.chart.focus()
 
     # ---- actions ----------------------------------------------------------------------------
     def action_toggle_form(self) -> None:

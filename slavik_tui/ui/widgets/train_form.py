@@ -6,15 +6,13 @@ which value that is. The form checks each value as the trainer would and shows t
 own wording next to the field; the line under the buttons is the equivalent
 `slavik-tui train …` command, so what the form does can be scripted or run over plain SSH.
 
-The checks mirror `TrainOptions.validate` and `pick_device` (engine/trainer.py), which this
-module cannot import: that module imports torch, and the app paints without it. A test
-compares the two wordings.
+Values are checked by the trainer's own rules (`engine.options.TrainOptions.validate`, pure
+Python), so the form and the CLI say the same thing.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,15 +24,11 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
+from slavik_tui.engine.options import DEFAULT_ITERS, PLAN_DEFAULTS, TrainOptions
 from slavik_tui.errors import UserError
 from slavik_tui.ui.widgets.forms import FormField
 from slavik_tui.ui.widgets.path_input import PathInput, split_paths
 
-DEFAULT_ITERS = 1000
-"""engine.trainer.DEFAULT_ITERS: steps of a new plan when --iters is not given."""
-PLAN_DEFAULTS = {"batch_size": 8, "lr": 6e-4, "eval_every": 50, "save_every": 100,
-                 "seed": 1337}
-"""The subset of engine.trainer.PLAN_DEFAULTS the form shows."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +37,6 @@ class FieldSpec:
     label: str
     flag: str
     kind: str  # "int" | "float" | "str"
-    minimum: int = 1
 
 
 FIELDS: tuple[FieldSpec, ...] = (
@@ -52,12 +45,10 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("lr", "lr", "--lr", "float"),
     FieldSpec("eval_every", "eval every", "--eval-every", "int"),
     FieldSpec("save_every", "save every", "--save-every", "int"),
-    FieldSpec("seed", "seed", "--seed", "int", minimum=0),
+    FieldSpec("seed", "seed", "--seed", "int"),
     FieldSpec("device", "device", "--device", "str"),
 )
 FIELD_KEYS = tuple(f.key for f in FIELDS) + ("data",)
-
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass
@@ -74,12 +65,6 @@ class TrainSettings:
     data: list[str] = field(default_factory=list)
 
 
-def _int_error(spec: FieldSpec, shown: object) -> str:
-    if spec.minimum == 0:  # --seed
-        return f"{spec.flag} must be 0 or positive, got {shown}"
-    return f"{spec.flag} must be a positive whole number, got {shown}"
-
-
 def parse_field(spec: FieldSpec, text: str) -> object:
     """One field's text -> value (None when empty), or UserError in the trainer's words."""
     text = text.strip()
@@ -87,24 +72,18 @@ def parse_field(spec: FieldSpec, text: str) -> object:
         return None
     if spec.kind == "int":
         try:
-            value = int(text.replace("_", ""))
+            value: object = int(text.replace("_", ""))
         except ValueError:
-            raise UserError(_int_error(spec, repr(text))) from None
-        if value < spec.minimum:
-            raise UserError(_int_error(spec, value))
-        return value
-    if spec.kind == "float":
+            raise UserError(f"{spec.flag} must be a whole number, got {text!r}") from None
+    elif spec.kind == "float":
         try:
             value = float(text)
         except ValueError:
-            value = None
-        if value is None or not (0 < value < 10):  # NaN fails this too
-            shown = repr(text) if value is None else value
-            raise UserError(f"--lr must be a positive number like 6e-4, got {shown}")
-        return value
-    if not _DEVICE.match(text):
-        raise UserError(f"unknown --device {text!r}; use auto, cpu, cuda, cuda:N or mps")
-    return text
+            raise UserError(f"{spec.flag} must be a number like 6e-4, got {text!r}") from None
+    else:
+        value = text
+    TrainOptions(**{spec.key: value}).validate()
+    return value
 
 
 def parse_data(text: str) -> list[str]:
@@ -193,11 +172,11 @@ class TrainForm(Widget):
     class Changed(Message):
         """A field changed: the parsed settings and the errors now shown."""
 
-        form: "TrainForm"
+        form: TrainForm
         settings: TrainSettings
         errors: dict[str, str]
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.errors: dict[str, str] = {}
         self.settings = TrainSettings()

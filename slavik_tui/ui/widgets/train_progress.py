@@ -91,7 +91,7 @@ class RunProgress:
             self.recent_tok_s.clear()
         self.step, self.loss = step, loss
         self.recent.append((step, t))
-        if tok_s is not None and tok_s == tok_s:
+        if tok_s is not None and not math.isnan(tok_s):
             self.recent_tok_s.append(tok_s)
             self.tok_s = float(np.median(self.recent_tok_s))
 

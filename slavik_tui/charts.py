@@ -13,7 +13,6 @@ imported inside `render_run_svg`. The picture is the chart widget's own frame
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import os
 import sys
 from pathlib import Path
@@ -27,8 +26,9 @@ from slavik_tui.store.history import History, RunInfo
 
 SVG_SIZE = (120, 35)
 """Cells (width, height) of an autosaved chart: a wide terminal's worth."""
-SVG_THEME = "pro"
-"""plotext theme of saved charts: no colours of its own, so rich's SVG terminal shows through."""
+SVG_THEME = "textual-dark"
+"""Textual theme of saved charts: the app's default, so the file looks like the History
+screen (`chart.plotext_theme` maps it to the same plotext theme the app draws with)."""
 
 
 def chart_paths(model_dir: str | Path, run_id: int) -> tuple[Path, Path]:
@@ -79,10 +79,8 @@ def render_run_svg(
 ) -> str:
     """The chart of one run (arrays as `History.steps_arrays/evals_arrays` return them), whole
     x-range by step, as an SVG document."""
-    from rich.console import Console
-
     from slavik_tui.ui.feed import fill_chart
-    from slavik_tui.ui.widgets.chart import render_frame, training_series
+    from slavik_tui.ui.widgets.chart import frame_svg, render_frame, training_series
 
     width, height = size
     series = training_series()
@@ -97,10 +95,7 @@ def render_run_svg(
         hi = lo + 2
     frame = render_frame(series, width=width, height=height, x_range=(lo, hi), title=title,
                          status="x: step", theme=SVG_THEME)
-    console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor",
-                      force_terminal=True)
-    console.print(frame.text, crop=True, overflow="crop", no_wrap=True)
-    return console.export_svg(title=title)
+    return frame_svg(frame, title)
 
 
 def autosave_run(model_dir: str | Path, run_id: int) -> tuple[Path, Path]:

@@ -12,7 +12,9 @@
 - **Context.** A prompt longer than the model's context keeps its last `context` tokens. When
   the text being generated fills the context, the cache slides: it is rebuilt from the last
   `context // 2` tokens (one prefill) and generation goes on, so `max_tokens` may exceed the
-  context. The model then only sees the latest half-context, as it would have in training.
+  context; the model always sees between half a context and a whole one of the latest text.
+  (Stopping at the context instead would cut every long answer short; recomputing the whole
+  window for every token would cost a full forward pass per token.)
 - **Stops** after `max_tokens`, or at the end-of-text token (which is not yielded).
 - **Reproducible.** Sampling draws from its own `numpy` generator seeded by `seed`, never from
   torch's global RNG, so the trainer's sampled rewards do not disturb its own random state.
@@ -20,8 +22,8 @@
 
 Sampling order (as in Hugging Face's `generate`): repetition penalty on the logits, then
 temperature, then top-k, then top-p (nucleus) on what top-k kept. Only the top-k candidates
-leave torch (one `topk`, then a few numpy operations on k numbers), which costs far less per
-token than a chain of small torch calls.
+leave torch (one `topk`, then a few numpy operations on k numbers): fewer dispatches per token
+than a chain of small torch calls (softmax, cumsum, mask, multinomial, gather).
 """
 
 from __future__ import annotations

@@ -298,6 +298,17 @@ class Decoder:
         self._gate = self._gate_up[:, : cfg.ffn_hidden]
         self._up = self._gate_up[:, cfg.ffn_hidden :]
         self._eps = torch.full((1, 1), self.eps, device=device, dtype=dtype)
+        # Position-major views of the cache, from which a position's per-layer views are cut
+        # with two calls each (index or narrow, then unbind over the layers).
+        qkv, qk = self.qkv_cache, self.qk_cache
+        self._bases = (
+            qkv.unsqueeze(2).transpose(0, 1),                              # (P, L, 1, 3d)
+            qkv[:, :, : 2 * d].view(L, max_len, 2 * H, hd).transpose(0, 1),  # (P, L, 2H, hd)
+            qk.transpose(0, 1),                                            # (P, L, 2H, hd)
+            qk[:, :, :H].unsqueeze(3).unsqueeze(2).transpose(0, 1),        # (P, L, 1, H, 1, hd)
+        )
+        self._keys = qk[:, :, H:].transpose(1, 2).unsqueeze(1)             # (L, 1, H, P, hd)
+        self._values = qkv[:, :, 2 * d :].view(L, max_len, H, hd).transpose(1, 2).unsqueeze(1)
         self._views: list[list[tuple]] = []  # per position, per layer; made on first use
         self.pos = 0
 
@@ -306,18 +317,12 @@ class Decoder:
         """Per layer: (qkv row p (1, 3d), its raw q and k as (2H, hd), rotated q/k row p
         (2H, hd), q (1, H, 1, hd), keys and values of positions 0..p (1, H, p+1, hd))."""
         views = self._views
-        H, hd, d, L = self.cfg.n_heads, self.cfg.head_dim, self.cfg.d_model, self.cfg.n_layers
-        qkv, qk = self.qkv_cache, self.qk_cache
         while len(views) <= p:
             t = len(views)
             views.append(list(zip(
-                qkv[:, t : t + 1].unbind(0),
-                qkv[:, t, : 2 * d].view(L, 2 * H, hd).unbind(0),
-                qk[:, t].unbind(0),
-                qk[:, t, :H].unsqueeze(2).unsqueeze(1).unbind(0),
-                qk[:, : t + 1, H:].transpose(1, 2).unsqueeze(1).unbind(0),
-                qkv[:, : t + 1, 2 * d :].view(L, t + 1, H, hd).transpose(1, 2).unsqueeze(1)
-                .unbind(0),
+                *(base[t].unbind(0) for base in self._bases),
+                self._keys.narrow(3, 0, t + 1).unbind(0),
+                self._values.narrow(3, 0, t + 1).unbind(0),
             )))
         return views[p]
 

@@ -226,7 +226,7 @@ class Trainer:
 
         history = History(model_dir / "history.sqlite")
         try:
-            history.reap_dead_runs(is_alive=_pid_alive)
+            history.reap_dead_runs()
             config_record = {
                 **plan,
                 "device": str(device),
@@ -253,16 +253,6 @@ class Trainer:
             return loop.run(step)
         finally:
             history.close()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Loop:

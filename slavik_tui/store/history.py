@@ -73,6 +73,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from slavik_tui.atomic import atomic_write_lines
 from slavik_tui.errors import UserError
 
 
@@ -208,27 +209,13 @@ def _csv_field(text: str) -> str:
 
 
 def _atomic_write_lines(path: str | os.PathLike, lines: Iterable[str]) -> None:
-    """Write UTF-8 text via a temp file in the same folder, fsync, then os.replace."""
     path = Path(path)
     if not path.parent.is_dir():
         raise UserError(
             f"cannot write {path}: folder {path.parent} does not exist; "
             "create it or pick another path"
         )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            for line in lines:
-                f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_lines(path, lines)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -39,22 +39,26 @@ from typing import Iterable, Literal, Sequence
 import numpy as np
 import plotext._matrix as plotext_matrix
 import plotext._utility as plotext_utility
+from plotext._dict import themes as plotext_themes
 from rich.console import Console
+from rich.terminal_theme import SVG_EXPORT_THEME, TerminalTheme
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text
 from textual import events, work
 from textual.binding import Binding
+from textual.color import Color as TextualColor
 from textual.message import Message
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
-from textual_plotext.plot import Plot
+from textual_plotext.plot import Plot, _rgbify_theme, _sequence
 
 from slavik_tui.ui.widgets.chart_data import (
     MARKER_RES,
     METRICS,
     Color,
     Series,
+    axis_range,
     linear_ticks,
     log_ticks,
     rasterize,
@@ -64,10 +68,13 @@ from slavik_tui.ui.widgets.chart_data import (
 )
 
 __all__ = [
+    "DEFAULT_THEME",
     "PALETTE",
     "Frame",
     "MetricsChart",
     "Series",
+    "frame_svg",
+    "plotext_theme",
     "render_frame",
     "training_series",
 ]
@@ -109,6 +116,47 @@ _NO_COLOR_POINT_MARKERS = ("•", "x", "o", "+", "#")
 
 LEFT_LABEL = "loss / reward"
 RIGHT_LABEL = "MB"
+
+DEFAULT_THEME = "textual-dark"
+"""The Textual theme charts are drawn in without an app (autosaved SVGs, benchmarks): the app's
+own default, so a saved picture looks like the screen."""
+
+RGB = tuple[int, int, int]
+
+
+def plotext_theme(theme: str = DEFAULT_THEME) -> str:
+    """The plotext theme that draws a chart as it looks in a Textual app using theme `theme`.
+
+    `theme` is a Textual theme name ("textual-dark", "nord", …). Its plotext twin is
+    "textual-auto-<theme>", the theme `PlotextPlot` registers inside an app (canvas and axes on
+    the theme's $surface, ticks in its $foreground); for Textual's built-in themes it is
+    registered here when missing, from the same colours, so one name gives one picture with
+    or without an app. A plotext theme name ("pro", "clear", …) is used as it is; anything else
+    draws in `DEFAULT_THEME`.
+    """
+    auto = f"textual-auto-{theme}"
+    if auto in plotext_themes:  # registered by a PlotextPlot in an app, or by an earlier call
+        return auto
+    from textual.theme import BUILTIN_THEMES
+
+    textual_theme = BUILTIN_THEMES.get(theme)
+    if textual_theme is not None:
+        # What App.get_css_variables() makes of a theme, i.e. what PlotextPlot reads in an app.
+        variables = {**textual_theme.to_color_system().generate(), **textual_theme.variables}
+        surface = TextualColor.parse(variables["surface"]).rgb
+        foreground = TextualColor.parse(variables["foreground"]).rgb
+        plotext_themes[auto] = _rgbify_theme(surface, surface, foreground, "default", _sequence)
+        return auto
+    if theme in plotext_themes:
+        return theme
+    return plotext_theme(DEFAULT_THEME) if theme != DEFAULT_THEME else "default"
+
+
+def _theme_colors(plotext_name: str) -> tuple[RGB | None, RGB | None]:
+    """(canvas, ticks) colours of a plotext theme when they are RGB (None: the terminal's)."""
+    canvas, _axes, ticks = plotext_themes.get(plotext_name, plotext_themes["default"])[:3]
+    rgb = lambda c: tuple(c) if isinstance(c, (tuple, list)) and len(c) == 3 else None  # noqa: E731
+    return rgb(canvas), rgb(ticks)  # type: ignore[return-value]
 
 
 def training_series(run: str = "", color: Color | None = None) -> list[Series]:
@@ -155,6 +203,10 @@ class Frame:
     """(row, x0, x1, series key) of each legend entry."""
     reduce_ms: float = 0.0
     elapsed_ms: float = 0.0
+    background: RGB | None = None
+    """The theme's canvas colour (the widget's $surface): what unstyled cells sit on."""
+    foreground: RGB | None = None
+    """The theme's text colour (the widget's $foreground): unstyled text (legend, status)."""
 
     @cached_property
     def text(self) -> Text:
@@ -182,6 +234,32 @@ class Frame:
             )
             for line in self.lines
         ]
+
+
+def frame_svg(frame: Frame, title: str) -> str:
+    """`frame` as an SVG document (rich's terminal picture) titled `title`.
+
+    Cells without a style of their own (legend, status) get the frame's theme colours, as the
+    widget paints them on its $surface background: the file looks like the screen.
+    """
+    console = Console(
+        record=True,
+        width=frame.width,
+        file=io.StringIO(),
+        color_system="truecolor",
+        force_terminal=True,
+    )
+    console.print(frame.text, crop=True, overflow="crop", no_wrap=True)
+    theme = SVG_EXPORT_THEME
+    if frame.background is not None or frame.foreground is not None:
+        palette = [tuple(SVG_EXPORT_THEME.ansi_colors[i]) for i in range(16)]
+        theme = TerminalTheme(
+            frame.background or tuple(SVG_EXPORT_THEME.background_color),
+            frame.foreground or tuple(SVG_EXPORT_THEME.foreground_color),
+            palette[:8],  # type: ignore[arg-type]
+            palette[8:],  # type: ignore[arg-type]
+        )
+    return console.export_svg(title=title, theme=theme)
 
 
 def _kind_indices(series: Sequence[Series]) -> dict[str, int]:
@@ -334,17 +412,6 @@ def _matrix_runs(matrix: object) -> list[list[Run]]:
     return lines
 
 
-def _axis_range(lo: float, hi: float, log: bool) -> tuple[float, float]:
-    """Pad a data range a little so lines do not sit on the frame."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return (0.0, 1.0)
-    if hi - lo <= 1e-12 * max(abs(lo), abs(hi), 1.0):
-        pad = 0.1 if log else max(abs(lo) * 0.05, 0.5)
-        return lo - pad, hi + pad
-    pad = (hi - lo) * 0.04
-    return lo - pad, hi + pad
-
-
 def _time_origin(series: Series, all_series: Sequence[Series]) -> float:
     """The time that is 0 s on the time axis for this series."""
     if series.t0 is not None:
@@ -365,14 +432,16 @@ def render_frame(
     log_y: bool = False,
     title: str = "",
     status: str = "",
-    theme: str = "textual-dark",
+    theme: str = DEFAULT_THEME,
     no_color: bool = False,
     ncols_hint: int | None = None,
 ) -> Frame:
     """Render the chart into `width` × `height` cells (legend rows included).
 
     `series` in legend order; `x_range` in x-axis units (steps, or seconds since each run's
-    start). Pure function of its arguments apart from the series' smoothing caches.
+    start); `theme` a Textual theme name (or a plotext one, see `plotext_theme`): the widget
+    passes its app's theme, so a frame made without an app looks the same. Pure function of
+    its arguments apart from the series' smoothing caches.
     """
     started = time.perf_counter()
     hidden = set(hidden_metrics)
@@ -427,7 +496,7 @@ def render_frame(
         mins = [np.nanmin(spans[k][0]) for k in keys if np.isfinite(spans[k][0]).any()]
         maxs = [np.nanmax(spans[k][1]) for k in keys if np.isfinite(spans[k][1]).any()]
         if mins:
-            y0, y1 = _axis_range(float(min(mins)), float(max(maxs)), log_y)
+            y0, y1 = axis_range(float(min(mins)), float(max(maxs)), log_y)
         else:
             y0, y1 = (0.0, 1.0)
         y_ranges[side] = (y0, y1)
@@ -448,7 +517,8 @@ def render_frame(
     plt = Plot()
     plt.plotsize(width, plot_h)
     plt._set_size(width, plot_h)  # noqa: SLF001 - same work-around PlotextPlot.render uses
-    plt.theme(theme)
+    theme_name = plotext_theme(theme)
+    plt.theme(theme_name)
     if title:
         plt.title(title[: max(width - 4, 0)])
     plt.xlabel("step" if x_mode == "step" else "time")
@@ -509,6 +579,7 @@ def render_frame(
 
     # ---- 5. compose ---------------------------------------------------------------------------
     top = len(legend_rows)
+    background, foreground = _theme_colors(theme_name)
     return Frame(
         lines=legend_rows + _matrix_runs(matrix),
         width=width,
@@ -519,6 +590,8 @@ def render_frame(
         legend_hits=hits,
         reduce_ms=reduce_ms,
         elapsed_ms=(time.perf_counter() - started) * 1000,
+        background=background,
+        foreground=foreground,
     )
 
 
@@ -534,6 +607,52 @@ MIN_SPAN = {"step": 2.0, "time": 1.0}
 """Zoom stops at this x span (steps / seconds)."""
 
 
+NOTE_WIDTH = 38
+"""Text columns of a notification at 80 columns (Textual's toast: half the screen, padded)."""
+
+
+def _short_dir(folder: Path) -> str:
+    """`folder` for people: relative to the cwd when inside it, else with ~ for home."""
+    folder = Path(folder)
+    try:
+        rel = folder.resolve().relative_to(Path.cwd().resolve())
+        return "." if not rel.parts else str(rel)
+    except (OSError, ValueError):
+        pass
+    home = Path.home()
+    try:
+        return str(Path("~") / folder.relative_to(home))
+    except ValueError:
+        return str(folder)
+
+
+def _clip_middle(text: str, width: int, keep_tail: int = 0) -> str:
+    """`text` cut to `width` with an ellipsis in the middle, keeping its last `keep_tail`."""
+    if len(text) <= width:
+        return text
+    tail = min(max(keep_tail, 0), width - 2)
+    head = width - 1 - tail
+    return text[:head] + "…" + (text[-tail:] if tail else "")
+
+
+def saved_note(svg: Path, csv_path: Path, width: int = NOTE_WIDTH) -> str:
+    """The 'Chart saved' notification: the file name(s) on one line, the folder once.
+
+    'tiny-20250301-121212.svg + .csv' / 'in ~/models/tiny/charts'. Each line fits `width`
+    (long names keep their start and their time stamp), so at 80×24 the note covers a corner
+    of the chart, not half of it. The full paths are in the `Saved` message.
+    """
+    if svg.parent == csv_path.parent and svg.stem == csv_path.stem:
+        extra = f" + {csv_path.suffix}"
+        names = _clip_middle(svg.stem, width - len(svg.suffix) - len(extra), 16) + svg.suffix
+        names += extra
+    else:
+        names = f"{_clip_middle(svg.name, width, 20)}\n{_clip_middle(csv_path.name, width, 20)}"
+    folder = _short_dir(svg.parent) if svg.parent == csv_path.parent else ""
+    where = "\nin " + _clip_middle(folder, width - 3, width // 2) if folder else ""
+    return names + where
+
+
 def _slug(text: str) -> str:
     slug = re.sub(r"[^\w.-]+", "-", text, flags=re.UNICODE).strip("-.")
     return slug[:60] or "chart"
@@ -545,8 +664,9 @@ class MetricsChart(PlotextPlot):
     Feed it from the UI thread: `add_series(...)` once, then `append(key, steps, times, values)`
     whenever rows arrive (cheap: it only marks the chart dirty; a timer repaints ≤ 5×/s).
     State for owners and tests: `view`, `follow`, `hidden_metrics`, `smoothing`, `log_y`,
-    `x_mode` (all settable), `cleared_at`, `drawn_series`, `last_frame_ms`, `render_count`
-    (frames built so far).
+    `x_mode`, `fit_override` (all settable), `cleared_at`, `drawn_series`, `last_frame_ms`,
+    `render_count` (frames built so far). Key and mouse actions post `ViewChanged`; the
+    setters do not.
 
     View rules:
     * `view` None = fit all; pan/zoom are clamped to the data, and zooming out to the whole
@@ -571,20 +691,23 @@ class MetricsChart(PlotextPlot):
     }
     """
 
+    # The footer shows Zoom, Fit and Save only: at 80 columns the chart shares one footer line
+    # with its screen's keys (Start/Stop, Form, F1–F4, ?), which must stay in sight. Every
+    # key, shown or not, is listed in the ? help (made from these BINDINGS); the series also
+    # toggle by a click on their legend entry.
     BINDINGS = [
-        Binding("left", "pan(-1)", "Pan", group=_PAN),
-        Binding("right", "pan(1)", "Pan", group=_PAN),
+        Binding("left", "pan(-1)", "Pan", group=_PAN, show=False),
+        Binding("right", "pan(1)", "Pan", group=_PAN, show=False),
         Binding("plus,equals_sign", "zoom(0.5)", "Zoom in", group=_ZOOM, key_display="+"),
         Binding("minus", "zoom(2)", "Zoom out", group=_ZOOM, key_display="-"),
         Binding("0", "fit", "Fit"),
-        Binding("end", "follow", "Follow"),
-        Binding("1", "toggle_metric('loss')", "Loss", group=_SERIES),
-        Binding("2", "toggle_metric('reward')", "Reward", group=_SERIES),
-        Binding("3", "toggle_metric('size')", "Size", group=_SERIES),
-        Binding("s", "cycle_smoothing", "Smooth"),
-        Binding("l", "toggle_log", "Log y"),
+        Binding("end", "follow", "Follow", show=False),
+        Binding("1", "toggle_metric('loss')", "Loss", group=_SERIES, show=False),
+        Binding("2", "toggle_metric('reward')", "Reward", group=_SERIES, show=False),
+        Binding("3", "toggle_metric('size')", "Size", group=_SERIES, show=False),
+        Binding("s", "cycle_smoothing", "Smooth", show=False),
+        Binding("l", "toggle_log", "Log y", show=False),
         Binding("ctrl+s", "save", "Save"),
-        # Less frequent: listed in the keys panel, kept out of a crowded footer.
         Binding("x", "toggle_x", "Step/time axis", show=False),
         Binding("c", "clear", "Clear view", show=False),
     ]
@@ -598,6 +721,19 @@ class MetricsChart(PlotextPlot):
     WHEEL_ZOOM = 0.8
     """Span factor of one wheel notch towards you (zoom in); its inverse zooms out."""
     PAN_FRACTION = 0.1
+
+    class ViewChanged(Message):
+        """Posted after a key or mouse action on the chart (pan, zoom, fit, follow, a metric
+        toggle, smoothing, log y, x axis, clear) — not by the setters, so an owner can copy
+        the new state to other charts (`compare_charts.CompareCharts` does) without loops."""
+
+        def __init__(self, chart: "MetricsChart") -> None:
+            super().__init__()
+            self.chart = chart
+
+        @property
+        def control(self) -> "MetricsChart":
+            return self.chart
 
     class Saved(Message):
         """Posted after ctrl+s wrote the chart's SVG and CSV."""
@@ -638,6 +774,7 @@ class MetricsChart(PlotextPlot):
         self.last_frame_ms = 0.0
         self.render_count = 0
         self._clear_floor: dict[str, float] | None = None
+        self._fit_override: tuple[float, float] | None = None
         self._version = 0
         self._dirty = True
         self._last_refresh = 0.0
@@ -703,6 +840,7 @@ class MetricsChart(PlotextPlot):
         """Drop every series and reset the view (for reuse with another run)."""
         self._series.clear()
         self._view, self.follow, self._clear_floor = None, True, None
+        self._fit_override = None
         self._changed()
 
     # -- display state (settable by owners; keys and mouse go through the same setters) ----------
@@ -715,9 +853,34 @@ class MetricsChart(PlotextPlot):
     @view.setter
     def view(self, value: tuple[float, float] | None) -> None:
         if value is None:
-            self.action_fit()
+            self._fit()
         else:
             self.set_view(*value)
+
+    @property
+    def fit_override(self) -> tuple[float, float] | None:
+        """The x-range 'fit all' shows instead of the data's own (x-axis units), or None.
+
+        Charts side by side set the union of their runs' ranges here, so that runs of
+        different lengths line up. c (clear) still limits it from the clear point on. Reset to
+        None when the x axis changes (its units do).
+        """
+        return self._fit_override
+
+    @fit_override.setter
+    def fit_override(self, value: tuple[float, float] | None) -> None:
+        if value is not None:
+            lo, hi = float(value[0]), float(value[1])
+            if not (math.isfinite(lo) and math.isfinite(hi) and hi >= lo):
+                raise ValueError(f"fit_override needs finite lo <= hi, not {value!r}")
+            value = (lo, hi)
+        if value == self._fit_override:
+            return
+        self._fit_override = value
+        if self._view is not None:
+            self.set_view(*self._view)  # clamped to the new range
+        else:
+            self._changed(immediate=True)
 
     @property
     def hidden_metrics(self) -> frozenset[str]:
@@ -779,12 +942,13 @@ class MetricsChart(PlotextPlot):
                 view = (float(mapped[0]), float(mapped[1])) if mapped[1] > mapped[0] else None
         following = self.follow
         self._x_mode = mode
+        self._fit_override = None  # in the old axis' units
         if view is None:
-            self.action_fit()
+            self._fit()
         else:
             self.set_view(*view)
             if following:
-                self.action_follow()
+                self._follow()
 
     # -- view geometry -------------------------------------------------------------------------
 
@@ -806,9 +970,19 @@ class MetricsChart(PlotextPlot):
             his.append(x[-1] - off)
         return float(min(los)), float(max(his))
 
+    def data_range(self) -> tuple[float, float] | None:
+        """The x-range of the data (visible series; all when none is visible), None if empty.
+
+        What 'fit all' shows without a `fit_override` and before c (clear) cuts it.
+        """
+        if not any(len(s) for s in self._series.values()):
+            return None
+        return self._extent()
+
     def fit_range(self) -> tuple[float, float]:
-        """The x-range shown by 'fit all' (from the clear point on, after c)."""
-        lo, hi = self._extent()
+        """The x-range shown by 'fit all': `fit_override` or the data's range, from the clear
+        point on after c."""
+        lo, hi = self._fit_override if self._fit_override is not None else self._extent()
         if self._clear_floor is not None:
             lo = max(lo, self._clear_floor[self.x_mode])
         if hi - lo < MIN_SPAN[self.x_mode]:
@@ -859,22 +1033,33 @@ class MetricsChart(PlotextPlot):
 
     # -- actions ------------------------------------------------------------------------------
 
+    # Keys and the mouse act through these; each posts ViewChanged. Setters never post.
+
+    def _view_changed(self) -> None:
+        self.post_message(self.ViewChanged(self))
+
     def action_pan(self, direction: int) -> None:
         if self._view is None:
             return  # everything is on screen already
         lo, hi = self._view
         shift = direction * self.PAN_FRACTION * (hi - lo)
         self.set_view(lo + shift, hi + shift)
+        self._view_changed()
 
     def action_zoom(self, factor: float) -> None:
         lo, hi = self.x_range
         self.zoom_at((lo + hi) / 2, factor)
+        self._view_changed()
 
-    def action_fit(self) -> None:
+    def _fit(self) -> None:
         self._view, self.follow = None, True
         self._changed(immediate=True)
 
-    def action_follow(self) -> None:
+    def action_fit(self) -> None:
+        self._fit()
+        self._view_changed()
+
+    def _follow(self) -> None:
         self.follow = True
         if self._view is not None:
             lo, hi = self._view
@@ -882,19 +1067,27 @@ class MetricsChart(PlotextPlot):
             self._view = (tail - (hi - lo), tail)
         self._changed(immediate=True)
 
+    def action_follow(self) -> None:
+        self._follow()
+        self._view_changed()
+
     def action_toggle_metric(self, metric: str) -> None:
         self.hidden_metrics = self._hidden ^ {metric}
+        self._view_changed()
 
     def action_cycle_smoothing(self) -> None:
         modes = SMOOTHING_MODES
         i = modes.index(self._smoothing) if self._smoothing in modes else 0
         self.smoothing = modes[(i + 1) % len(modes)]
+        self._view_changed()
 
     def action_toggle_log(self) -> None:
         self.log_y = not self._log_y
+        self._view_changed()
 
     def action_toggle_x(self) -> None:
         self.x_mode = "time" if self._x_mode == "step" else "step"
+        self._view_changed()
 
     def action_clear(self) -> None:
         """Start a fresh view at the newest point; press again to bring back the history."""
@@ -908,7 +1101,8 @@ class MetricsChart(PlotextPlot):
             self.notify("Chart cleared — press c again to show the whole history.", timeout=3)
         else:
             self._clear_floor = None
-        self.action_fit()
+        self._fit()
+        self._view_changed()
 
     @property
     def cleared_at(self) -> float | None:
@@ -931,7 +1125,7 @@ class MetricsChart(PlotextPlot):
             message = f"Could not save the chart: {exc}"
             self.app.call_from_thread(self.notify, message, severity="error")
             return
-        self.app.call_from_thread(self.notify, f"Saved {svg}\nand {csv_path}", title="Chart saved")
+        self.app.call_from_thread(self.notify, saved_note(svg, csv_path), title="Chart saved")
         self.post_message(self.Saved(self, svg, csv_path))
 
     # -- saving ------------------------------------------------------------------------------
@@ -948,16 +1142,8 @@ class MetricsChart(PlotextPlot):
         folder.mkdir(parents=True, exist_ok=True)
         width, height = self.size if self.size.width >= 20 and self.size.height >= 8 else (120, 35)
         frame = self._make_frame(width, height)
-        console = Console(
-            record=True,
-            width=width,
-            file=io.StringIO(),
-            color_system="truecolor",
-            force_terminal=True,
-        )
-        console.print(frame.text, crop=True, overflow="crop", no_wrap=True)
         title = self._title or "slavik-tui chart"
-        svg = console.export_svg(title=title)
+        svg = frame_svg(frame, title)
         lo, hi = frame.x_range
         columns: list[tuple[Series, np.ndarray, np.ndarray, np.ndarray, float]] = []
         for s in self._series.values():
@@ -1010,10 +1196,14 @@ class MetricsChart(PlotextPlot):
             return False
 
     def _theme_name(self) -> str:
+        """What `render_frame` gets: the app's Textual theme ('auto', the default), or the
+        plotext theme this plot's `theme` names."""
+        if self.theme != "auto":
+            return self.theme
         try:
-            return self._get_plotext_theme_name(self.app.theme)
+            return self.app.theme
         except Exception:  # noqa: BLE001 - not in an app
-            return "textual-dark"
+            return DEFAULT_THEME
 
     def status_text(self) -> str:
         """Mode line shown right of the legend."""
@@ -1085,11 +1275,13 @@ class MetricsChart(PlotextPlot):
         event.stop()
         x = self.column_to_x(event.get_content_offset_capture(self).x)
         self.zoom_at(x, self.WHEEL_ZOOM)
+        self._view_changed()
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         event.stop()
         x = self.column_to_x(event.get_content_offset_capture(self).x)
         self.zoom_at(x, 1 / self.WHEEL_ZOOM)
+        self._view_changed()
 
     def legend_entry_at(self, x: int, y: int) -> str | None:
         """Key of the series whose legend entry covers content cell (x, y)."""
@@ -1125,6 +1317,7 @@ class MetricsChart(PlotextPlot):
         f_lo, f_hi = self.fit_range()
         if dx and hi - lo < f_hi - f_lo:  # 'fit all' has nothing to pan to
             self.set_view(lo - dx * per_cell, hi - dx * per_cell)
+            self._view_changed()
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
         if self._drag is not None:

@@ -529,6 +529,35 @@ def rasterize(
 # ---------------------------------------------------------------------------------------------
 
 
+AXIS_PAD = 0.04
+"""Padding of a y axis beyond its data, as a fraction of their span (lines clear the frame)."""
+AXIS_MIN_REL = 0.05
+"""A y axis spans at least ±5 % of its largest |value| (±1 when every value is 0), so a nearly
+constant series sits mid-axis with round ticks (0.32 / 0.34 / 0.36, not 0.33979 / 0.33981)."""
+
+
+def axis_range(lo: float, hi: float, log: bool = False) -> tuple[float, float]:
+    """The y range of an axis whose data lie in [lo, hi]: padded by `AXIS_PAD` of their span, and
+    never narrower than `AXIS_MIN_REL` either side of their middle (centred on it then).
+
+    With `log`, lo and hi are log10 values and the minimum is the same ±5 % in y, i.e.
+    ±log10(1.05) decades. Non-finite input gives (0, 1).
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return (0.0, 1.0)
+    if hi < lo:
+        lo, hi = hi, lo
+    mid = (lo + hi) / 2
+    if log:
+        half_min = math.log10(1.0 + AXIS_MIN_REL)
+    else:
+        half_min = AXIS_MIN_REL * max(abs(lo), abs(hi)) or 1.0
+    pad = (hi - lo) * AXIS_PAD
+    if (hi - lo) / 2 + pad < half_min:
+        return mid - half_min, mid + half_min
+    return lo - pad, hi + pad
+
+
 def nice_step(span: float, max_ticks: int, bases: Sequence[float] = (1, 2, 2.5, 5, 10)) -> float:
     """The smallest 'round' step (1/2/2.5/5 × 10^k) giving at most `max_ticks` ticks over span."""
     max_ticks = max(int(max_ticks), 1)

@@ -1,13 +1,17 @@
 """Runs side by side: one small `MetricsChart` per run in a grid, linked — pan, zoom, fit,
 follow, the metric toggles, smoothing, log y and the x axis act on every chart at once, so the
-runs stay aligned (by step, or by wall time since each run's start with `x`). ctrl+s saves the
-focused chart; c (clear view) stays per chart."""
+runs stay aligned (by step, or by wall time since each run's start with `x`). Every chart's
+'fit all' is the union of the runs' x-ranges (`MetricsChart.fit_override`), so runs of
+different lengths line up from the start. ctrl+s saves the focused chart; c (clear view) stays
+per chart.
+
+The link: a key or mouse action on a chart posts `MetricsChart.ViewChanged`; the grid copies
+that chart's state to the others through setters, which post nothing, so nothing loops."""
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from textual import events
 from textual.containers import Grid
 
 from slavik_tui.ui.feed import fill_chart
@@ -26,72 +30,14 @@ def copy_view_state(src: MetricsChart, dst: MetricsChart) -> None:
         dst.log_y = src.log_y
     if src.view is None:
         if dst.view is not None:
-            dst.action_fit()
+            dst.view = None
     elif dst.view != src.view:
         dst.set_view(*src.view)
 
 
 class LinkedChart(MetricsChart):
-    """A MetricsChart that, after each key or mouse action, gives its siblings in the same
-    `CompareCharts` the same view. Only actions sync (never setters), so nothing loops."""
-
-    def _sync_later(self) -> None:
-        self.call_later(self._sync)
-
-    def _sync(self) -> None:
-        parent = self.parent
-        if parent is None:
-            return
-        for peer in parent.query_children(LinkedChart):
-            if peer is not self:
-                copy_view_state(self, peer)
-
-    # -- the chart's own actions, then the peers -------------------------------------------
-    def action_pan(self, direction: int) -> None:
-        super().action_pan(direction)
-        self._sync()
-
-    def action_zoom(self, factor: float) -> None:
-        super().action_zoom(factor)
-        self._sync()
-
-    def action_fit(self) -> None:
-        super().action_fit()
-        self._sync()
-
-    def action_follow(self) -> None:
-        super().action_follow()
-        self._sync()
-
-    def action_toggle_metric(self, metric: str) -> None:
-        super().action_toggle_metric(metric)
-        self._sync()
-
-    def action_cycle_smoothing(self) -> None:
-        super().action_cycle_smoothing()
-        self._sync()
-
-    def action_toggle_log(self) -> None:
-        super().action_toggle_log()
-        self._sync()
-
-    def action_toggle_x(self) -> None:
-        super().action_toggle_x()
-        self._sync()
-
-    # -- the mouse: Textual runs the base class's handler after this one -------------------
-    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        self._sync_later()
-
-    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
-        self._sync_later()
-
-    def on_mouse_move(self, event: events.MouseMove) -> None:
-        if event.button == 1:
-            self._sync_later()
-
-    def on_mouse_up(self, event: events.MouseUp) -> None:
-        self._sync_later()
+    """One chart of a `CompareCharts` grid (which links it to the others through the
+    `ViewChanged` messages that every key and mouse action posts)."""
 
 
 class CompareCharts(Grid):
@@ -117,6 +63,29 @@ class CompareCharts(Grid):
     def charts(self) -> list[LinkedChart]:
         return list(self.query_children(LinkedChart))
 
+    def align_ranges(self) -> tuple[float, float] | None:
+        """Make 'fit all' of every chart the union of their data ranges; returns it."""
+        charts = self.charts
+        ranges = [r for r in (chart.data_range() for chart in charts) if r is not None]
+        union = (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else None
+        for chart in charts:
+            chart.fit_override = union
+        return union
+
+    def on_metrics_chart_view_changed(self, message: MetricsChart.ViewChanged) -> None:
+        src = message.chart
+        if src.parent is not self:
+            return
+        peers = [chart for chart in self.charts if chart is not src]
+        for peer in peers:  # axis, toggles, smoothing, log y, view
+            copy_view_state(src, peer)
+        before = src.fit_override
+        # The union depends on the axis and on which metrics are shown: ranges clamped to
+        # the old one are copied again.
+        if self.align_ranges() != before:
+            for peer in peers:
+                copy_view_state(src, peer)
+
     async def show(
         self,
         runs: Sequence[tuple[str, dict[str, Any], dict[str, Any]]],
@@ -134,6 +103,7 @@ class CompareCharts(Grid):
             fill_chart(chart, steps, evals)
             charts.append(chart)
         await self.mount_all(charts)
+        self.align_ranges()
         if like is not None:
             for chart in charts:
                 copy_view_state(like, chart)

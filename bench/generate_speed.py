@@ -22,6 +22,7 @@ wrapped so that no id counts as end-of-text, and every run produces exactly --to
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -57,14 +58,18 @@ def training_text() -> tuple[str, str]:
 
 
 class NoStopTokenizer:
-    """The real tokenizer, except that no id means end-of-text (see the module docstring)."""
+    """The real tokenizer, except that no id means end-of-text (see the module docstring);
+    counts the tokens it is asked to spell."""
 
     eot_id = -1
 
     def __init__(self, tok: Tokenizer) -> None:
-        self.tok = tok
-        self.vocab_size = tok.vocab_size
-        self.encode, self.token_bytes = tok.encode, tok.token_bytes
+        self.tok, self.count = tok, 0
+        self.vocab_size, self.encode = tok.vocab_size, tok.encode
+
+    def token_bytes(self, token: int) -> bytes:
+        self.count += 1
+        return self.tok.token_bytes(token)
 
 
 # ---- reference samplers -------------------------------------------------------------------
@@ -125,9 +130,11 @@ def naive(model: GPT, tokenizer, prompt: str, max_tokens: int, seed: int) -> int
     return max_tokens
 
 
-def ours(model: GPT, tokenizer, prompt: str, max_tokens: int, seed: int) -> int:
-    return sum(1 for _ in generate(model, tokenizer, prompt, max_tokens=max_tokens, seed=seed,
-                                   **SAMPLING)) and max_tokens
+def ours(model: GPT, tokenizer: NoStopTokenizer, prompt: str, max_tokens: int, seed: int) -> int:
+    start = tokenizer.count
+    for _ in generate(model, tokenizer, prompt, max_tokens=max_tokens, seed=seed, **SAMPLING):
+        pass
+    return tokenizer.count - start
 
 
 # ---- main ---------------------------------------------------------------------------------
@@ -159,7 +166,7 @@ def main() -> None:
 
     variants = {"generate": ours, "kv-plain": kv_plain, "naive": naive}
     rates: dict[str, list[float]] = {name: [] for name in variants}
-    for name, fn in variants.items():  # warm-up (first-call allocations, lazy views)
+    for fn in variants.values():  # warm-up (first-call allocations, lazy views)
         fn(model, tokenizer, prompt, 8, seed=0)
     for r in range(args.repeats):
         for name, fn in variants.items():
@@ -168,6 +175,9 @@ def main() -> None:
             t0 = time.perf_counter()
             n = fn(model, tokenizer, prompt, args.tokens, seed=r)
             rates[name].append(n / (time.perf_counter() - t0))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average (1 min, this run included): {load:.2f} on {os.cpu_count()} CPUs; "
+          "other processes slow every variant alike, so compare the ratios")
     base = statistics.median(rates["generate"])
     for name, values in rates.items():
         med = statistics.median(values)

@@ -69,6 +69,8 @@ def test_autosave_writes_the_chart_and_every_row_of_each_run(tmp_path):
             status = history.run(rid).status
             assert f"tiny · run {rid} · {status}" in text  # the title
             assert "loss" in text and "reward" in text  # the legend
+            # drawn as the app draws it (theme textual-dark): on its $surface, #1e1e1e
+            assert 'fill="#1e1e1e"' in text and "#e0e0e0" in text
             with open(csv_path, newline="", encoding="utf-8") as f:
                 rows = list(csv.reader(f))
             assert rows[0] == list(CSV_COLUMNS)

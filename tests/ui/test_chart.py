@@ -11,11 +11,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import wait_for
 from textual import events
 from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widget import Widget
 from textual.widgets import Footer
 
-from slavik_tui.ui.widgets.chart import MetricsChart, Series, render_frame, training_series
+from slavik_tui.ui.app import SlavikApp
+from slavik_tui.ui.screens.help import bindings_of, help_sections
+from slavik_tui.ui.widgets.app_footer import AppFooter
+from slavik_tui.ui.widgets.chart import (
+    DEFAULT_THEME,
+    MetricsChart,
+    Series,
+    frame_svg,
+    plotext_theme,
+    render_frame,
+    saved_note,
+    training_series,
+)
+from slavik_tui.ui.widgets.compare_charts import CompareCharts
 
 N = 5000
 T0 = 1_700_000_000.0  # unix seconds: the chart shows time since the run's first row
@@ -299,8 +315,30 @@ def test_ctrl_s_writes_svg_and_csv(tmp_path: Path):
             assert float(first["value"]) == want  # raw, full precision
             assert [m.svg_path for m in app.saved] == svgs
             assert [m.csv_path for m in app.saved] == csvs
+            # The note names the folder once and both files, short enough for a corner of
+            # an 80×24 screen.
+            [note] = [n for n in app._notifications if n.title == "Chart saved"]
+            lines = note.message.split("\n")
+            assert lines[0] == f"{svgs[0].stem}.svg + .csv"
+            assert lines[1].startswith("in /") and lines[1].endswith("_csv0/charts")
+            assert len(lines) == 2 and max(map(len, lines)) <= 38
 
     run(scenario())
+
+
+def test_saved_note_is_short():
+    home = Path.home()
+    stem = "tiny-run-3-finished-steps-0-200-2025-03-01-12-00-20250301-121212"
+    folder = home / "models" / "tiny" / "charts"
+    note = saved_note(folder / f"{stem}.svg", folder / f"{stem}.csv")
+    first, second = note.split("\n")
+    assert len(first) <= 38 and first.endswith("-20250301-121212.svg + .csv")
+    assert first.startswith("tiny-run-3") and "…" in first
+    assert second == "in ~/models/tiny/charts"
+    deep = Path("/srv") / ("x" * 50) / "models" / "tiny" / "charts"
+    note = saved_note(deep / "a.svg", deep / "a.csv")
+    assert note.split("\n") == ["a.svg + .csv", note.split("\n")[1]]
+    assert len(note.split("\n")[1]) <= 38 and note.endswith("/models/tiny/charts")
 
 
 def test_save_api_returns_paths(tmp_path: Path):
@@ -416,3 +454,189 @@ def test_state_setters_validate_and_convert():
     assert [s.key for s in chart.series] == ["loss", "val_loss", "reward"]
     chart.remove_all()
     assert chart.series == [] and chart.view is None
+
+
+# ---- the footer --------------------------------------------------------------------------
+
+
+def screen_lines(app) -> list[str]:
+    """What the terminal shows, line by line (the composited screen as plain text)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]  # noqa: SLF001
+
+
+async def footer_showing(pilot, app, *words: str) -> str:
+    """The footer line once it shows every one of `words` (it recomposes as bindings change)."""
+    seen: list[str] = []
+
+    def shows() -> bool:
+        seen[:] = [screen_lines(app)[-1]]
+        return all(word in seen[0] for word in words)
+
+    try:
+        await wait_for(pilot, shows, timeout=10)
+    except AssertionError:
+        raise AssertionError(f"the footer never showed {words}: {seen[0]!r}") from None
+    return seen[0]
+
+
+def test_footer_shows_few_chart_keys_and_help_lists_every_one():
+    shown = [b.description for b in MetricsChart.BINDINGS if b.show]
+    assert shown == ["Zoom in", "Zoom out", "Fit", "Save"]
+    listed = {description: keys for keys, description in bindings_of(MetricsChart)}
+    assert listed["Pan"] == "← / →" and listed["Follow"] == "end"
+    for description in ("Zoom in", "Zoom out", "Fit", "Loss", "Reward", "Size", "Smooth",
+                        "Log y", "Save", "Step/time axis", "Clear view"):
+        assert description in listed
+
+
+_GROUP = Binding.Group("Series", compact=True)
+
+
+class _Keys(Widget, can_focus=True):
+    BINDINGS = [
+        Binding("1", "noop(1)", "Loss", group=_GROUP),
+        Binding("2", "noop(2)", "Reward", group=_GROUP),
+        Binding("3", "noop(3)", "Size", group=_GROUP),
+        Binding("s", "noop('s')", "Smooth"),
+        *(Binding(k, f"noop('{k}')", f"Longer description {k}") for k in "abcdef"),
+    ]
+
+    def action_noop(self, key: object) -> None:
+        pass
+
+
+class _FooterApp(App):
+    def compose(self) -> ComposeResult:
+        yield _Keys()
+        yield AppFooter()
+
+    def on_mount(self) -> None:
+        self.query_one(_Keys).focus()
+
+
+def test_compact_footer_keeps_groups_apart_and_the_palette_key_flush_right():
+    async def scenario():
+        app = _FooterApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            footer = await footer_showing(pilot, app, "Series")
+            # Textual's compact footer drew "123 Seriess Smooth" ("Series" + "s Smooth").
+            assert footer.startswith("123 Series s Smooth a Longer description a b ")
+            await pilot.resize_terminal(110, 24)  # wide: ^p palette docks right
+            footer = await footer_showing(pilot, app, "Series", "palette")
+            # It sat one column left of the edge, over whatever key lay under it.
+            assert footer.endswith("▏^p palette"), footer
+
+    run(scenario())
+
+
+def test_training_footer_at_80_columns_keeps_the_screens_keys(models_root):
+    async def scenario():
+        app = SlavikApp(models_root, watch="tiny")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "TrainingScreen"
+                           and isinstance(app.focused, MetricsChart))
+            footer = await footer_showing(pilot, app, "Zoom", "? Help")
+            assert footer.startswith("+- Zoom 0 Fit ^s Save ^r "), footer
+            for key in ("f Form", "F1 Models", "F3 Generate", "F4 History", "? Help"):
+                assert key in footer, footer
+            assert "^r Start" in footer or "^r Resume" in footer
+            keys = {description for _title, rows in help_sections(app) for _k, description
+                    in rows}
+            assert {"Pan", "Loss", "Smooth", "Log y", "Follow"} <= keys  # hidden, still in ?
+
+    run(scenario())
+
+
+# ---- y axes --------------------------------------------------------------------------------
+
+
+def test_a_nearly_constant_series_sits_mid_axis_with_round_ticks():
+    loss, _val, _reward, size = training_series()
+    x = np.arange(200.0)
+    loss.append(x, T0 + x, 5.0 - x / 100)
+    size.append(x, T0 + x, 0.3398 + 1e-5 * np.sin(x))  # 0.33979 … 0.33981
+    frame = render_frame([loss, size], width=80, height=24, x_range=(0.0, 199.0))
+    lines = frame.text.plain.split("\n")
+    x1 = frame.plot_x[1]
+    right = [line[x1 + 1:].strip() for line in lines[frame.plot_y[0]:frame.plot_y[1]]]
+    labels = [label for label in right if label]
+    assert len(labels) >= 2
+    for label in labels:  # 0.338 / 0.340 / 0.342, not 0.33979 / 0.33980 / 0.33981
+        assert len(label.split(".")[-1]) <= 3, labels
+    def has_size_glyph(runs) -> bool:
+        return any(style is not None and style.color is not None
+                   and style.color.triplet == size.color and text.strip()
+                   for text, style in runs)
+
+    rows = [i for i, runs in enumerate(frame.lines[frame.plot_y[0]:frame.plot_y[1]])
+            if has_size_glyph(runs)]
+    height = frame.plot_y[1] - frame.plot_y[0]
+    assert rows and abs((rows[0] + rows[-1]) / 2 - (height - 1) / 2) <= 1.5  # mid-axis
+
+
+# ---- one theme name, with or without an app -------------------------------------------------
+
+
+def test_frames_look_the_same_in_an_app_and_without_one():
+    async def scenario():
+        async with running() as (app, pilot, chart):
+            assert app.theme == DEFAULT_THEME
+            inside = chart._make_frame(100, 30)  # noqa: SLF001
+        outside = render_frame(chart.series, width=100, height=30, x_range=inside.x_range,
+                               title="test run", status=chart.status_text())
+        assert outside.lines == inside.lines
+        assert outside.background == (30, 30, 30)  # textual-dark's $surface
+        svg = frame_svg(outside, "t")
+        assert "#1e1e1e" in svg.lower()  # the SVG sits on it too
+        assert plotext_theme("pro") == "pro"  # a plotext theme is taken as it is
+
+    run(scenario())
+
+
+# ---- side by side --------------------------------------------------------------------------
+
+
+def _arrays(n: int, t0: float) -> tuple[dict, dict]:
+    x = np.arange(1.0, n + 1)
+    steps = {"step": x, "t": t0 + 2 * x, "loss": 5.0 - x / n}
+    ev = x[x % 10 == 0]
+    evals = {"step": ev, "t": t0 + 2 * ev, "val_loss": 5.0 - ev / n, "reward": ev / n,
+             "size_mb": np.full(ev.size, 0.34)}
+    return steps, evals
+
+
+class _SideApp(App):
+    def compose(self) -> ComposeResult:
+        yield CompareCharts()
+
+
+def test_side_by_side_charts_share_the_union_range_and_stay_linked():
+    async def scenario():
+        app = _SideApp()
+        async with app.run_test(size=(120, 30)) as pilot:
+            side = app.query_one(CompareCharts)
+            await side.show([("long", *_arrays(100, T0)), ("short", *_arrays(40, T0 + 5000))])
+            long, short = side.charts
+            await wait_for(pilot, lambda: long.drawn_series and short.drawn_series)
+            # Fit all: both from step 1 to 100, though "short" ends at 40.
+            assert long.fit_range() == short.fit_range() == (1.0, 100.0)
+            assert short._frame.x_range == (1.0, 100.0)  # noqa: SLF001
+            short.focus()
+            await pilot.press("plus")  # a key on one chart moves both
+            assert short.view == long.view == (25.75, 75.25)
+            await pilot.press("left")
+            assert short.view == long.view and short.view[0] < 25.75
+            # the wheel over one chart
+            before = long.view
+            app.post_message(events.MouseScrollUp(long, 60, 10, 0, 0, 0, False, False, False,
+                                                  screen_x=long.region.x + 60,
+                                                  screen_y=long.region.y + 10))
+            await pilot.pause(0.1)
+            assert long.view != before and short.view == long.view
+            await pilot.press("0", "x")  # by time since each run's start: 2 s a step
+            assert long.x_mode == short.x_mode == "time"
+            assert long.fit_range() == short.fit_range() == (0.0, 198.0)
+            await pilot.press("2")
+            assert long.hidden_metrics == short.hidden_metrics == {"reward"}
+
+    run(scenario())

@@ -16,6 +16,9 @@ How a frame is made (`render_frame`), and why:
   Textual a rich Text with thousands of coloured spans would cost more than the frame itself.
 * The legend is our own first row(s) of the widget (clickable; hidden metrics are struck
   through) and carries the status: smoothing, log y, x axis, cleared, live/paused.
+* `theme` is a Textual theme name, mapped by `plotext_theme` to the plotext theme the app's
+  PlotextPlot uses, so a frame made without an app (the autosave, slavik_tui/charts.py) looks
+  like the widget; `frame_svg` makes the SVG that both ctrl+s and the autosave write.
 
 A whole frame of 3 × 1e6 points at 120×35 takes ~7–12 ms on 2 shared cores (target 25 ms).
 The widget repaints at most every `REFRESH_INTERVAL` seconds and only when something changed;
@@ -31,8 +34,8 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
@@ -41,9 +44,9 @@ import plotext._matrix as plotext_matrix
 import plotext._utility as plotext_utility
 from plotext._dict import themes as plotext_themes
 from rich.console import Console
-from rich.terminal_theme import SVG_EXPORT_THEME, TerminalTheme
 from rich.segment import Segment
 from rich.style import Style
+from rich.terminal_theme import SVG_EXPORT_THEME, TerminalTheme
 from rich.text import Span, Text
 from textual import events, work
 from textual.binding import Binding
@@ -155,8 +158,12 @@ def plotext_theme(theme: str = DEFAULT_THEME) -> str:
 def _theme_colors(plotext_name: str) -> tuple[RGB | None, RGB | None]:
     """(canvas, ticks) colours of a plotext theme when they are RGB (None: the terminal's)."""
     canvas, _axes, ticks = plotext_themes.get(plotext_name, plotext_themes["default"])[:3]
-    rgb = lambda c: tuple(c) if isinstance(c, (tuple, list)) and len(c) == 3 else None  # noqa: E731
-    return rgb(canvas), rgb(ticks)  # type: ignore[return-value]
+
+    def rgb(color: object) -> RGB | None:
+        ok = isinstance(color, (tuple, list)) and len(color) == 3
+        return tuple(color) if ok else None  # type: ignore[arg-type, return-value]
+
+    return rgb(canvas), rgb(ticks)
 
 
 def training_series(run: str = "", color: Color | None = None) -> list[Series]:

@@ -531,17 +531,19 @@ def rasterize(
 
 AXIS_PAD = 0.04
 """Padding of a y axis beyond its data, as a fraction of their span (lines clear the frame)."""
-AXIS_MIN_REL = 0.05
-"""A y axis spans at least ±5 % of its largest |value| (±1 when every value is 0), so a nearly
-constant series sits mid-axis with round ticks (0.32 / 0.34 / 0.36, not 0.33979 / 0.33981)."""
+AXIS_MIN_REL = 0.01
+"""A y axis spans at least ±1 % of its largest |value| (±1 when every value is 0), so a nearly
+constant series sits mid-axis with round ticks (0.338 / 0.340 / 0.342, not 0.33979 / 0.33980 /
+0.33981). Not more: a loss plateau zoomed into (EMA-smoothed, falling 0.5 % across the view)
+must still fill half the height, not lie flat in a band twenty times taller than its change."""
 
 
 def axis_range(lo: float, hi: float, log: bool = False) -> tuple[float, float]:
     """The y range of an axis whose data lie in [lo, hi]: padded by `AXIS_PAD` of their span, and
     never narrower than `AXIS_MIN_REL` either side of their middle (centred on it then).
 
-    With `log`, lo and hi are log10 values and the minimum is the same ±5 % in y, i.e.
-    ±log10(1.05) decades. Non-finite input gives (0, 1).
+    With `log`, lo and hi are log10 values and the minimum is the same ±1 % in y, i.e.
+    ±log10(1.01) decades. Non-finite input gives (0, 1).
     """
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return (0.0, 1.0)

@@ -4,8 +4,9 @@
 
 Times, in one run (the machine's speed drifts between runs, so only ratios measured together
 mean much):
-- `ref`:   a plain nanoGPT-like loop — GPT-2 blocks (LayerNorm, GELU MLP, learned positions),
-           fp32, unfused AdamW, hand-written causal softmax attention, as nanoGPT's eager path;
+- `ref`:   a plain nanoGPT-like loop — GPT-2 blocks (LayerNorm, GELU MLP, biases, learned
+           positions), fp32, unfused AdamW (nanoGPT fuses only on CUDA), and attention through
+           `scaled_dot_product_attention`, which nanoGPT uses on torch ≥ 2.0;
 - `fp32`:  our model and optimizer step (SDPA, RMSNorm, SwiGLU, fused AdamW), fp32;
 - `bf16`:  the same under bf16 autocast (what `--dtype auto` picks on CPUs with AMX/AVX512-BF16).
 Prints tokens/s, ms/step, MFU against a matmul peak measured here, and the speed-up over `ref`.
@@ -45,15 +46,13 @@ class RefBlock(nn.Module):
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-        self.register_buffer("mask", torch.tril(torch.ones(ctx, ctx)).view(1, 1, ctx, ctx))
 
     def forward(self, x):
         B, T, C = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
         q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
-        att = att.masked_fill(self.mask[:, :, :T, :T] == 0, float("-inf")).softmax(dim=-1)
-        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # nanoGPT's "flash" path
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
         x = x + self.proj(y)
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
@@ -66,6 +65,17 @@ class RefGPT(nn.Module):
         self.ln_f = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab, bias=False)
         self.head.weight = self.wte.weight
+        # nanoGPT's init (std 0.02, residual projections scaled by 1/sqrt(2L)). Without it,
+        # PyTorch's N(0, 1) embedding saturates the softmax and the head's gradient fills
+        # with denormals, which made the reference 20× slower in its backward matmuls.
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        for block in self.blocks:
+            for proj in (block.proj, block.out):
+                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * layers))
 
     def forward(self, idx, targets):
         x = self.wte(idx) + self.wpe(torch.arange(idx.size(1)))

@@ -10,7 +10,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import IO, Any, Iterable, Iterator
 
 
 def fsync_dir(path: Path) -> None:
@@ -35,14 +36,16 @@ def write_file_synced(path: Path, data: bytes | memoryview) -> None:
         os.fsync(f.fileno())
 
 
-def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
-    """Replace `path` with `data`; readers see the old file or the whole new one, never half."""
+@contextmanager
+def replacing(path: Path, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO]:
+    """Open a temp file beside `path`; when the block ends without error, fsync it and
+    `os.replace` it over `path` (then fsync the folder). On error the temp file is removed
+    and `path` is untouched: readers see the old file or the whole new one, never half."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, mode, **open_kwargs) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -53,25 +56,19 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
             pass
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
+    """Replace `path` with `data` atomically (creating its folder if needed)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as f:
+        f.write(data)
 
 
 def atomic_write_lines(path: Path, lines: Iterable[str]) -> None:
-    """Like atomic_write_bytes, for UTF-8 text streamed line by line (large CSV exports)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.writelines(lines)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_dir(path.parent)
+    """Replace `path` with UTF-8 text streamed line by line (large CSV exports)."""
+    with replacing(path, "w", encoding="utf-8", newline="") as f:
+        f.writelines(lines)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -1,7 +1,8 @@
 """The command line: `slavik-tui` opens the app; sub-commands run the same jobs headless.
 
 Contract (scripts and the app rely on these names and flags):
-    new NAME --data FILE [...] [--d-model] [--layers] [--heads] [--vocab-size] [--context] [--encoding]
+    new NAME --data FILE [...] [--d-model] [--layers] [--heads] [--vocab-size] [--context]
+             [--encoding]
     train NAME [--iters N] [--data FILE ...] [--batch-size] [--lr] [--eval-every] [--save-every]
                [--device] [--seed] [--detach]
     stop NAME | generate NAME PROMPT [...] | models [--json] | runs NAME [--json] [--csv RUN OUT]
@@ -177,8 +178,8 @@ def cmd_train(args) -> int:
         run = start_detached(ws.root, args.name, train_args_for_child(args))
         print(run.run_id)
         print(f"run {run.run_id} of '{args.name}' is training in the background (pid {run.pid}); "
-              f"log: {run.log_path}; watch: {PROG} watch {args.name}; stop: {PROG} stop {args.name}",
-              file=sys.stderr)
+              f"log: {run.log_path}; watch: {PROG} watch {args.name}; "
+              f"stop: {PROG} stop {args.name}", file=sys.stderr)
         return 0
     from slavik_tui.engine.trainer import TrainingFailed, TrainOptions, train
 
@@ -235,20 +236,27 @@ def _fmt(value, spec: str = "") -> str:
 
 
 def cmd_models(args) -> int:
-    infos = _workspace(args).list()
-    if args.json:
-        print(json.dumps([i.to_json_dict() for i in infos], ensure_ascii=False, indent=2))
-        return 0
-    if not infos:
-        print(f"no models yet; create one with `{PROG} new NAME --data FILE`")
-        return 0
-    header = ["name", "size MB", "trained", "params", "d_model", "layers", "heads", "vocab",
-              "context", "datasets", "steps", "last loss"]
-    rows = [[i.name, f"{i.size_mb:.1f}", "✓" if i.trained else "", f"{i.params:,}",
-             str(i.d_model), str(i.n_layers), str(i.n_heads), str(i.vocab_size),
-             str(i.context), str(i.datasets), str(i.steps), _fmt(i.last_loss, ".4f")]
-            for i in infos]
-    _print_table(header, rows)
+    def row(i) -> list[str]:
+        return [i.name, f"{i.size_mb:.1f}", "✓" if i.trained else "", f"{i.params:,}",
+                str(i.d_model), str(i.n_layers), str(i.n_heads), str(i.vocab_size),
+                str(i.context), str(i.datasets), str(i.steps), _fmt(i.last_loss, ".4f")]
+
+    return _listing(
+        _workspace(args).list(), args.json,
+        f"no models yet; create one with `{PROG} new NAME --data FILE`",
+        ["name", "size MB", "trained", "params", "d_model", "layers", "heads", "vocab",
+         "context", "datasets", "steps", "last loss"], row,
+    )
+
+
+def _listing(items: list, as_json: bool, empty: str, header: list[str], row) -> int:
+    """Print items as JSON (their to_json_dict) or as an aligned table, or say there are none."""
+    if as_json:
+        print(json.dumps([i.to_json_dict() for i in items], ensure_ascii=False, indent=2))
+    elif not items:
+        print(empty)
+    else:
+        _print_table(header, [row(i) for i in items])
     return 0
 
 
@@ -274,22 +282,19 @@ def cmd_runs(args) -> int:
             print(f"wrote run {run_id} of '{args.name}' to {out}")
             return 0
         runs = history.runs()
-    if args.json:
-        print(json.dumps([r.to_json_dict() for r in runs], ensure_ascii=False, indent=2))
-        return 0
-    if not runs:
-        print(f"no runs yet; start one with `{PROG} train {args.name}`")
-        return 0
-    header = ["run", "status", "started", "steps", "loss", "val loss", "best reward", "tok/s"]
-    rows = []
-    for r in runs:
-        d = r.to_json_dict()
-        rows.append([str(r.id), r.status, str(d.get("started_at", ""))[:19].replace("T", " "),
-                     f"{r.start_step}→{r.last_step if r.last_step is not None else r.start_step}",
-                     _fmt(r.final_loss, ".4f"), _fmt(r.final_val_loss, ".4f"),
-                     _fmt(r.best_reward, ".3f"), _fmt(r.tok_s, ",.0f")])
-    _print_table(header, rows)
-    return 0
+
+    def row(r) -> list[str]:
+        started = str(r.to_json_dict().get("started_at") or "")[:19].replace("T", " ")
+        last = r.last_step if r.last_step is not None else r.start_step
+        return [str(r.id), r.status, started, f"{r.start_step}→{last}",
+                _fmt(r.final_loss, ".4f"), _fmt(r.final_val_loss, ".4f"),
+                _fmt(r.best_reward, ".3f"), _fmt(r.tok_s, ",.0f")]
+
+    return _listing(
+        runs, args.json, f"no runs yet; start one with `{PROG} train {args.name}`",
+        ["run", "status", "started (UTC)", "steps", "loss", "val loss", "best reward", "tok/s"],
+        row,
+    )
 
 
 def cmd_export(args) -> int:

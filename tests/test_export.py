@@ -18,7 +18,7 @@ from slavik_tui.engine.model import GPT
 from slavik_tui.engine.tokenizer import Tokenizer, tokenizer_summary
 from slavik_tui.errors import UserError
 
-RUSSIAN = "Все счастливые семьи похожи друг на друга — «ёлка», Ёж и 👋 emoji!\n"
+RUSSIAN = "Старый мельник смотрел на реку — «ёлка», Ёж и 👋 emoji!\n"
 
 
 @pytest.fixture(scope="module")

@@ -146,6 +146,12 @@ def ui_timings(models_root: Path, name: str, run_a: int, run_b: int, n_steps: in
             await pilot.pause(0.01)
         return value
 
+    async def press_until_frame(pilot, key: str, n_drawn: int, charts: int = 1) -> float:
+        """Press `key`; seconds until `charts` charts built a frame drawing >= n_drawn series."""
+        t0 = time.perf_counter()
+        await pilot.press(key)
+        return await until(pilot, lambda: first_frame(t0, n_drawn, charts))
+
     big = f"{n_steps:,}-step"
     labels = {
         "list": "runs listed (fresh read-only History + runs())",
@@ -187,13 +193,9 @@ def ui_timings(models_root: Path, name: str, run_a: int, run_b: int, n_steps: in
                 table.focus()
                 table.move_cursor(row=row_a)
                 await pilot.pause()
-                t0 = time.perf_counter()
-                await pilot.press("enter")
-                out["enter"].append(await until(pilot, lambda: first_frame(t0, 4)))
+                out["enter"].append(await press_until_frame(pilot, "enter", 4))
                 out["load1"].append(screen.last_load_seconds)
-                t0 = time.perf_counter()
-                await pilot.press("plus")
-                out["zoom"].append(await until(pilot, lambda: first_frame(t0, 1)))
+                out["zoom"].append(await press_until_frame(pilot, "plus", 1))
 
             screen.marks = [(name, run_a), (name, run_b)]
             for _ in range(repeat):  # c on two big runs, then v
@@ -201,13 +203,9 @@ def ui_timings(models_root: Path, name: str, run_a: int, run_b: int, n_steps: in
                 screen.side_by_side = False
                 table.focus()
                 await pilot.pause()
-                t0 = time.perf_counter()
-                await pilot.press("c")
-                out["compare"].append(await until(pilot, lambda: first_frame(t0, 8)))
+                out["compare"].append(await press_until_frame(pilot, "c", 8))
                 out["load2"].append(screen.last_load_seconds)
-                t0 = time.perf_counter()
-                await pilot.press("v")
-                out["side"].append(await until(pilot, lambda: first_frame(t0, 4, charts=2)))
+                out["side"].append(await press_until_frame(pilot, "v", 4, charts=2))
                 await until(pilot, lambda: len(screen.query_one(CompareCharts).charts) == 2)
                 await pilot.press("v")
         return out

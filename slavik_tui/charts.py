@@ -13,14 +13,13 @@ imported inside `render_run_svg`. The picture is the chart widget's own frame
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from slavik_tui.atomic import fsync_dir
+from slavik_tui.atomic import atomic_write_text
 from slavik_tui.errors import UserError
 from slavik_tui.store.history import History, RunInfo
 
@@ -43,22 +42,6 @@ def run_title(model: str, run: RunInfo) -> str:
     last = run.last_step if run.last_step is not None else run.start_step
     return (f"{model} · run {run.id} · {run.status} · steps {run.start_step or 0}→{last} · "
             f"{started}")
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Whole or not at all (temp file, fsync, rename), with the usual file mode (umask), as
-    the CSV next to it gets."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 class _Sink:
@@ -113,7 +96,7 @@ def autosave_run(model_dir: str | Path, run_id: int) -> tuple[Path, Path]:
         evals = history.evals_arrays(run.id, include_superseded=True)
         # The picture first: it takes a fraction of a second even for 1e6 steps, the CSV of
         # those takes ~20 s (one formatted line per row).
-        _write_text(svg_path, render_run_svg(steps, evals, run_title(model_dir.name, run)))
+        atomic_write_text(svg_path, render_run_svg(steps, evals, run_title(model_dir.name, run)))
         del steps, evals
         history.export_csv(run.id, csv_path)
     return svg_path, csv_path

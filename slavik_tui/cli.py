@@ -32,12 +32,13 @@ class OneLineParser(argparse.ArgumentParser):
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
-def _positive_int(text: str) -> int:
+def _whole(text: str) -> int:
+    """A whole number; its range is checked where the value is used (ModelConfig,
+    TrainOptions), so the CLI and the app give the same message."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,32 +58,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--data", action="append", required=True, metavar="FILE",
                    help="a .txt, .jsonl or .csv file (repeat for several)")
-    p.add_argument("--d-model", type=_positive_int, default=256)
-    p.add_argument("--layers", type=_positive_int, default=6)
-    p.add_argument("--heads", type=_positive_int, default=8)
-    p.add_argument("--vocab-size", type=_positive_int, default=8000)
-    p.add_argument("--context", type=_positive_int, default=256)
+    p.add_argument("--d-model", type=_whole, default=256)
+    p.add_argument("--layers", type=_whole, default=6)
+    p.add_argument("--heads", type=_whole, default=8)
+    p.add_argument("--vocab-size", type=_whole, default=8000)
+    p.add_argument("--context", type=_whole, default=256)
     p.add_argument("--encoding", help="text encoding of legacy files, e.g. cp1251")
     p.add_argument("--column", help="JSONL field / CSV column with the text (default: text)")
 
     p = sub.add_parser("train", parents=[common], help="train (or resume) a model")
     p.add_argument("name")
-    p.add_argument("--iters", type=_positive_int, help="new steps to run (default: resume an "
+    p.add_argument("--iters", type=_whole, help="new steps to run (default: resume an "
                    "unfinished run, else 1000)")
     p.add_argument("--data", action="append", default=[], metavar="FILE",
                    help="add a dataset before training (keeps the tokenizer)")
     p.add_argument("--encoding")
     p.add_argument("--column")
-    p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--grad-accum", type=_positive_int)
+    p.add_argument("--batch-size", type=_whole)
+    p.add_argument("--grad-accum", type=_whole)
     p.add_argument("--lr", type=float)
-    p.add_argument("--warmup", type=_positive_int)
-    p.add_argument("--eval-every", type=_positive_int)
-    p.add_argument("--save-every", type=_positive_int)
+    p.add_argument("--warmup", type=_whole)
+    p.add_argument("--eval-every", type=_whole)
+    p.add_argument("--save-every", type=_whole)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--dtype", default="auto", help="auto, fp32 or bf16")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--seed", type=_positive_int)
+    p.add_argument("--seed", type=_whole)
     p.add_argument("--reward", default="corpus_words",
                    help="reward function: corpus_words, distinct or module:function")
     p.add_argument("--detach", action="store_true",
@@ -94,12 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", parents=[common], help="stream text from a model")
     p.add_argument("name")
     p.add_argument("prompt")
-    p.add_argument("--max-tokens", type=_positive_int, default=200)
+    p.add_argument("--max-tokens", type=_whole, default=200)
     p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=_positive_int, default=50)
+    p.add_argument("--top-k", type=_whole, default=50)
     p.add_argument("--top-p", type=float, default=0.95)
     p.add_argument("--repetition-penalty", type=float, default=1.0)
-    p.add_argument("--seed", type=_positive_int)
+    p.add_argument("--seed", type=_whole)
     p.add_argument("--device", default="cpu")
 
     p = sub.add_parser("models", parents=[common], help="list models")

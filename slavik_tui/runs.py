@@ -88,10 +88,11 @@ def _run_of_pid(model_dir: Path, pid: int) -> RunInfo | None:
     if not path.exists():
         return None
     with History(path, readonly=True) as history:
-        for run in history.runs():
-            if run.pid == pid and run.status == "running":
-                return run
-    return None
+        run_id = history.running_run_id(pid)
+        if run_id is None:
+            return None
+        run = history.run(run_id)  # summarises this run only, not every run of the model
+    return run if run.status == "running" else None
 
 
 def _failure_line(log_path: Path, code: int) -> str:

@@ -276,3 +276,27 @@ def test_store_imports_no_torch_or_ui() -> None:
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert out.stdout.strip() == ""
+
+
+def test_last_loss_is_cached_until_the_history_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_model(tmp_path, "m", losses=(5.0, 4.0))
+    ws = Workspace(tmp_path)
+    assert ws.info("m").last_loss == 4.0
+    opened = []
+    real_init = History.__init__
+
+    def counting_init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(args[0])
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(History, "__init__", counting_init)
+    assert [m.last_loss for m in ws.list()] == [4.0]
+    assert opened == []  # unchanged history: no sqlite connection
+    monkeypatch.setattr(History, "__init__", real_init)
+    with History(tmp_path / "m" / "history.sqlite") as h:
+        rid = h.start_run("pretrain", {})
+        h.log_step(rid, 10, time.time(), 2.5, 1e-3, 1.0, 10.0)
+        h.end_run(rid, "finished")
+    assert ws.info("m").last_loss == 2.5

@@ -14,6 +14,8 @@ from pathlib import Path
 from slavik_tui.errors import UserError
 
 FORMAT_VERSION = 1
+MIN_VOCAB = 300  # 256 byte tokens + EOT + a few merges
+MAX_VOCAB = 65535  # token caches are uint16
 MB = 1_000_000  # sizes are shown in MB (10^6 bytes), like `ls -lh --si` and file managers
 
 
@@ -57,15 +59,15 @@ class ModelConfig:
         for _name, (flag, value) in positives.items():
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise UserError(f"{flag} must be a positive whole number, got {value!r}")
-        if self.vocab_size < 300:
+        if self.vocab_size < MIN_VOCAB:
             raise UserError(
                 f"--vocab-size {self.vocab_size} is too small: byte-level BPE needs at least "
-                "256 byte tokens plus merges; use 300 or more (default 8000)"
+                f"256 byte tokens plus merges; use {MIN_VOCAB} or more (default 8000)"
             )
-        if self.vocab_size > 65535:
+        if self.vocab_size > MAX_VOCAB:
             raise UserError(
                 f"--vocab-size {self.vocab_size} is too large: token caches store uint16; "
-                "use 65535 or less"
+                f"use {MAX_VOCAB} or less"
             )
         if self.d_model % self.n_heads:
             raise UserError(

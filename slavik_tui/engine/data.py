@@ -33,14 +33,19 @@ import os
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from slavik_tui.atomic import atomic_write_bytes, sha256_bytes
+from slavik_tui.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    sha256_bytes,
+)
 from slavik_tui.atomic import sha256_file as file_sha256  # noqa: F401 - part of this API
+from slavik_tui.engine.checkpoint import now_iso
 from slavik_tui.errors import UserError
 
 if TYPE_CHECKING:  # torch is imported lazily, only where batches are built
@@ -81,10 +86,6 @@ _UTF16_HINT = (
 
 
 # ---- small helpers ----------------------------------------------------------------------------
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def words_in(text: str) -> set[str]:
     """Distinct lower-cased words (letters only; NFC, so combining accents stay in the word)."""
     return {w.lower() for w in WORD_RE.findall(unicodedata.normalize("NFC", text))}
@@ -393,8 +394,7 @@ def load_manifest(model_dir: str | os.PathLike) -> list[DatasetEntry]:
 
 
 def _save_manifest(model_dir: Path, entries: list[DatasetEntry]) -> None:
-    text = json.dumps([asdict(e) for e in entries], ensure_ascii=False, indent=2) + "\n"
-    atomic_write_bytes(_manifest_path(model_dir), text.encode("utf-8"))
+    atomic_write_json(_manifest_path(model_dir), [asdict(e) for e in entries])
 
 
 def _cache_paths(model_dir: Path, sha: str) -> tuple[Path, Path]:
@@ -406,7 +406,7 @@ def _write_words(path: Path, docs: Iterable[str]) -> None:
     words: set[str] = set()
     for doc in docs:
         words |= words_in(doc)
-    atomic_write_bytes(path, ("\n".join(sorted(words)) + "\n").encode("utf-8"))
+    atomic_write_text(path, "\n".join(sorted(words)) + "\n")
 
 
 def add_datasets(
@@ -443,7 +443,7 @@ def add_datasets(
         else:
             docs, used, fmt, col = _parse(p, raw, encoding, column)
         entry = existing or DatasetEntry(
-            path=str(p), sha256=sha, bytes=len(raw), tokens=0, added_at=_now_iso(),
+            path=str(p), sha256=sha, bytes=len(raw), tokens=0, added_at=now_iso(),
             encoding=used, format=fmt, column=col,
         )
         todo.append((entry, docs))
@@ -507,7 +507,6 @@ class TokenData:
         model_dir: str | os.PathLike,
         context: int,
         val_fraction: float = 0.1,
-        tokenizer: Tokenizer | None = None,
     ) -> None:
         self.model_dir = Path(model_dir)
         if not isinstance(context, (int, np.integer)) or isinstance(context, bool) or context < 1:
@@ -517,8 +516,7 @@ class TokenData:
                 f"validation fraction {val_fraction!r} must be between 0 and 1 (e.g. 0.1)"
             )
         self.context = int(context)
-        self.val_fraction = val_fraction
-        self._tokenizer = tokenizer
+        self._tokenizer: Tokenizer | None = None  # loaded on first use (validation stats)
         self.datasets = load_manifest(self.model_dir)
         if not self.datasets:
             raise UserError(

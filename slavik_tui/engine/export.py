@@ -28,7 +28,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from slavik_tui.atomic import atomic_write_bytes, fsync_dir, write_file_synced
 from slavik_tui.engine.config import ModelConfig
+from slavik_tui.engine.tokenizer import EOT
 from slavik_tui.errors import UserError
 
 FORMATS = {
@@ -36,7 +38,6 @@ FORMATS = {
     "bf16": "safetensors file, bfloat16 weights only (half the size)",
     "hf": "Hugging Face transformers folder (LlamaForCausalLM + tokenizer)",
 }
-EOT = "<|endoftext|>"
 
 
 def export(model_dir: str | os.PathLike, out: str | os.PathLike, fmt: str) -> Path:
@@ -55,8 +56,7 @@ def export_state(state_dict: dict, cfg: ModelConfig, tokenizer_json: str | os.Pa
                  out: str | os.PathLike, fmt: str) -> Path:
     """Export a GPT state dict (our names; a tied `lm_head.weight` may be absent)."""
     import torch
-
-    from slavik_tui.engine.checkpoint import atomic_write_bytes
+    from safetensors.torch import save
 
     _check_format(fmt)
     out = Path(out)
@@ -70,8 +70,7 @@ def export_state(state_dict: dict, cfg: ModelConfig, tokenizer_json: str | os.Pa
             "dtype": str(dtype).removeprefix("torch."),
             "config": json.dumps(cfg.to_dict()),
         }
-        data = _safetensors_bytes({k: v.to(dtype) for k, v in tensors.items()}, metadata)
-        atomic_write_bytes(out, data)
+        atomic_write_bytes(out, save({k: v.to(dtype) for k, v in tensors.items()}, metadata))
         return out
     return _export_hf(tensors, cfg, Path(tokenizer_json), out)
 
@@ -163,6 +162,8 @@ def hf_config(cfg: ModelConfig, eot_id: int) -> dict:
 
 
 def _export_hf(tensors: dict, cfg: ModelConfig, tokenizer_json: Path, out: Path) -> Path:
+    from safetensors.torch import save
+
     if not tokenizer_json.is_file():
         raise UserError(f"{tokenizer_json} is missing; restore the model's tokenizer.json")
     tok = json.loads(tokenizer_json.read_text(encoding="utf-8"))
@@ -192,35 +193,22 @@ def _export_hf(tensors: dict, cfg: ModelConfig, tokenizer_json: Path, out: Path)
         },
         "special_tokens_map.json": {"bos_token": EOT, "eos_token": EOT},
     }
-    weights = _safetensors_bytes(
-        {hf_name(k): v for k, v in tensors.items()}, {"format": "pt"}
-    )
+    weights = save({hf_name(k): v for k, v in tensors.items()}, metadata={"format": "pt"})
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        (tmp / "model.safetensors").write_bytes(weights)
-        shutil.copyfile(tokenizer_json, tmp / "tokenizer.json")
+        # every file fsync'd before the folder goes live under its final name
+        write_file_synced(tmp / "model.safetensors", weights)
+        write_file_synced(tmp / "tokenizer.json", tokenizer_json.read_bytes())
         for name, obj in files.items():
-            (tmp / name).write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n",
-                                    encoding="utf-8")
-        for path in tmp.iterdir():
-            _fsync(path)
+            text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+            write_file_synced(tmp / name, text.encode("utf-8"))
+        fsync_dir(tmp)
         os.replace(tmp, out)  # an empty `out` folder is replaced, a non-empty one was refused
         tmp = None
+        fsync_dir(out.parent)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-# ---- files --------------------------------------------------------------------------------
-def _safetensors_bytes(tensors: dict, metadata: dict[str, str]) -> bytes:
-    from safetensors.torch import save
-
-    return save(tensors, metadata=metadata)
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())

@@ -30,12 +30,11 @@ from tokenizers import Tokenizer as _HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from slavik_tui.atomic import atomic_write_text
+from slavik_tui.engine.config import MAX_VOCAB, MIN_VOCAB  # noqa: F401 - re-exported
 from slavik_tui.errors import UserError
 
 EOT = "<|endoftext|>"
 EOT_ID = 0  # special tokens come first in BpeTrainer's vocabulary
-MIN_VOCAB = 300  # 256 bytes + EOT + a few merges; the same floor as ModelConfig
-MAX_VOCAB = 65535  # token caches are uint16 (ModelConfig has the same ceiling)
 
 CHUNK_CHARS = 64 * 1024  # encode_batch parallelises over chunks of about this size
 _BATCH_CHARS = 8 * 1024 * 1024  # chunks handed to one encode_batch call (bounds memory)

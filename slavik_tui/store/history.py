@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import itertools
 import json
 import math
 import os
@@ -75,6 +76,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from slavik_tui.atomic import atomic_write_lines
 from slavik_tui.errors import UserError
+from slavik_tui.store.lock import _pid_alive
 
 
 class _LazyNumpy:
@@ -193,6 +195,9 @@ def _json_num(x: Any) -> Any:
     return x
 
 
+_CSV_CHUNK = 65536  # rows formatted at a time: exports stream, whatever the run's size
+
+
 def _fmt_floats(arr: np.ndarray) -> list[str]:
     """Round-trip text for each value (repr), '' for NaN."""
     return ["" if v != v else repr(v) for v in arr.tolist()]
@@ -200,6 +205,29 @@ def _fmt_floats(arr: np.ndarray) -> list[str]:
 
 def _fmt_ints(arr: np.ndarray) -> list[str]:
     return [str(v) for v in arr.tolist()]
+
+
+def _fmt_rows(cols: dict[str, np.ndarray], idx: np.ndarray, template: str,
+              names: tuple[str, ...]) -> list[str]:
+    """`template` filled with the columns `names` (step: int, the rest: float) of rows `idx`."""
+    fields = [(_fmt_ints if n == "step" else _fmt_floats)(cols[n][idx]) for n in names]
+    return [template.format(*row) for row in zip(*fields)]
+
+
+def _merged_lines(order: np.ndarray, n_first: int, first: Callable, second: Callable
+                  ) -> Iterator[str]:
+    """Lines in `order` over two tables laid end to end (index < n_first: the first),
+    formatted _CSV_CHUNK rows at a time by `first(idx)` / `second(idx)`."""
+    for lo in range(0, len(order), _CSV_CHUNK):
+        idx = order[lo:lo + _CSV_CHUNK]
+        in_first = idx < n_first
+        out: list[str] = [""] * len(idx)
+        for pos, line in zip(np.flatnonzero(in_first).tolist(), first(idx[in_first])):
+            out[pos] = line
+        for pos, line in zip(np.flatnonzero(~in_first).tolist(),
+                             second(idx[~in_first] - n_first)):
+            out[pos] = line
+        yield "".join(out)
 
 
 def _csv_field(text: str) -> str:
@@ -216,16 +244,6 @@ def _atomic_write_lines(path: str | os.PathLike, lines: Iterable[str]) -> None:
             "create it or pick another path"
         )
     atomic_write_lines(path, lines)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _died_reason(pid: int | None) -> str:
@@ -875,6 +893,19 @@ class History:
         return infos[0]
 
     @_locked
+    def running_run_id(self, pid: int) -> int | None:
+        """Id of the newest run recorded as 'running' by trainer `pid` (one query on the
+        small runs table; the pid may have died since: `run(id).status` says)."""
+        conn = self._reader()
+        if conn is None:
+            return None
+        row = conn.execute(
+            "SELECT id FROM runs WHERE pid = ? AND status = 'running' ORDER BY id DESC LIMIT 1",
+            (int(pid),),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    @_locked
     def last_loss(self) -> float | None:
         """Final train loss of the newest run that has one (a few indexed reads)."""
         conn = self._reader()
@@ -894,32 +925,32 @@ class History:
     def export_csv(self, run_id: int, path: str | os.PathLike) -> None:
         """Every step and eval row of a run (superseded ones too) as one wide UTF-8 table:
         kind,step,t,loss,lr,grad_norm,tok_s,val_loss,val_bpb,reward,size_mb — ordered by
-        step, then kind ('eval' before 'step'); empty cells where a column does not apply."""
-        run_id = int(self.run(run_id).id)
+        step, then kind ('eval' before 'step'); empty cells where a column does not apply.
+        Streamed: rows are formatted a chunk at a time, never all in memory."""
+        run_id = self._require_run(run_id)
         s = self._load_steps([run_id], include_superseded=True)
         e = self.evals_arrays(run_id, include_superseded=True)
-        n_empty_eval = "," * len(EVAL_METRICS)
-        n_empty_step = "," * len(STEP_METRICS)
-        step_lines = [
-            f"step,{st},{t},{lo},{lr},{g},{k}{n_empty_eval}\n"
-            for st, t, lo, lr, g, k in zip(
-                _fmt_ints(s["step"]), _fmt_floats(s["t"]), _fmt_floats(s["loss"]),
-                _fmt_floats(s["lr"]), _fmt_floats(s["grad_norm"]), _fmt_floats(s["tok_s"]),
-            )
-        ]
-        eval_lines = [
-            f"eval,{st},{t}{n_empty_step},{v},{b},{r},{m}\n"
-            for st, t, v, b, r, m in zip(
-                _fmt_ints(e["step"]), _fmt_floats(e["t"]), _fmt_floats(e["val_loss"]),
-                _fmt_floats(e["val_bpb"]), _fmt_floats(e["reward"]), _fmt_floats(e["size_mb"]),
-            )
-        ]
-        lines = eval_lines + step_lines
-        kind = np.r_[np.zeros(len(eval_lines), "<i8"), np.ones(len(step_lines), "<i8")]
+        n_evals = len(e["id"])
+        kind = np.r_[np.zeros(n_evals, "<i8"), np.ones(len(s["id"]), "<i8")]
         order = np.lexsort((np.r_[e["id"], s["id"]], kind, np.r_[e["step"], s["step"]]))
-        _atomic_write_lines(
-            path, [",".join(CSV_COLUMNS) + "\n"] + [lines[i] for i in order.tolist()]
+        step_tpl = "step,{},{},{},{},{},{}" + "," * len(EVAL_METRICS) + "\n"
+        eval_tpl = "eval,{},{}" + "," * len(STEP_METRICS) + ",{},{},{},{}\n"
+        lines = _merged_lines(
+            order, n_evals,
+            lambda idx: _fmt_rows(e, idx, eval_tpl, ("step", "t") + EVAL_METRICS),
+            lambda idx: _fmt_rows(s, idx, step_tpl, ("step", "t") + STEP_METRICS),
         )
+        _atomic_write_lines(path, itertools.chain([",".join(CSV_COLUMNS) + "\n"], lines))
+
+    def _require_run(self, run_id: int) -> int:
+        """`run_id` as an int; UserError if there is no such run (one indexed read, no stats)."""
+        run_id = int(run_id)
+        conn = self._reader()
+        if conn is None or conn.execute(
+            "SELECT 1 FROM runs WHERE id = ?", (run_id,)
+        ).fetchone() is None:
+            raise self._unknown_run(run_id)
+        return run_id
 
 
 def export_compare_csv(
@@ -931,8 +962,8 @@ def export_compare_csv(
     metrics = STEP_METRICS + EVAL_METRICS
     chunks: list[str] = ["model,run,step,metric,value\n"]
     for model_name, history, run_id in items:
-        run_id = history.run(run_id).id  # UserError if unknown
         with history._mutex:
+            run_id = history._require_run(run_id)
             s = history._load_steps([run_id], include_superseded=True)
         e = history.evals_arrays(run_id, include_superseded=True)
         prefix = f"{_csv_field(str(model_name))},{int(run_id)},"

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +175,9 @@ class Workspace:
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
+        # history.sqlite path -> (stat key of it and its -wal, last loss): the app lists
+        # every 2 s, and an unchanged history needs no sqlite connection to re-read.
+        self._loss_cache: dict[Path, tuple[tuple, float | None]] = {}
 
     # ---- names and folders ----------------------------------------------------------------
     def names(self) -> list[str]:
@@ -338,14 +342,36 @@ class Workspace:
                     errors.append((name, str(exc)))
         return out
 
-    @staticmethod
-    def _last_loss(history_path: Path) -> float | None:
-        if not history_path.is_file():
+    def _last_loss(self, history_path: Path) -> float | None:
+        key = _stat_key(history_path)
+        if key[0] is None:
+            self._loss_cache.pop(history_path, None)
             return None
+        cached = self._loss_cache.get(history_path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         from slavik_tui.store.history import History  # numpy only when there is a history
 
         try:
             with History(history_path, readonly=True) as hist:
-                return hist.last_loss()
+                loss = hist.last_loss()
         except (UserError, sqlite3.Error):  # a damaged history must not break the list
-            return None
+            loss = None
+        self._loss_cache[history_path] = (key, loss)
+        return loss
+
+
+def _stat_key(history_path: Path) -> tuple:
+    """(mtime_ns, size) of history.sqlite and of its -wal (None where missing or empty, as a
+    reader may leave an empty -wal behind): every commit changes one of them (WAL mode writes
+    the -wal; a checkpoint writes the main file)."""
+    key: list[tuple[int, int] | None] = []
+    for path in (history_path, history_path.with_name(history_path.name + "-wal")):
+        try:
+            st = os.stat(path)
+        except OSError:
+            key.append(None)
+        else:
+            regular = stat.S_ISREG(st.st_mode) and st.st_size > 0
+            key.append((st.st_mtime_ns, st.st_size) if regular else None)
+    return tuple(key)

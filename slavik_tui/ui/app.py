@@ -168,13 +168,16 @@ class SlavikApp(App[None]):
     # ---- the models folder --------------------------------------------------------------
     def rescan(self) -> None:
         """List the models folder now (on the UI thread: after a create, rename, delete)."""
+        self._scan_done(self._list_models())
+
+    def _list_models(self) -> ModelsScanned:
+        """The models folder as listed now; on an error, the last listing and the error."""
         errors: list[tuple[str, str]] = []
         try:
             models = self.workspace.list(errors)
         except (OSError, UserError) as exc:
-            self._scan_done(ModelsScanned(list(self.models), [("", str(exc))]))
-            return
-        self._scan_done(ModelsScanned(models, errors))
+            return ModelsScanned(list(self.models), [("", str(exc))])
+        return ModelsScanned(models, errors)
 
     def _poll(self) -> None:
         if not self.scan_paused:
@@ -182,13 +185,7 @@ class SlavikApp(App[None]):
 
     @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
     def _scan(self) -> None:
-        errors: list[tuple[str, str]] = []
-        try:
-            models = self.workspace.list(errors)
-        except (OSError, UserError) as exc:
-            self.post_message(ModelsScanned(list(self.models), [("", str(exc))]))
-            return
-        self.post_message(ModelsScanned(models, errors))
+        self.post_message(self._list_models())
 
     def on_models_scanned(self, message: ModelsScanned) -> None:
         self._scan_done(message)
@@ -217,9 +214,7 @@ class SlavikApp(App[None]):
         if action == "tab" and getattr(self.focused, "tab_behavior", None) == "indent":
             return False
         # The key of the screen you are on does nothing: leave it out of the footer.
-        if action == "open" and parameters and parameters[0] == self.current_mode:
-            return False
-        return True
+        return not (action == "open" and parameters and parameters[0] == self.current_mode)
 
     async def on_event(self, event: events.Event) -> None:
         if (self._held_keys is not None and isinstance(event, events.Key)

@@ -100,7 +100,17 @@ def make_untrained(root: Path, name: str = "raw") -> Path:
     return dst
 
 
-# ---- snapshots: fixed files, no clock, no training ------------------------------------------
+# ---- fake model folders: fixed files, no clock, no training ---------------------------------
+def write_config(folder: Path, config) -> None:
+    """A model folder's config.json (docs/CONTRACTS.md) for a ModelConfig, with a fixed date."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({
+        "format_version": 1, "model": config.to_dict(),
+        "tokenizer": {"type": "byte-level-bpe", "vocab_size": config.vocab_size,
+                      "eot": "<|endoftext|>"},
+        "created_at": "2025-03-01T12:00:00+00:00"}), encoding="utf-8")
+
+
 def _fake_model(root: Path, name: str, cfg: dict, step: int, losses: list[float],
                 datasets: list[tuple[str, int]]) -> None:
     from slavik_tui.engine.config import ModelConfig
@@ -108,12 +118,7 @@ def _fake_model(root: Path, name: str, cfg: dict, step: int, losses: list[float]
 
     config = ModelConfig(**cfg)
     d = root / name
-    d.mkdir(parents=True)
-    (d / "config.json").write_text(json.dumps({
-        "format_version": 1, "model": config.to_dict(),
-        "tokenizer": {"type": "byte-level-bpe", "vocab_size": config.vocab_size,
-                      "eot": "<|endoftext|>"},
-        "created_at": "2025-03-01T12:00:00+00:00"}), encoding="utf-8")
+    write_config(d, config)
     (d / "tokenizer.json").write_bytes(b"{}" + b" " * 20_000)
     (d / "datasets.json").write_text(json.dumps([
         {"path": f"/home/user/texts/{file}", "sha256": "0" * 64, "bytes": tokens * 3,

@@ -92,7 +92,7 @@ def test_help_lists_every_key_of_every_screen(models_root):
             assert isinstance(app.screen, HelpScreen)
             text = text_of(app.screen.query_one("#help-keys"))
             for cls in (SlavikApp, ModelsScreen, GenerationScreen):
-                for keys, description in bindings_of(cls):
+                for _keys, description in bindings_of(cls):
                     assert description in text, description
             for expected in ("F1 / m", "F3 / g", "ctrl+p", "New", "Export", "Rename", "Delete",
                              "Stop", "Create", "Complete path"):

@@ -5,12 +5,11 @@ torch); one test uses the small trained model to show that deleting runs leaves 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from pathlib import Path
 
-from conftest import TINY, notifications, run, wait_for
+from conftest import TINY, notifications, run, wait_for, write_config
 
 from slavik_tui.engine.config import ModelConfig
 from slavik_tui.store.history import EVAL_METRICS, STEP_METRICS, History
@@ -30,12 +29,7 @@ def make_model(root: Path, name: str, runs: list[tuple[float, int, str]]) -> lis
     each, an eval every 25 steps and at the end; returns the run ids."""
     config = ModelConfig(**TINY)
     folder = root / name
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps({
-        "format_version": 1, "model": config.to_dict(),
-        "tokenizer": {"type": "byte-level-bpe", "vocab_size": config.vocab_size,
-                      "eot": "<|endoftext|>"},
-        "created_at": "2025-03-01T12:00:00+00:00"}), encoding="utf-8")
+    write_config(folder, config)
     (folder / "tokenizer.json").write_text("{}", encoding="utf-8")
     (folder / "datasets.json").write_text("[]", encoding="utf-8")
     ids = []

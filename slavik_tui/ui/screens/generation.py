@@ -151,7 +151,7 @@ class GenerationScreen(Screen):
 
     @on(Select.Changed, "#gen-model")
     def _model_picked(self, event: Select.Changed) -> None:
-        if event.value is Select.BLANK:
+        if event.value is Select.NULL:
             return
         self.model = str(event.value)
         self.query_one("#gen-prompt", Input).focus()

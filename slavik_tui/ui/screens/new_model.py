@@ -20,6 +20,7 @@ from slavik_tui.store.workspace import validate_name
 from slavik_tui.ui.messages import JobProgress
 from slavik_tui.ui.widgets.forms import FormField, parse_int
 from slavik_tui.ui.widgets.path_input import PathInput, split_paths
+from slavik_tui.ui.widgets.train_form import parse_data
 from slavik_tui.ui.widgets.app_footer import AppFooter
 
 # field id → (label, default, ModelConfig keyword)
@@ -118,15 +119,9 @@ class NewModelScreen(ModalScreen[str | None]):
             errors["name"] = str(exc)
         paths: list[str] = []
         try:
-            paths = split_paths(self._value("data"))
+            paths = parse_data(self._value("data"))  # the Training form's check
             if not paths:
                 raise UserError("add at least one text file (Tab completes, ctrl+o browses)")
-            for path in paths:
-                p = Path(path)
-                if p.is_dir():
-                    raise UserError(f"{path} is a folder; pick the text files inside it")
-                if not p.is_file():
-                    raise UserError(f"no such file: {path}; check the path (Tab completes)")
         except UserError as exc:
             errors["data"] = str(exc)
         numbers: dict[str, int] = {}

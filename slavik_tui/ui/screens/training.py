@@ -245,7 +245,7 @@ class TrainingScreen(Screen):
     @on(Select.Changed, "#train-model")
     def _model_picked(self, event: Select.Changed) -> None:
         event.stop()
-        if event.value is Select.BLANK or event.value == self.model:
+        if event.value is Select.NULL or event.value == self.model:
             return
         self._show_model(str(event.value))
 
@@ -421,10 +421,10 @@ class TrainingScreen(Screen):
                             f"(pid {run.pid}); following it — ctrl+t stops it", timeout=6)
         else:
             self.stopping = False
-            if (run is not None and before is not None and before.run is not None
-                    and before.run.id == run.id and before.run.status == "running"
-                    and run.status != "running") or (run is not None and before is not None and before.live_pid
-                  and run.status != "running"):
+            # the run we watched ended (or the trainer we followed went away)
+            if (run is not None and run.status != "running" and before is not None
+                    and (before.live_pid or (before.run is not None and before.run.id == run.id
+                                             and before.run.status == "running"))):
                 self._announce_end(run, snap.resumable)
         self._show_progress()
         self._refresh_controls()
@@ -721,10 +721,6 @@ class TrainingScreen(Screen):
         self._refresh_controls()
 
     # ---- for tests and the app ------------------------------------------------------------------
-    def command_text(self) -> str:
-        return command_line(self.model or "NAME", self.form.settings,
-                            self._models_dir_flag())
-
     def series_lengths(self) -> dict[str, int]:
         return {s.key: len(s) for s in self.chart.series}
 

@@ -56,6 +56,7 @@ from textual.strip import Strip
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot, _rgbify_theme, _sequence
 
+from slavik_tui.atomic import atomic_write_text, replacing
 from slavik_tui.ui.widgets.chart_data import (
     MARKER_RES,
     METRICS,
@@ -1348,8 +1349,8 @@ class _SaveJob:
     columns: list[tuple[Series, np.ndarray, np.ndarray, np.ndarray, float]]
 
     def write(self) -> tuple[Path, Path]:
-        self.svg_path.write_text(self.svg, encoding="utf-8")
-        with self.csv_path.open("w", newline="", encoding="utf-8") as fh:
+        atomic_write_text(self.svg_path, self.svg)
+        with replacing(self.csv_path, "w", newline="", encoding="utf-8") as fh:
             out = csv.writer(fh)
             out.writerow(["series", "label", "metric", "step", "time", "elapsed_s", "value"])
             for s, steps, times, values, t0 in self.columns:

@@ -15,18 +15,6 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from slavik_tui.engine.config import ModelConfig
-from slavik_tui.errors import UserError
-
-
-def config_of(info: Any) -> ModelConfig:
-    """The ModelConfig of a listed model, whatever form the listing carries it in."""
-    cfg = getattr(info, "config", None)
-    if isinstance(cfg, ModelConfig):
-        return cfg
-    if isinstance(cfg, dict):
-        return ModelConfig.from_dict(cfg.get("model", cfg))
-    return ModelConfig.load(Path(info.path) / "config.json")
 
 
 def read_datasets(model_dir: Path) -> list[dict]:
@@ -53,7 +41,7 @@ class ModelDetails(Static):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
-        self._shown: tuple | None = None
+        self._shown: Any = None  # the ModelInfo shown (None: the empty message)
 
     def show_empty(self, models_root: Path) -> None:
         self._shown = None
@@ -64,10 +52,9 @@ class ModelDetails(Static):
         ))
 
     def show(self, info: Any) -> None:
-        key = (info, info.path)
-        if key == self._shown:
+        if info == self._shown:
             return
-        self._shown = key
+        self._shown = info
         self.update(self._render_info(info))
 
     def _render_info(self, info: Any):
@@ -88,20 +75,16 @@ class ModelDetails(Static):
         facts.add_row("on disk", Text(
             f"{_mb(info.size_mb)} = weights {_mb(info.weights_mb)} + optimizer "
             f"{_mb(info.optimizer_mb)} + other {_mb(info.other_mb)}"))
-        try:
-            cfg = config_of(info)
-        except UserError as exc:
-            facts.add_row("config", Text(str(exc), style="red"))
-        else:
-            facts.add_row("parameters", Text(cfg.param_formula()))
-            facts.add_row("", Text("V·d + L·(4·d² + 3·d·ffn + 2·d) + d", style="dim"))
-            sizes = cfg.sizes_mb()
-            facts.add_row("sizes", Text(
-                f"fp32 {_mb(sizes['fp32'])} · bf16 {_mb(sizes['bf16'])} · "
-                f"full checkpoint {_mb(sizes['checkpoint'])}"))
-            facts.add_row("shape", Text(
-                f"{cfg.n_heads} heads of {cfg.head_dim} · SwiGLU ffn {cfg.ffn_hidden} · "
-                f"{'tied' if cfg.tie_embeddings else 'separate'} embedding / LM head"))
+        cfg = info.config  # a ModelConfig: the listing skips a folder whose config is bad
+        facts.add_row("parameters", Text(cfg.param_formula()))
+        facts.add_row("", Text("V·d + L·(4·d² + 3·d·ffn + 2·d) + d", style="dim"))
+        sizes = cfg.sizes_mb()
+        facts.add_row("sizes", Text(
+            f"fp32 {_mb(sizes['fp32'])} · bf16 {_mb(sizes['bf16'])} · "
+            f"full checkpoint {_mb(sizes['checkpoint'])}"))
+        facts.add_row("shape", Text(
+            f"{cfg.n_heads} heads of {cfg.head_dim} · SwiGLU ffn {cfg.ffn_hidden} · "
+            f"{'tied' if cfg.tie_embeddings else 'separate'} embedding / LM head"))
         steps = f"{info.steps:,}" if info.steps is not None else "-"
         loss = f"{info.last_loss:.4f}" if info.last_loss is not None else "-"
         facts.add_row("training", Text(f"{steps} steps · last loss {loss}"))

@@ -7,6 +7,8 @@ from typing import Any, Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
+from slavik_tui.ui.widgets.runs_table import fmt_num
+
 # (wide header, narrow header, right-aligned)
 COLUMNS = [
     ("name", "name", False),
@@ -35,26 +37,21 @@ def human_count(n: int | None) -> str:
     return str(n)
 
 
-def _num(value: Any, spec: str = "") -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def row_of(info: Any) -> tuple[str, ...]:
     """The cells of one model (plain strings, so rows compare cheaply)."""
     return (
         info.name,
-        _num(info.size_mb, ".1f"),
+        fmt_num(info.size_mb, ".1f"),
         "✓" if info.trained else "",
         human_count(info.params),
-        _num(info.d_model),
-        _num(info.n_layers),
-        _num(info.n_heads),
-        _num(info.vocab_size),
-        _num(info.context),
-        _num(info.datasets if isinstance(info.datasets, int) or info.datasets is None
-             else len(info.datasets)),
-        _num(info.steps, ","),
-        _num(info.last_loss, ".4f"),
+        fmt_num(info.d_model),
+        fmt_num(info.n_layers),
+        fmt_num(info.n_heads),
+        fmt_num(info.vocab_size),
+        fmt_num(info.context),
+        fmt_num(info.datasets),
+        fmt_num(info.steps, ","),
+        fmt_num(info.last_loss, ".4f"),
     )
 
 

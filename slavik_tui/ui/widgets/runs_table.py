@@ -30,7 +30,7 @@ MARK = "●"
 STATUS_STYLE = {"running": "bold green", "finished": "", "stopped": "yellow", "failed": "red"}
 
 
-def fmt_num(value: Any, spec: str) -> str:
+def fmt_num(value: Any, spec: str = "") -> str:
     """A figure for a cell: '-' when there is none, 'nan' when the value itself was NaN."""
     if value is None:
         return "-"

@@ -16,6 +16,8 @@ import numpy as np
 from rich.text import Text
 from textual.widgets import Static
 
+from slavik_tui.ui.widgets.runs_table import fmt_num
+
 STATUS_STYLE = {
     "running": "bold green",
     "starting": "bold yellow",
@@ -46,14 +48,6 @@ def fmt_rate(v: float) -> str:
     if v >= 1e4:
         return f"{v / 1e3:.1f}k"
     return f"{v:.0f}"
-
-
-def _num(v: float | None, fmt: str = ".4f") -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float) and math.isnan(v):
-        return "nan"
-    return format(v, fmt)
 
 
 @dataclass
@@ -149,11 +143,11 @@ def progress_fields(p: RunProgress, now: float | None = None) -> list[Text]:
             parts.append((f" {done:.0%}", "dim"))
         fields.append(_field(*parts))
     if p.loss is not None:
-        fields.append(_field(("loss ", "dim"), (_num(p.loss), "")))
+        fields.append(_field(("loss ", "dim"), (fmt_num(p.loss, ".4f"), "")))
     if p.val_loss is not None:
-        fields.append(_field(("val ", "dim"), (_num(p.val_loss), "")))
+        fields.append(_field(("val ", "dim"), (fmt_num(p.val_loss, ".4f"), "")))
     if p.reward is not None:
-        fields.append(_field(("reward ", "dim"), (_num(p.reward, ".3f"), "")))
+        fields.append(_field(("reward ", "dim"), (fmt_num(p.reward, ".3f"), "")))
     if p.tok_s:
         fields.append(_field((fmt_rate(p.tok_s), ""), (" tok/s", "dim")))
     if p.status in ("running", "stopping"):

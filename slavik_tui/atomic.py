@@ -14,6 +14,10 @@ from contextlib import contextmanager
 from typing import IO, Any, Iterable, Iterator
 
 
+_UMASK = os.umask(0)  # read once at import (os.umask can only be read by setting it)
+os.umask(_UMASK)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename in `path` durable (a no-op where directories can't be opened)."""
     try:
@@ -44,6 +48,7 @@ def replacing(path: Path, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO]:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
             f.flush()

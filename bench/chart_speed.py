@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from slavik_tui.ui.widgets.chart import render_frame, training_series  # noqa: E402
-from slavik_tui.ui.widgets.chart_data import reduce_columns  # noqa: E402
+from slavik_tui.ui.chart.widget import render_frame, training_series  # noqa: E402
+from slavik_tui.charts.series import reduce_columns  # noqa: E402
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -125,7 +125,7 @@ async def in_app(series, w: int, h: int, repeats: int) -> None:
     from textual.app import App
     from textual.geometry import Region
 
-    from slavik_tui.ui.widgets.chart import MetricsChart
+    from slavik_tui.ui.chart.widget import MetricsChart
 
     class BenchApp(App):
         def compose(self):

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from slavik_tui.engine.config import ModelConfig  # noqa: E402
+from slavik_tui.spec.config import ModelConfig  # noqa: E402
 from slavik_tui.engine.generate import generate  # noqa: E402
 from slavik_tui.engine.model import GPT, apply_rope  # noqa: E402
 from slavik_tui.engine.tokenizer import Tokenizer  # noqa: E402

@@ -87,7 +87,7 @@ def make_model_folder(model_dir: Path) -> None:
     """What the app needs to list a folder as a model (config.json; no weights)."""
     import json
 
-    from slavik_tui.engine.config import ModelConfig
+    from slavik_tui.spec.config import ModelConfig
 
     cfg = ModelConfig(vocab_size=8000, context=256, d_model=256, n_layers=6, n_heads=8)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -106,8 +106,8 @@ def ui_timings(models_root: Path, name: str, run_a: int, run_b: int, n_steps: in
     import asyncio
 
     from slavik_tui.ui.app import SlavikApp
-    from slavik_tui.ui.widgets.chart import MetricsChart
-    from slavik_tui.ui.widgets.compare_charts import CompareCharts
+    from slavik_tui.ui.chart.widget import MetricsChart
+    from slavik_tui.ui.chart.compare import CompareCharts
     from slavik_tui.ui.widgets.runs_table import RunsTable
 
     # Time stamps from inside the widgets: when a chart has built a frame (what it paints

@@ -39,7 +39,7 @@ FOOTER_MARKERS = (b"Export", b"Rename")
 def fake_models(root: Path) -> None:
     """Model folders as the app sees them (config, datasets, weights-sized files, history)."""
     sys.path.insert(0, str(ROOT))
-    from slavik_tui.engine.config import ModelConfig
+    from slavik_tui.spec.config import ModelConfig
     from slavik_tui.store.history import History
 
     for name, cfg, step in [

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from slavik_tui.engine.config import ModelConfig  # noqa: E402
+from slavik_tui.spec.config import ModelConfig  # noqa: E402
 from slavik_tui.engine.model import GPT  # noqa: E402
 from slavik_tui.engine.trainer import make_optimizer  # noqa: E402
 

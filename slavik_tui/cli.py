@@ -133,7 +133,7 @@ def _say(line: str) -> None:
 
 
 def cmd_new(args) -> int:
-    from slavik_tui.engine.config import ModelConfig
+    from slavik_tui.spec.config import ModelConfig
     from slavik_tui.store.workspace import validate_name
 
     validate_name(args.name)

@@ -191,7 +191,7 @@ def load_trainer_state(model_dir: Path) -> dict | None:
 
 def load_model(model_dir: Path, device: str = "cpu"):
     """(GPT, Tokenizer, ModelConfig) of a trained model, ready for generation."""
-    from slavik_tui.engine.config import ModelConfig
+    from slavik_tui.spec.config import ModelConfig
     from slavik_tui.engine.model import GPT
     from slavik_tui.engine.tokenizer import Tokenizer
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from slavik_tui.engine.checkpoint import atomic_write_json
-from slavik_tui.engine.config import FORMAT_VERSION, ModelConfig
+from slavik_tui.spec.config import FORMAT_VERSION, ModelConfig
 from slavik_tui.engine.data import TokenData, add_datasets, read_documents
 from slavik_tui.engine.tokenizer import EOT, MIN_VOCAB, Tokenizer
 from slavik_tui.errors import UserError

@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 from slavik_tui.atomic import atomic_write_bytes, fsync_dir, write_file_synced
-from slavik_tui.engine.config import ModelConfig
+from slavik_tui.spec.config import ModelConfig
 from slavik_tui.engine.tokenizer import EOT
 from slavik_tui.errors import UserError
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from slavik_tui.engine.config import ModelConfig
+from slavik_tui.spec.config import ModelConfig
 
 
 # ---- rotary position embeddings -----------------------------------------------------------

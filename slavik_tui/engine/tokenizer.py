@@ -30,7 +30,7 @@ from tokenizers import Tokenizer as _HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from slavik_tui.atomic import atomic_write_text
-from slavik_tui.engine.config import MAX_VOCAB, MIN_VOCAB  # noqa: F401 - re-exported
+from slavik_tui.spec.config import MAX_VOCAB, MIN_VOCAB  # noqa: F401 - re-exported
 from slavik_tui.errors import UserError
 
 EOT = "<|endoftext|>"

@@ -28,10 +28,10 @@ import torch
 
 from slavik_tui.engine import checkpoint as ckpt
 from slavik_tui.engine import reward as rewards
-from slavik_tui.engine.config import MB, ModelConfig
+from slavik_tui.spec.config import MB, ModelConfig
 from slavik_tui.engine.data import TokenData, add_datasets, load_corpus_words
 from slavik_tui.engine.model import GPT
-from slavik_tui.engine.options import (  # noqa: F401 - re-exported: the trainer's API
+from slavik_tui.spec.options import (  # noqa: F401 - re-exported: the trainer's API
     DEFAULT_ITERS,
     PLAN_DEFAULTS,
     TrainOptions,

@@ -12,19 +12,16 @@ import os
 import shutil
 import sqlite3
 import stat
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slavik_tui.engine.config import MB, ModelConfig
+from slavik_tui.spec.config import MB, ModelConfig
 from slavik_tui.errors import UserError
+from slavik_tui.spec.folder import validate_name  # noqa: F401 - re-exported
 from slavik_tui.store.lock import ModelLock, lock_holder
 
 ENV_MODELS_DIR = "SLAVIK_MODELS_DIR"
-MAX_NAME_LEN = 64
-_NAME_PUNCT = "-_."
-_NAME_EXAMPLE = "e.g. 'slavik-1' or 'славик'"
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -51,35 +48,6 @@ def resolve_models_dir(arg: str | os.PathLike | None) -> Path:
             f"pass a writable --models-dir or set ${ENV_MODELS_DIR}"
         ) from None
     return path.resolve()
-
-
-def validate_name(name: str) -> str:
-    """Return the model name (NFC-normalised) or raise UserError naming the broken rule.
-
-    Allowed: letters of any alphabet, digits, '-', '_', '.'; 1–64 characters; no leading dot
-    (so no '.', '..' or hidden folders); hence no path separators or spaces.
-    """
-    if not isinstance(name, str):
-        raise UserError(f"model name must be text, got {name!r}; use {_NAME_EXAMPLE}")
-    # NFC: "й" typed as и + combining breve (macOS file names) is the same name as "й".
-    name = unicodedata.normalize("NFC", name)
-    rule = None
-    if not name:
-        rule = "is empty"
-    elif len(name) > MAX_NAME_LEN:
-        rule = f"is {len(name)} characters long, the limit is {MAX_NAME_LEN}"
-    elif "/" in name or "\\" in name or (os.altsep and os.altsep in name):
-        rule = "contains a path separator ('/' or '\\')"
-    elif name.startswith("."):
-        rule = "starts with a dot (that would be '.', '..' or a hidden folder)"
-    else:
-        bad = sorted({ch for ch in name if not (ch.isalnum() or ch in _NAME_PUNCT)})
-        if bad:
-            shown = ", ".join(repr(ch) for ch in bad)
-            rule = f"contains {shown}; only letters, digits, '-', '_' and '.' are allowed"
-    if rule:
-        raise UserError(f"invalid model name {name!r}: it {rule}; pick a name like {_NAME_EXAMPLE}")
-    return name
 
 
 def _read_json(path: Path) -> Any:

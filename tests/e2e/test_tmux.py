@@ -22,7 +22,7 @@ pytestmark = [
 @pytest.fixture
 def untrained_models(tmp_path: Path) -> Path:
     """models/tiny, created (tokenizer trained, data tokenised) but never trained."""
-    from slavik_tui.engine.config import ModelConfig
+    from slavik_tui.spec.config import ModelConfig
     from slavik_tui.engine.create import create_model
     from slavik_tui.store.workspace import Workspace
 

@@ -57,7 +57,7 @@ def notifications(app) -> list[str]:
 @pytest.fixture(scope="session")
 def trained_source(tmp_path_factory) -> Path:
     """models/tiny: created and trained for 20 steps by the engine, once per session."""
-    from slavik_tui.engine.config import ModelConfig
+    from slavik_tui.spec.config import ModelConfig
     from slavik_tui.engine.create import create_model
     from slavik_tui.engine.trainer import TrainOptions, train
     from slavik_tui.store.workspace import Workspace
@@ -113,7 +113,7 @@ def write_config(folder: Path, config) -> None:
 
 def _fake_model(root: Path, name: str, cfg: dict, step: int, losses: list[float],
                 datasets: list[tuple[str, int]]) -> None:
-    from slavik_tui.engine.config import ModelConfig
+    from slavik_tui.spec.config import ModelConfig
     from slavik_tui.store.history import History
 
     config = ModelConfig(**cfg)

@@ -21,7 +21,7 @@ from textual.widgets import Footer
 from slavik_tui.ui.app import SlavikApp
 from slavik_tui.ui.screens.help import bindings_of, help_sections
 from slavik_tui.ui.widgets.app_footer import AppFooter
-from slavik_tui.ui.widgets.chart import (
+from slavik_tui.ui.chart.widget import (
     DEFAULT_THEME,
     MetricsChart,
     Series,
@@ -31,7 +31,7 @@ from slavik_tui.ui.widgets.chart import (
     saved_note,
     training_series,
 )
-from slavik_tui.ui.widgets.compare_charts import CompareCharts
+from slavik_tui.ui.chart.compare import CompareCharts
 
 N = 5000
 T0 = 1_700_000_000.0  # unix seconds: the chart shows time since the run's first row
@@ -419,7 +419,7 @@ def test_render_frame_without_an_app_and_comparison_series():
 
 
 def test_chart_module_does_not_import_torch():
-    code = "import sys, slavik_tui.ui.widgets.chart\nprint('torch' in sys.modules)\n"
+    code = "import sys, slavik_tui.ui.chart.widget\nprint('torch' in sys.modules)\n"
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root

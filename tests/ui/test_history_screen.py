@@ -11,13 +11,13 @@ from pathlib import Path
 
 from conftest import TINY, notifications, run, wait_for, write_config
 
-from slavik_tui.engine.config import ModelConfig
+from slavik_tui.spec.config import ModelConfig
 from slavik_tui.store.history import EVAL_METRICS, STEP_METRICS, History
 from slavik_tui.ui.app import SlavikApp
 from slavik_tui.ui.screens.confirm import ConfirmScreen
 from slavik_tui.ui.screens.history import HistoryScreen
-from slavik_tui.ui.widgets.chart import MetricsChart
-from slavik_tui.ui.widgets.compare_charts import CompareCharts
+from slavik_tui.ui.chart.widget import MetricsChart
+from slavik_tui.ui.chart.compare import CompareCharts
 from slavik_tui.ui.widgets.compare_table import CompareTable
 from slavik_tui.ui.widgets.runs_table import RunsTable, row_of
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import make_untrained, notifications, run, text_of, wait_for
 from textual.widgets import Input
 
-from slavik_tui.engine.config import ModelConfig
+from slavik_tui.spec.config import ModelConfig
 from slavik_tui.store.lock import ModelLock
 from slavik_tui.ui.app import SlavikApp
 from slavik_tui.ui.screens.confirm import ConfirmScreen

@@ -40,13 +40,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, Select, Static
 
-from slavik_tui.charts import run_title
+from slavik_tui.charts.autosave import run_title
 from slavik_tui.errors import UserError
 from slavik_tui.store.history import History, RunInfo, export_compare_csv
-from slavik_tui.ui.feed import RunFollower, append_rows, fill_chart
+from slavik_tui.charts.feed import append_rows, fill_chart
+from slavik_tui.runs.watch import RunFollower
 from slavik_tui.ui.widgets.app_footer import AppFooter
-from slavik_tui.ui.widgets.chart import PALETTE, MetricsChart, training_series
-from slavik_tui.ui.widgets.compare_charts import CompareCharts, copy_view_state
+from slavik_tui.ui.chart.widget import PALETTE, MetricsChart, training_series
+from slavik_tui.ui.chart.compare import CompareCharts, copy_view_state
 from slavik_tui.ui.widgets.compare_table import CompareRow, CompareTable
 from slavik_tui.ui.widgets.runs_table import MARK, RunsTable, fmt_lr
 

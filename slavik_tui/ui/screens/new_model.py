@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from slavik_tui.engine.config import ModelConfig
+from slavik_tui.spec.config import ModelConfig
 from slavik_tui.errors import UserError
 from slavik_tui.store.workspace import validate_name
 from slavik_tui.ui.messages import JobProgress

@@ -35,9 +35,10 @@ from textual.worker import get_current_worker
 from slavik_tui.errors import UserError
 from slavik_tui.store.lock import lock_holder
 from slavik_tui.store.workspace import resolve_models_dir
-from slavik_tui.ui.feed import RunFollower, append_rows, fill_chart
+from slavik_tui.charts.feed import append_rows, fill_chart
+from slavik_tui.runs.watch import RunFollower
 from slavik_tui.ui.widgets.app_footer import AppFooter
-from slavik_tui.ui.widgets.chart import MetricsChart, training_series
+from slavik_tui.ui.chart.widget import MetricsChart, training_series
 from slavik_tui.ui.widgets.forms import FormField
 from slavik_tui.ui.widgets.model_details import read_datasets
 from slavik_tui.ui.widgets.path_input import PathInput

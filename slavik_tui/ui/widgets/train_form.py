@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
-from slavik_tui.engine.options import DEFAULT_ITERS, PLAN_DEFAULTS, TrainOptions
+from slavik_tui.spec.options import DEFAULT_ITERS, PLAN_DEFAULTS, TrainOptions
 from slavik_tui.errors import UserError
 from slavik_tui.ui.widgets.forms import FormField
 from slavik_tui.ui.widgets.path_input import PathInput, split_paths

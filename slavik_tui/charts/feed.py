@@ -1,11 +1,11 @@
-"""Feeding a `MetricsChart` from a model's `history.sqlite`: whole curves and live tails.
+"""Feeding a chart from a model's `history.sqlite`: whole curves and live tails.
 
 Pure data code (numpy + store): no widget is created or imported here, the chart is passed in
 and only its `append(key, steps, times, values)` is called, so this runs in unit tests without
 an app. The screens do the rest:
 
 * `fill_chart(chart, History.steps_arrays(), History.evals_arrays())` — a whole curve at once;
-* `RunFollower(history_path).load_all()` then `.poll()` every ~0.5 s — only the rows written
+* `slavik_tui.runs.watch.RunFollower(history_path).load_all()` then `.poll()` every ~0.5 s — only the rows written
   since the last poll (by rowid), handed to `append_rows(chart, steps_rows, evals_rows)`.
 
 Series keys are those of `training_series(run)`: "loss" (train loss, per step) and
@@ -14,19 +14,16 @@ Series keys are those of `training_series(run)`: "loss" (train loss, per step) a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from slavik_tui.store.history import EVAL_FIELDS, STEP_FIELDS, History
+from slavik_tui.store.history import EVAL_FIELDS, STEP_FIELDS
 
 __all__ = [
     "EVAL_SERIES",
     "STEP_SERIES",
-    "RunFollower",
     "append_rows",
     "fill_chart",
     "series_key",
@@ -105,57 +102,3 @@ def append_rows(
         fill_chart(chart, _rows_to_columns(steps_rows, _STEP_INDEX, STEP_SERIES), {}, run)
     if evals_rows:
         fill_chart(chart, {}, _rows_to_columns(evals_rows, _EVAL_INDEX, EVAL_SERIES), run)
-
-
-class RunFollower:
-    """Reads what a trainer appends to `history_path`, a poll at a time.
-
-    `run_id` None follows every run of the model (the model's curve: superseded rows hidden);
-    an id follows that run only. The history is opened read-only on first use; a file that does
-    not exist yet (a model never trained) reads as empty until the trainer creates it.
-    Not thread-safe by itself: use one follower from one thread (or worker) at a time.
-    """
-
-    def __init__(self, history_path: str | os.PathLike, run_id: int | None = None) -> None:
-        self.path = Path(history_path)
-        self.run_id = run_id
-        self.last_step_id = 0
-        """Rowid of the newest steps row handed out so far."""
-        self.last_eval_id = 0
-        self._history: History | None = None
-
-    @property
-    def history(self) -> History:
-        """The read-only History (opened lazily; a missing file reads as empty)."""
-        if self._history is None:
-            self._history = History(self.path, readonly=True)
-        return self._history
-
-    def load_all(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Everything so far as arrays (ordered by step), and position the poll after it."""
-        history = self.history
-        steps = history.steps_arrays(self.run_id)
-        evals = history.evals_arrays(self.run_id)
-        if len(steps["id"]):
-            self.last_step_id = max(self.last_step_id, int(steps["id"].max()))
-        if len(evals["id"]):
-            self.last_eval_id = max(self.last_eval_id, int(evals["id"].max()))
-        return steps, evals
-
-    def poll(self, limit: int | None = None) -> tuple[list[tuple], list[tuple]]:
-        """(steps rows, evals rows) written since the last poll, each ordered by rowid, as
-        `History.new_steps` / `new_evals` tuples. `limit` caps each list (the rest comes
-        next time)."""
-        history = self.history
-        steps = history.new_steps(self.last_step_id, self.run_id, limit=limit)
-        evals = history.new_evals(self.last_eval_id, self.run_id, limit=limit)
-        if steps:
-            self.last_step_id = int(steps[-1][0])
-        if evals:
-            self.last_eval_id = int(evals[-1][0])
-        return steps, evals
-
-    def close(self) -> None:
-        if self._history is not None:
-            self._history.close()
-            self._history = None

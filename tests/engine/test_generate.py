@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from corpus import make_text
-from slavik_tui.engine.config import ModelConfig
+from slavik_tui.spec.config import ModelConfig
 from slavik_tui.engine.generate import generate
 from slavik_tui.engine.model import GPT
 from slavik_tui.engine.tokenizer import Tokenizer

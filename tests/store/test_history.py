@@ -22,7 +22,7 @@ from slavik_tui.store.history import (
     CSV_COLUMNS, EVAL_FIELDS, SCHEMA_VERSION, STEP_FIELDS, History, export_compare_csv,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NAN = float("nan")
 
 

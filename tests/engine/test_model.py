@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from slavik_tui.engine.config import ModelConfig
+from slavik_tui.spec.config import ModelConfig
 from slavik_tui.engine.model import GPT
 
 CONFIGS = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slavik_tui.ui.widgets.chart_data import (
+from slavik_tui.charts.series import (
     BLOCK,
     Series,
     axis_range,
@@ -342,11 +342,11 @@ def test_time_labels():
 
 def test_chart_data_imports_no_ui_or_torch():
     code = (
-        "import sys, slavik_tui.ui.widgets.chart_data\n"
+        "import sys, slavik_tui.charts.series\n"
         "bad = [m for m in ('textual', 'rich', 'plotext', 'torch') if m in sys.modules]\n"
         "print(bad)\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )

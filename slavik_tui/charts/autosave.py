@@ -62,8 +62,8 @@ def render_run_svg(
 ) -> str:
     """The chart of one run (arrays as `History.steps_arrays/evals_arrays` return them), whole
     x-range by step, as an SVG document."""
-    from slavik_tui.ui.feed import fill_chart
-    from slavik_tui.ui.widgets.chart import frame_svg, render_frame, training_series
+    from slavik_tui.charts.feed import fill_chart
+    from slavik_tui.ui.chart.widget import frame_svg, render_frame, training_series
 
     width, height = size
     series = training_series()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from slavik_tui.engine.config import ModelConfig
+from slavik_tui.spec.config import ModelConfig
 from slavik_tui.errors import UserError
 from slavik_tui.store.history import History
 from slavik_tui.store.lock import ModelLock
@@ -20,7 +20,7 @@ from slavik_tui.store.workspace import (
     ModelInfo, Workspace, resolve_models_dir, validate_name,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REQUIRED_JSON_KEYS = {
     "name", "params", "size_mb", "trained", "d_model", "layers", "heads", "vocab_size",
     "context", "datasets", "steps", "last_loss",

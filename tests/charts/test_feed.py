@@ -1,4 +1,4 @@
-"""slavik_tui.ui.feed: arrays and polled rows of a history into chart series (no app)."""
+"""slavik_tui.charts.feed and slavik_tui.runs.watch: arrays and polled rows of a history into chart series (no app)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from slavik_tui.store.history import History
-from slavik_tui.ui.feed import RunFollower, append_rows, fill_chart, series_key
+from slavik_tui.charts.feed import append_rows, fill_chart, series_key
+from slavik_tui.runs.watch import RunFollower
 
 
 class FakeChart:
@@ -126,7 +127,7 @@ def test_follower_of_one_run_ignores_others(tmp_path: Path):
 
 
 def test_feed_into_a_real_chart(tmp_path: Path):
-    from slavik_tui.ui.widgets.chart import MetricsChart
+    from slavik_tui.ui.chart.widget import MetricsChart
 
     path = tmp_path / "history.sqlite"
     h, rid = _write(path)

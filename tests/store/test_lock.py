@@ -13,7 +13,7 @@ import pytest
 from slavik_tui.errors import UserError
 from slavik_tui.store.lock import LOCK_NAME, ModelLock, lock_holder
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 HOLDER = textwrap.dedent(
     """

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from slavik_tui.engine import checkpoint as ckpt
-from slavik_tui.engine.config import ModelConfig
+from slavik_tui.spec.config import ModelConfig
 from slavik_tui.engine.create import create_model
 from slavik_tui.engine.trainer import TrainingFailed, TrainOptions, lr_at, make_plan, train
 from slavik_tui.errors import UserError

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from slavik_tui.charts import autosave_run, chart_paths, main
+from slavik_tui.charts.autosave import autosave_run, chart_paths, main
 from slavik_tui.store.history import CSV_COLUMNS, History
 
 T0 = 1_740_000_000.0
@@ -108,7 +108,7 @@ def test_importing_it_loads_no_ui_library():
 
 def test_a_stopped_detached_run_autosaves_its_chart(tmp_path, monkeypatch, corpus_file):
     """The trainer's end-of-run hook: stop a real detached run, the files appear."""
-    from slavik_tui.engine.config import ModelConfig
+    from slavik_tui.spec.config import ModelConfig
     from slavik_tui.engine.create import create_model
     from slavik_tui.runs import start_detached, stop
     from slavik_tui.store.workspace import Workspace

@@ -57,7 +57,7 @@ from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot, _rgbify_theme, _sequence
 
 from slavik_tui.atomic import atomic_write_text, replacing
-from slavik_tui.ui.widgets.chart_data import (
+from slavik_tui.charts.series import (
     MARKER_RES,
     METRICS,
     Color,

@@ -14,8 +14,8 @@ from typing import Any, Iterable, Sequence
 
 from textual.containers import Grid
 
-from slavik_tui.ui.feed import fill_chart
-from slavik_tui.ui.widgets.chart import MetricsChart, training_series
+from slavik_tui.charts.feed import fill_chart
+from slavik_tui.ui.chart.widget import MetricsChart, training_series
 
 
 def copy_view_state(src: MetricsChart, dst: MetricsChart) -> None:

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from corpus import make_text
 from slavik_tui.engine import checkpoint as ckpt
-from slavik_tui.engine.config import ModelConfig
+from slavik_tui.spec.config import ModelConfig
 from slavik_tui.engine.export import FORMATS, export, export_state
 from slavik_tui.engine.model import GPT
 from slavik_tui.engine.tokenizer import Tokenizer, tokenizer_summary

@@ -1,0 +1,215 @@
+"""The one place that knows a model folder's layout: its file names, and how to read the small
+JSON files in it tolerantly.
+
+A model folder may come from someone else (a copy, an archive, a shared drive), so every name
+read from disk is checked before it becomes a path, nothing here follows a symlink out of the
+folder, and every error names the file and says what to do. Pure standard library.
+
+    models/<name>/
+      config.json          architecture + tokenizer settings (+ format version)
+      tokenizer.json       Hugging Face tokenizers file
+      model.safetensors    current weights (fp32)
+      trainer_state.pt     optimizer, schedule, RNG states, data position (weights_only load)
+      checkpoint.json      the commit record of the last checkpoint: step, sha256s
+      datasets.json        every dataset this model saw
+      history.sqlite       runs and their metric points
+      data/<sha256>.bin    token cache of each dataset (+ .words: its word list)
+      runs/<run_id>.log    output of a detached run
+      charts/              saved and autosaved charts (SVG + CSV)
+      .lock                held by the one trainer that may write this model
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slavik_tui.errors import UserError
+
+CONFIG = "config.json"
+TOKENIZER = "tokenizer.json"
+WEIGHTS = "model.safetensors"
+STATE = "trainer_state.pt"
+RECORD = "checkpoint.json"
+DATASETS = "datasets.json"
+HISTORY = "history.sqlite"
+LOCK = ".lock"
+DATA_DIR = "data"
+RUNS_DIR = "runs"
+CHARTS_DIR = "charts"
+
+MAX_NAME_LEN = 64
+_NAME_PUNCT = "-_."
+NAME_EXAMPLE = "e.g. 'slavik-1' or 'славик'"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def validate_name(name: str) -> str:
+    """Return the model name (NFC-normalised) or raise UserError naming the broken rule.
+
+    Allowed: letters of any alphabet, digits, '-', '_', '.'; 1–64 characters; no leading dot
+    (so no '.', '..' or hidden folders); hence no path separators or spaces.
+    """
+    if not isinstance(name, str):
+        raise UserError(f"model name must be text, got {name!r}; use {NAME_EXAMPLE}")
+    # NFC: "й" typed as и + combining breve (macOS file names) is the same name as "й".
+    name = unicodedata.normalize("NFC", name)
+    rule = None
+    if not name:
+        rule = "is empty"
+    elif len(name) > MAX_NAME_LEN:
+        rule = f"is {len(name)} characters long, the limit is {MAX_NAME_LEN}"
+    elif "/" in name or "\\" in name or (os.altsep and os.altsep in name):
+        rule = "contains a path separator ('/' or '\\')"
+    elif name.startswith("."):
+        rule = "starts with a dot (that would be '.', '..' or a hidden folder)"
+    else:
+        bad = sorted({ch for ch in name if not (ch.isalnum() or ch in _NAME_PUNCT)})
+        if bad:
+            shown = ", ".join(repr(ch) for ch in bad)
+            rule = f"contains {shown}; only letters, digits, '-', '_' and '.' are allowed"
+    if rule:
+        raise UserError(f"invalid model name {name!r}: it {rule}; pick a name like {NAME_EXAMPLE}",
+                        field="name")
+    return name
+
+
+def is_sha256(text: object) -> bool:
+    """A lowercase hex sha256: the only form a cache file name read from disk may take."""
+    return isinstance(text, str) and _SHA256.fullmatch(text) is not None
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """Paths inside one model folder. Cheap: nothing is read until a method is called."""
+
+    path: Path
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    # ---- files ----------------------------------------------------------------------------
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def tokenizer(self) -> Path:
+        return self.path / TOKENIZER
+
+    @property
+    def weights(self) -> Path:
+        return self.path / WEIGHTS
+
+    @property
+    def state(self) -> Path:
+        return self.path / STATE
+
+    @property
+    def record(self) -> Path:
+        return self.path / RECORD
+
+    @property
+    def datasets(self) -> Path:
+        return self.path / DATASETS
+
+    @property
+    def history(self) -> Path:
+        return self.path / HISTORY
+
+    @property
+    def lock(self) -> Path:
+        return self.path / LOCK
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / DATA_DIR
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path / RUNS_DIR
+
+    @property
+    def charts_dir(self) -> Path:
+        return self.path / CHARTS_DIR
+
+    def cache(self, sha256: str, suffix: str = ".bin") -> Path:
+        """The token cache (`.bin`) or word list (`.words`) of a dataset. The sha256 comes from
+        datasets.json, which may have been edited: anything but 64 hex digits is refused."""
+        if not is_sha256(sha256):
+            raise UserError(
+                f"{self.datasets}: dataset id {str(sha256)[:80]!r} is not a sha256; restore the "
+                "file from a copy of the model folder, or add the data again with --data FILE"
+            )
+        return self.data_dir / f"{sha256}{suffix}"
+
+    def run_log(self, run_id: int) -> Path:
+        return self.runs_dir / f"{int(run_id)}.log"
+
+    def chart_files(self, run_id: int) -> tuple[Path, Path]:
+        """Where a run's autosaved chart goes: charts/run-<id>.svg and .csv."""
+        stem = f"run-{int(run_id)}"
+        return self.charts_dir / f"{stem}.svg", self.charts_dir / f"{stem}.csv"
+
+    # ---- tolerant readers -------------------------------------------------------------------
+    def read_json(self, path: Path, missing: Any = None) -> Any:
+        """Parsed JSON of a file in this folder, `missing` when it is absent; UserError naming
+        the file when it is not a regular file or not JSON."""
+        try:
+            if path.is_symlink() or (path.exists() and not path.is_file()):
+                raise UserError(
+                    f"{path} is not a regular file; replace it with the real file or restore "
+                    "the model folder from a copy"
+                )
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return missing
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path} cannot be read ({exc}); restore it from a copy of the "
+                            "model folder") from None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
+                            "restore it from a copy of the model folder") from None
+
+    def read_meta(self) -> dict:
+        """config.json as a dict with a "model" object (older folders held the model alone)."""
+        meta = self.read_json(self.config)
+        if meta is None:
+            raise UserError(f"{self.config} is missing, so the folder is incomplete; restore the "
+                            f"file or remove the model with `slavik-tui delete {self.name}`")
+        if not isinstance(meta, dict):
+            raise UserError(f"{self.config} is not a JSON object; restore it from a copy of the "
+                            "model folder")
+        if "model" not in meta:
+            meta = {"model": meta}
+        if not isinstance(meta["model"], dict):
+            raise UserError(f"{self.config}: 'model' is not an object; restore it from a copy of "
+                            "the model folder")
+        return meta
+
+    def read_record(self) -> dict | None:
+        """checkpoint.json (None when the model was never saved); UserError when damaged."""
+        record = self.read_json(self.record)
+        if record is None:
+            return None
+        step = record.get("step") if isinstance(record, dict) else None
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise UserError(f"{self.record} is damaged (no valid 'step'); restore the model "
+                            "folder from a copy")
+        return record
+
+    def saved_step(self) -> int:
+        """The step of the last committed checkpoint (0 when never trained)."""
+        record = self.read_record()
+        return record["step"] if record else 0

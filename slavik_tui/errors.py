@@ -20,3 +20,10 @@ class UserError(Exception):
         # One line, always: a multi-line message would break the CLI contract.
         super().__init__(" ".join(str(message).split()))
         self.field = field
+
+
+class DiskFull(UserError):
+    """A write failed because the disk (or quota) is full: the user frees space and reruns.
+
+    Its own type so the trainer can record the run's reason as "disk full" rather than as a
+    crash."""

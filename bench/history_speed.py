@@ -261,10 +261,10 @@ def main() -> None:
         poll = median_time(lambda: reader.new_steps(last))
         results.append(("new_steps(after last id) poll", *poll))
         if args.baseline:
-            from slavik_tui.store.history import _STEP_SELECT, step_dtype
+            from slavik_tui.store.history.schema import STEP_SELECT, step_dtype
 
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            query = _STEP_SELECT + " WHERE run_id = ? ORDER BY step, id"
+            query = STEP_SELECT + " WHERE run_id = ? ORDER BY step, id"
             results.append(("baseline: np.fromiter(SQL) one run", *median_time(
                 lambda: np.fromiter(conn.execute(query, (run_a,)), step_dtype()), repeat=3)))
             conn.close()

@@ -26,7 +26,7 @@ LOCK_NAME = ".lock"
 _PID_WAIT_S = 0.5  # a new holder writes its pid microseconds after flock(); wait at most this
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -101,7 +101,7 @@ class ModelLock:
                 os.close(fd)
                 # Retry briefly when the holder is mid-release (file unlinked or empty) or a
                 # `lock_holder` probe holds LOCK_SH for a moment over a dead trainer's pid.
-                if (replaced or pid is None or not _pid_alive(pid)) and (
+                if (replaced or pid is None or not pid_alive(pid)) and (
                     time.monotonic() < deadline
                 ):
                     time.sleep(0.01)

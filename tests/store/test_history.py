@@ -1,4 +1,4 @@
-"""store/history.py: the SQLite metrics history (schema, writer, readers, exports)."""
+"""store/history/: the SQLite metrics history (schema, writer, readers, exports)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from slavik_tui.errors import UserError
-from slavik_tui.store import history as history_mod
+from slavik_tui.store.history import schema as schema_mod
 from slavik_tui.store.history import (
     CSV_COLUMNS, EVAL_FIELDS, SCHEMA_VERSION, STEP_FIELDS, History, export_compare_csv,
 )
@@ -29,7 +29,7 @@ NAN = float("nan")
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tiny blocks, so every test crosses packed blocks and the unpacked tail."""
-    monkeypatch.setattr(history_mod, "BLOCK_ROWS", 4)
+    monkeypatch.setattr(schema_mod, "BLOCK_ROWS", 4)
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_schema_created(hist: History, hpath: Path) -> None:
     assert step_cols == list(STEP_FIELDS) + ["superseded"]
     eval_cols = [r[1] for r in db_rows(hpath, "PRAGMA table_info(evals)")]
     assert eval_cols == list(EVAL_FIELDS) + ["superseded"]
-    assert "runs(" in history_mod.__doc__ and "PRAGMA user_version" in history_mod.__doc__
+    assert "runs(" in schema_mod.__doc__ and "PRAGMA user_version" in schema_mod.__doc__
 
 
 def test_not_a_database_and_newer_schema_are_user_errors(tmp_path: Path) -> None:
@@ -466,7 +466,7 @@ def test_blocks_and_tail_agree_with_rows(hist: History, hpath: Path) -> None:
 
 
 def test_steps_arrays_speed_sanity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history_mod, "BLOCK_ROWS", 4096)
+    monkeypatch.setattr(schema_mod, "BLOCK_ROWS", 4096)
     d = tmp_path / "big"
     d.mkdir()
     path = d / "history.sqlite"

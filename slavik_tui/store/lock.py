@@ -6,6 +6,9 @@ file left behind by a killed trainer is not a stale lock at all — the next tra
 takes it over. The file's text (the holder's pid and a newline) is only there so that others
 can say *who* holds it and `slavik-tui stop` can signal it.
 
+The file is opened with O_NOFOLLOW and must be a regular file: a model folder may come from
+someone else, and a `.lock` linked to ~/.bashrc would otherwise be truncated.
+
 Release order matters (see `ModelLock.release`): truncate, unlink while still holding the
 lock, then close. A trainer racing us may have opened the old path just before the unlink;
 after it gets the flock it checks that the path still names the inode it locked, and starts
@@ -17,16 +20,22 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import time
 from pathlib import Path
 
 from slavik_tui.errors import UserError
+from slavik_tui.spec.folder import ModelFolder
 
-LOCK_NAME = ".lock"
+# O_NOFOLLOW: a model folder may come from someone else, and a `.lock` symlink to ~/.bashrc
+# must not be created through, truncated or written. O_NONBLOCK: opening a FIFO planted there
+# must not hang (it has no effect on a regular file).
+_OPEN_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _PID_WAIT_S = 0.5  # a new holder writes its pid microseconds after flock(); wait at most this
 
 
 def pid_alive(pid: int) -> bool:
+    """Is there a process with this pid (ours or someone else's)?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -52,7 +61,7 @@ def _read_pid(fd: int) -> int | None:
 def _same_file(fd: int, path: Path) -> bool:
     """Does `path` still name the inode `fd` has open (not unlinked or replaced)?"""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)  # a link put in its place is not the file we locked
     except FileNotFoundError:
         return False
     fst = os.fstat(fd)
@@ -61,6 +70,31 @@ def _same_file(fd: int, path: Path) -> bool:
 
 def _would_block(exc: OSError) -> bool:
     return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+
+
+def _not_a_lock_file(path: Path) -> UserError:
+    if path.is_symlink():
+        kind, remove = "a symbolic link", f"rm {path}"  # removes the link, not its target
+    else:
+        kind, remove = "not a regular file", f"rm -r {path}"
+    return UserError(
+        f"{path} is {kind}, so slavik-tui will not open it as the model's lock (it may point "
+        f"at a file of yours); remove it with `{remove}` and run the command again"
+    )
+
+
+def _open_lock(path: Path, flags: int) -> int:
+    """A descriptor on the lock file itself, never through a link, only a regular file."""
+    try:
+        fd = os.open(path, flags | _OPEN_FLAGS, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR):
+            raise _not_a_lock_file(path) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _not_a_lock_file(path)
+    return fd
 
 
 class ModelLock:
@@ -72,7 +106,7 @@ class ModelLock:
 
     def __init__(self, model_dir: str | os.PathLike) -> None:
         self.model_dir = Path(model_dir)
-        self.path = self.model_dir / LOCK_NAME
+        self.path = ModelFolder(self.model_dir).lock
         self._fd: int | None = None
 
     @property
@@ -89,7 +123,7 @@ class ModelLock:
             )
         deadline = time.monotonic() + _PID_WAIT_S
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = _open_lock(self.path, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -162,10 +196,12 @@ def lock_holder(model_dir: str | os.PathLike) -> int | None:
     Probes with a non-blocking shared lock on a separate descriptor, released at once, so a
     holder is never disturbed (a trainer starting in that microsecond retries, see acquire).
     """
-    path = Path(model_dir) / LOCK_NAME
+    path = ModelFolder(model_dir).lock
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = _open_lock(path, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):
+        return None
+    except UserError:  # a link or a FIFO there: nobody can hold it (acquire refuses it too)
         return None
     try:
         try:

@@ -98,7 +98,20 @@ def export_gguf(state_dict: dict, cfg: ModelConfig, tokenizer_json_path: str | o
     tensors = list(gguf_tensors(state_dict, cfg))
 
     writer = gguf.GGUFWriter(None, "llama")
-    writer.add_name(name or out.stem)
+    _add_model_keys(writer, cfg, quant, name or out.stem)
+    _add_tokenizer_keys(writer, vocab.tokens, vocab.types, vocab.merges, eot_id, turn_id,
+                        chat_template)
+    for tensor_name, array in tensors:
+        data, qtype = _encode(array, quant)
+        writer.add_tensor(tensor_name, data, raw_dtype=qtype)
+    _write_atomically(writer, out)
+    return out
+
+
+def _add_model_keys(writer, cfg: ModelConfig, quant: str, name: str) -> None:
+    import gguf
+
+    writer.add_name(name)
     writer.add_vocab_size(cfg.vocab_size)
     writer.add_context_length(cfg.context)
     writer.add_embedding_length(cfg.d_model)
@@ -113,26 +126,23 @@ def export_gguf(state_dict: dict, cfg: ModelConfig, tokenizer_json_path: str | o
                          else gguf.LlamaFileType.MOSTLY_Q8_0)
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
-    writer.add_tokenizer_model("gpt2")
+
+def _add_tokenizer_keys(writer, tokens: list[str], types: list[int], merges: list[str],
+                        eot_id: int, turn_id: int | None, chat_template: str | None) -> None:
+    writer.add_tokenizer_model("gpt2")  # llama.cpp's byte-level BPE
     writer.add_tokenizer_pre(PRE_TOKENIZER)
-    writer.add_token_list(vocab.tokens)
-    writer.add_token_types(vocab.types)
-    writer.add_token_merges(vocab.merges)
-    writer.add_bos_token_id(eot_id)  # a document starts after EOT in training
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(eot_id)  # in training a document starts after EOT
     writer.add_eos_token_id(eot_id)
     writer.add_pad_token_id(eot_id)
-    writer.add_add_bos_token(False)  # prompts are encoded bare, as slavik-tui does
+    writer.add_add_bos_token(False)  # prompts are encoded bare, as slavik-tui encodes them
     writer.add_add_eos_token(False)
     if turn_id is not None:
         writer.add_eot_token_id(turn_id)
     if chat_template is not None:
         writer.add_chat_template(chat_template)
-
-    for tensor_name, array in tensors:
-        data, qtype = _encode(array, quant)
-        writer.add_tensor(tensor_name, data, raw_dtype=qtype)
-    _write_atomically(writer, out)
-    return out
 
 
 # ---- tensors ------------------------------------------------------------------------------

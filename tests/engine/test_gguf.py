@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from gguf.quants import dequantize
+from tokenizers import Tokenizer as HFTokenizer
 
 from corpus import make_text
 from slavik_tui.engine import gguf as gguf_export
@@ -218,7 +219,7 @@ def test_metadata_names_and_shapes(tmp_path, tokenizer_json, tie):
 
     tokens, ttypes = fields["tokenizer.ggml.tokens"], fields["tokenizer.ggml.token_type"]
     assert len(tokens) == len(ttypes) == vocab
-    hf = tok._hf.get_vocab(with_added_tokens=True)
+    hf = HFTokenizer.from_file(str(tokenizer_json)).get_vocab(with_added_tokens=True)
     assert all(tokens[i] == t for t, i in hf.items())
     assert tokens[tok.eot_id] == EOT and ttypes[tok.eot_id] == gguf.TokenType.CONTROL
     assert ttypes.count(gguf.TokenType.NORMAL) == len(hf) - 1
@@ -286,16 +287,34 @@ def test_q8_0_keeps_rows_that_are_not_whole_blocks_in_f16(tmp_path, tokenizer_js
 
 def test_tokenising_from_the_file_gives_our_ids(tmp_path, tokenizer_json):
     tok = Tokenizer.load(tokenizer_json)
-    out = export_gguf(make_model().state_dict(), make_model().cfg, tokenizer_json,
-                      tmp_path / "m.gguf")
+    model = make_model()
+    out = export_gguf(model.state_dict(), model.cfg, tokenizer_json, tmp_path / "m.gguf")
     fields, _, _ = read_back(out)
     tokens, merges = fields["tokenizer.ggml.tokens"], fields["tokenizer.ggml.merges"]
-    pre = tok._hf.pre_tokenizer
+    pre = HFTokenizer.from_file(str(tokenizer_json)).pre_tokenizer
     for text in (PROBE, make_text(3_000, seed=9), "  a\n\n b\t\t\nc  "):
         assert gpt2_split(text) == [w for w, _ in _hf_words(pre, text)]  # the same split
         ours = tok.encode(text)
         assert bpe_encode(tokens, merges, text) == ours
     assert len(tok.encode(PROBE)) > 40
+
+
+def test_chat_special_tokens_are_control_tokens_and_end_a_turn(tmp_path, tokenizer_json):
+    hf = HFTokenizer.from_file(str(tokenizer_json))
+    hf.add_special_tokens(["<|user|>", "<|assistant|>", "<|end|>"])  # ids 400, 401, 402
+    chat_json = tmp_path / "tokenizer.json"
+    chat_json.write_text(hf.to_str(), encoding="utf-8")
+    model = make_model(vocab=403)
+    out = export_gguf(model.state_dict(), model.cfg, chat_json, tmp_path / "m.gguf",
+                      chat_template=CHAT, end_of_turn="<|end|>")
+    fields, _, _ = read_back(out)
+    assert fields["tokenizer.ggml.tokens"][400:] == ["<|user|>", "<|assistant|>", "<|end|>"]
+    assert fields["tokenizer.ggml.token_type"][400:] == [gguf.TokenType.CONTROL] * 3
+    assert fields["tokenizer.ggml.eot_token_id"] == 402
+    assert fields["tokenizer.chat_template"] == CHAT
+    with pytest.raises(UserError, match="no '<\\|bye\\|>' token"):
+        export_gguf(model.state_dict(), model.cfg, chat_json, tmp_path / "m.gguf",
+                    end_of_turn="<|bye|>")
 
 
 def _hf_words(pre, text):
@@ -347,3 +366,49 @@ def test_bad_inputs_are_one_line_errors(tmp_path, tokenizer_json, monkeypatch):
     assert "disk is full" in error(tmp_path / "m.gguf")
     assert (tmp_path / "m.gguf").read_bytes() == b"old"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+# ---- llama.cpp itself (llama-cpp-python builds from source; skipped where it is absent) ----
+def _greedy(step, prompt: list[int], n: int, margin: float) -> list[int]:
+    """Greedy tokens after `prompt`, stopping early where the best two logits are closer than
+    `margin` (there rounding may pick either, and both runtimes would be right)."""
+    ids, out = list(prompt), []
+    for _ in range(n):
+        logits = step(ids)
+        top2 = np.sort(logits)[-2:]
+        if top2[1] - top2[0] < margin:
+            break
+        ids.append(int(np.argmax(logits)))
+        out.append(ids[-1])
+    return out
+
+
+@pytest.mark.parametrize("quant", list(QUANTS))
+def test_llama_cpp_tokenises_and_decodes_as_we_do(tmp_path, tokenizer_json, quant):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    model = make_model()
+    tok = Tokenizer.load(tokenizer_json)
+    out = export_gguf(model.state_dict(), model.cfg, tokenizer_json, tmp_path / "m.gguf", quant)
+    llm = llama_cpp.Llama(model_path=str(out), n_ctx=48, n_batch=48, n_threads=2,
+                          logits_all=True, verbose=False)
+    for text in (PROBE, make_text(400, seed=5)):
+        assert llm.tokenize(text.encode("utf-8"), add_bos=False, special=False) == tok.encode(text)
+    assert llm.detokenize(tok.encode(PROBE)).decode("utf-8") == PROBE
+
+    prompt = tok.encode(PROBE)[:20]
+    llm.reset()
+    llm.eval(prompt)
+    theirs = np.asarray(llm.scores[: len(prompt)], dtype=np.float64)
+    diff = np.abs(theirs - torch_logits(model, prompt)).max()
+    print(f"llama.cpp {quant}: max |Δ logit| {diff:.4f}")
+    tol = F16_TOL if quant == "f16" else Q8_TOL
+    assert diff <= tol
+
+    def llama_step(ids):
+        llm.reset()
+        llm.eval(ids)
+        return np.asarray(llm.scores[len(ids) - 1], dtype=np.float64)
+
+    ours = _greedy(lambda ids: torch_logits(model, ids)[-1], prompt, 20, 2 * tol)
+    assert len(ours) >= 5
+    assert _greedy(llama_step, prompt, len(ours), 0.0) == ours

@@ -1,34 +1,34 @@
-"""The models/ workspace: one self-contained folder per model (see docs/CONTRACTS.md).
+"""The models/ workspace: one self-contained folder per model (file names: spec/folder.py).
 
 Listing models never imports torch: sizes come from the file system, the parameter count from
 `ModelConfig` (pure Python), the last loss from one indexed read of `history.sqlite`.
+
+A models folder may hold folders received from someone else, and the leftovers of a killed
+command: listing never follows a symbolic link (a linked model is reported, not opened), one
+damaged model never hides the others, and the half-made folder of a `new` whose process died
+is removed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slavik_tui.spec.config import MB, ModelConfig
 from slavik_tui.errors import UserError
-from slavik_tui.spec.folder import validate_name  # noqa: F401 - re-exported
-from slavik_tui.store.lock import ModelLock, lock_holder
+from slavik_tui.spec.config import MB, ModelConfig
+from slavik_tui.spec.folder import CONFIG, STATE, WEIGHTS, ModelFolder, validate_name
+from slavik_tui.store.lock import ModelLock, lock_holder, pid_alive
 
 ENV_MODELS_DIR = "SLAVIK_MODELS_DIR"
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-OPTIMIZER_FILE = "trainer_state.pt"
-CHECKPOINT_FILE = "checkpoint.json"
-DATASETS_FILE = "datasets.json"
-HISTORY_FILE = "history.sqlite"
+# The hidden folder `new` assembles a model in (engine/create.py), renamed into place at the end.
+_CREATING = re.compile(r"\.(?P<name>.+)\.creating-(?P<pid>[0-9]{1,10})")
 
 
 def resolve_models_dir(arg: str | os.PathLike | None) -> Path:
@@ -48,14 +48,6 @@ def resolve_models_dir(arg: str | os.PathLike | None) -> Path:
             f"pass a writable --models-dir or set ${ENV_MODELS_DIR}"
         ) from None
     return path.resolve()
-
-
-def _read_json(path: Path) -> Any:
-    """Parsed JSON, or None if the file is missing or unreadable (listing stays robust)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _folder_sizes(path: Path) -> tuple[int, dict[str, int]]:
@@ -110,6 +102,8 @@ class ModelInfo:
     running_pid: int | None
     config: ModelConfig
     created_at: str | None  # ISO 8601, from config.json
+    # One line for each damaged file that did not stop the listing (history, record, datasets)
+    problems: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict[str, Any]:
         last = self.last_loss
@@ -135,56 +129,79 @@ class ModelInfo:
             "other_mb": self.other_mb,
             "running_pid": self.running_pid,
             "created_at": self.created_at,
+            "problems": list(self.problems),
         }
 
 
 class Workspace:
-    """A models/ folder: every sub-folder with a config.json is a model."""
+    """A models/ folder: every real sub-folder with a config.json is a model."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
-        # history.sqlite path -> (stat key of it and its -wal, last loss): the app lists
-        # every 2 s, and an unchanged history needs no sqlite connection to re-read.
-        self._loss_cache: dict[Path, tuple[tuple, float | None]] = {}
+        # history.sqlite path -> (stat key of it and its -wal, last loss, problem): the app
+        # lists every 2 s, and an unchanged history needs no sqlite connection to re-read.
+        self._loss_cache: dict[Path, tuple[tuple, float | None, str | None]] = {}
 
     # ---- names and folders ----------------------------------------------------------------
+    def _scan(self) -> tuple[list[str], list[str]]:
+        """(model folders, links to folders), both sorted; leftovers of a dead `new` removed."""
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return [], []
+        models, links = [], []
+        for entry in entries:
+            if entry.name.startswith("."):
+                self._remove_if_leftover(entry)
+            elif entry.is_symlink():
+                if entry.is_dir():  # follows the link only to see that it names a folder
+                    links.append(entry.name)
+            elif entry.is_dir() and os.path.isfile(os.path.join(entry.path, CONFIG)):
+                models.append(entry.name)
+        return sorted(models), sorted(links)
+
     def names(self) -> list[str]:
-        """Sorted names of the model folders (those with a config.json)."""
+        """Sorted names of the model folders (real folders with a config.json)."""
+        return self._scan()[0]
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove the half-made folders of `new` commands whose process died (killed while
+        creating); returns their names. A live creator's folder is never touched."""
         try:
             entries = list(os.scandir(self.root))
         except FileNotFoundError:
             return []
-        out = []
-        for entry in entries:
-            if entry.name.startswith(".") or not entry.is_dir():
-                continue
-            if os.path.isfile(os.path.join(entry.path, CONFIG_FILE)):
-                out.append(entry.name)
-        return sorted(out)
+        return [entry.name for entry in entries if self._remove_if_leftover(entry)]
+
+    @staticmethod
+    def _remove_if_leftover(entry: os.DirEntry) -> bool:
+        match = _CREATING.fullmatch(entry.name)
+        if match is None or entry.is_symlink() or not entry.is_dir():
+            return False
+        if pid_alive(int(match["pid"])):  # still creating (or the pid was reused: next time)
+            return False
+        shutil.rmtree(entry.path, ignore_errors=True)
+        return True
+
+    def _linked(self, path: Path) -> UserError:
+        target = os.path.realpath(path)
+        return UserError(
+            f"{path} is a symbolic link (to {target}); slavik-tui does not follow links in the "
+            f"models folder, since a linked folder may belong to someone else: put the folder "
+            f"itself there with `rm {path} && mv {target} {path}`"
+        )
 
     def model_dir(self, name: str) -> Path:
         """The folder of an existing model; UserError (with the fix) if there is none."""
         name = validate_name(name)
         path = self.root / name
+        if path.is_symlink():
+            raise self._linked(path)
         if not path.is_dir():
             raise UserError(
                 f"unknown model '{name}' in {self.root}; see `slavik-tui models` "
                 f"or create it with `slavik-tui new {name} --data FILE`"
             )
-        return path
-
-    def create_dir(self, name: str) -> Path:
-        """Make an empty folder for a new model; UserError if the name is taken."""
-        name = validate_name(name)
-        path = self.root / name
-        self.root.mkdir(parents=True, exist_ok=True)
-        try:
-            path.mkdir()
-        except FileExistsError:
-            raise UserError(
-                f"model '{name}' already exists in {self.root}; pick another name "
-                f"or delete it first with `slavik-tui delete {name}`"
-            ) from None
         return path
 
     def rename(self, old: str, new: str) -> Path:
@@ -236,45 +253,40 @@ class Workspace:
 
     # ---- info -----------------------------------------------------------------------------
     def info(self, name: str) -> ModelInfo:
-        path = self.model_dir(name)
-        name = path.name
-        cfg_path = path / CONFIG_FILE
-        if not cfg_path.is_file():
-            raise UserError(
-                f"model '{name}' in {self.root} has no {CONFIG_FILE}, so the folder is "
-                f"incomplete; restore the file or remove the folder with `slavik-tui delete {name}`"
-            )
-        try:
-            meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UserError(
-                f"{cfg_path} is not valid JSON ({exc}); restore it or re-create the model"
-            ) from None
-        if not isinstance(meta, dict):
-            raise UserError(f"{cfg_path} is not a JSON object; restore it or re-create the model")
-        model = meta.get("model", meta)
-        if not isinstance(model, dict):
-            raise UserError(
-                f"{cfg_path}: 'model' is not an object; restore it or re-create the model"
-            )
-        config = ModelConfig.from_dict(model)
+        """What the models list shows about one model. UserError naming the file and the fix
+        when its config.json is unusable; other damaged files go into `problems`."""
+        folder = ModelFolder(self.model_dir(name))
+        path, name = folder.path, folder.name
+        meta = folder.read_meta()
+        config = _config_from(meta["model"], folder.config)
+        problems: list[str] = []
 
         # History first: a reader may leave SQLite's -shm/-wal files, which the sizes count.
-        last_loss = self._last_loss(path / HISTORY_FILE)
+        last_loss, problem = self._last_loss(folder.history)
+        if problem:
+            problems.append(problem)
         total, top = _folder_sizes(path)
-        weights = top.get(WEIGHTS_FILE, 0)
-        optimizer = top.get(OPTIMIZER_FILE, 0)
+        weights = top.get(WEIGHTS, 0)
+        optimizer = top.get(STATE, 0)
 
-        ckpt = _read_json(path / CHECKPOINT_FILE)
         steps = 0
-        if isinstance(ckpt, dict) and isinstance(ckpt.get("step"), int):
-            steps = max(0, ckpt["step"])
-        datasets = _read_json(path / DATASETS_FILE)
-        n_datasets = len(datasets) if isinstance(datasets, list) else 0
+        try:
+            record = folder.read_record()
+        except UserError as exc:
+            problems.append(str(exc))
+        else:
+            steps = record["step"] if record else 0
+        n_datasets = 0
+        try:
+            datasets = folder.read_json(folder.datasets, missing=[])
+        except UserError as exc:
+            problems.append(str(exc))
+        else:
+            n_datasets = len(datasets) if isinstance(datasets, list) else 0
 
         created_at = meta.get("created_at")
         if not isinstance(created_at, str):
-            created_at = _iso(cfg_path.stat().st_mtime)
+            created_at = _iso(folder.config.stat().st_mtime)
 
         return ModelInfo(
             name=name,
@@ -284,7 +296,7 @@ class Workspace:
             weights_mb=weights / MB,
             optimizer_mb=optimizer / MB,
             other_mb=(total - weights - optimizer) / MB,
-            trained=WEIGHTS_FILE in top and steps > 0,
+            trained=WEIGHTS in top and steps > 0,
             d_model=config.d_model,
             n_layers=config.n_layers,
             n_heads=config.n_heads,
@@ -296,37 +308,62 @@ class Workspace:
             running_pid=lock_holder(path),
             config=config,
             created_at=created_at,
+            problems=problems,
         )
 
     def list(self, errors: list[tuple[str, str]] | None = None) -> list[ModelInfo]:
-        """Every model, sorted by name. A folder whose config.json is broken is skipped; pass
-        `errors` to collect (name, message) for those instead of losing them silently."""
+        """Every model, sorted by name; one damaged folder never hides the others. Pass
+        `errors` to collect (name, one line) for each folder that could not be listed (a broken
+        config.json, a symbolic link) and for each damaged file of one that was listed."""
+        models, links = self._scan()
         out = []
-        for name in self.names():
+        found: list[tuple[str, str]] = []
+        for name in models:
             try:
-                out.append(self.info(name))
+                info = self.info(name)
             except UserError as exc:
-                if errors is not None:
-                    errors.append((name, str(exc)))
+                found.append((name, str(exc)))
+            else:
+                out.append(info)
+                found.extend((name, problem) for problem in info.problems)
+        found.extend((name, str(self._linked(self.root / name))) for name in links)
+        if errors is not None:
+            errors.extend(sorted(found, key=lambda item: item[0]))
         return out
 
-    def _last_loss(self, history_path: Path) -> float | None:
+    def _last_loss(self, history_path: Path) -> tuple[float | None, str | None]:
+        """(last train loss, one line if the history is damaged), cached by the files' stat."""
         key = _stat_key(history_path)
         if key[0] is None:
             self._loss_cache.pop(history_path, None)
-            return None
+            return None, None
         cached = self._loss_cache.get(history_path)
         if cached is not None and cached[0] == key:
-            return cached[1]
+            return cached[1], cached[2]
         from slavik_tui.store.history import History  # numpy only when there is a history
 
+        loss, problem = None, None
         try:
             with History(history_path, readonly=True) as hist:
                 loss = hist.last_loss()
-        except (UserError, sqlite3.Error):  # a damaged history must not break the list
-            loss = None
-        self._loss_cache[history_path] = (key, loss)
-        return loss
+        except UserError as exc:  # a damaged history must not break the list
+            problem = str(exc)
+        except sqlite3.Error:  # busy or locked past the timeout: try again at the next list
+            return None, None
+        self._loss_cache[history_path] = (key, loss, problem)
+        return loss, problem
+
+
+def _config_from(model: dict, path: Path) -> ModelConfig:
+    """ModelConfig of config.json's "model" object; every mistake in it is one line that names
+    the file (and the field, which ModelConfig's own message names)."""
+    try:
+        return ModelConfig.from_dict(model)
+    except (UserError, ValueError, TypeError) as exc:
+        raise UserError(
+            f"{path}: {exc}; correct the file or restore it from a copy of the model folder",
+            field=getattr(exc, "field", None),
+        ) from None
 
 
 def _stat_key(history_path: Path) -> tuple:

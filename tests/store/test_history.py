@@ -6,6 +6,7 @@ import csv
 import itertools
 import math
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from slavik_tui.store.history import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+GARBAGE = random.Random(8)  # garbage bytes, the same on every run
 NAN = float("nan")
 
 
@@ -90,6 +92,87 @@ def test_not_a_database_and_newer_schema_are_user_errors(tmp_path: Path) -> None
     conn.close()
     with pytest.raises(UserError, match="newer slavik-tui"):
         History(bad, readonly=True).runs()
+
+
+def garbled_history(hpath: Path) -> None:
+    """Rows in the -wal, then the main file's pages (not its header) and the -wal turned to
+    garbage: SQLite opens it, and the first real read fails (a traceback before issue 8)."""
+    with History(hpath) as h:
+        rid = h.start_run("pretrain", {})
+        for i in range(20):
+            h.log_step(rid, i, float(i), 1.0, 1e-3, 1.0, 10.0)
+        h.log_eval(rid, 19, 20.0, 1.0, 1.0, None, 1.0)
+    data = hpath.read_bytes()
+    hpath.write_bytes(data[:100] + GARBAGE.randbytes(max(len(data), 8192) - 100))
+    hpath.with_name(hpath.name + "-wal").write_bytes(GARBAGE.randbytes(8192))
+
+
+READERS = {
+    "runs": lambda h: h.runs(),
+    "run": lambda h: h.run(1),
+    "last_loss": lambda h: h.last_loss(),
+    "steps_arrays": lambda h: h.steps_arrays(),
+    "evals_arrays": lambda h: h.evals_arrays(1),
+    "new_steps": lambda h: h.new_steps(0),
+    "new_evals": lambda h: h.new_evals(0),
+    "running_run_id": lambda h: h.running_run_id(1),
+    "export_csv": lambda h: h.export_csv(1, h.path.parent / "out.csv"),
+}
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_garbage_history_next_to_a_wal_is_one_line_from_every_reader(
+    hpath: Path, reader: str
+) -> None:
+    garbled_history(hpath)
+    with pytest.raises(UserError) as err:
+        with History(hpath, readonly=True) as h:
+            READERS[reader](h)
+    msg = str(err.value)
+    assert f"{hpath} is not a readable SQLite database" in msg
+    assert f"history.sqlite-wal and history.sqlite-shm beside it out of {hpath.parent}" in msg
+    with pytest.raises(UserError, match="not a readable SQLite database"):
+        History(hpath)  # the trainer's writer says the same
+
+
+def test_garbage_history_advice_works_and_the_cli_says_one_line(models_dir: Path) -> None:
+    model = models_dir / "m"
+    model.mkdir()
+    (model / "config.json").write_text('{"format_version": 1, "model": {}}')
+    hpath = model / "history.sqlite"
+    garbled_history(hpath)
+    cli = [sys.executable, "-P", "-m", "slavik_tui", "--models-dir", str(models_dir), "runs", "m"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "not a readable SQLite database" in out.stderr and "Traceback" not in out.stderr
+    backup = models_dir.parent / "broken-history"  # the advice: move all three out
+    backup.mkdir()
+    for path in model.glob("history.sqlite*"):
+        path.rename(backup / path.name)
+    with History(hpath) as h:  # what the next training run does
+        rid = h.start_run("pretrain", {})
+        h.log_step(rid, 0, 1.0, 2.0, 1e-3, 1.0, 10.0)
+    out = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert [r.final_loss for r in History(hpath, readonly=True).runs()] == [2.0]
+
+
+def test_a_linked_history_is_not_opened_and_the_advice_works(hpath: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "theirs.sqlite"
+    with History(hpath) as h:
+        h.start_run("pretrain", {})
+    hpath.rename(elsewhere)
+    hpath.symlink_to(elsewhere)
+    for readonly in (True, False):
+        with pytest.raises(UserError, match="is a symbolic link") as err:
+            History(hpath, readonly=readonly).runs()
+        assert "move it out of the folder" in str(err.value)
+    assert len(History(elsewhere, readonly=True).runs()) == 1  # untouched
+    hpath.rename(tmp_path / "moved-away")
+    with History(hpath) as h:
+        assert h.runs() == []
 
 
 # ---- writing and reading back -------------------------------------------------------------

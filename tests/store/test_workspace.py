@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from slavik_tui.store.workspace import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+GARBAGE = random.Random(8)  # garbage bytes, the same on every run
 REQUIRED_JSON_KEYS = {
     "name", "params", "size_mb", "trained", "d_model", "layers", "heads", "vocab_size",
     "context", "datasets", "steps", "last_loss",
@@ -138,16 +140,6 @@ def test_names_model_dir_and_unknown_model(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="path separator"):
         ws.model_dir("../etc")
     assert Workspace(tmp_path / "missing").names() == []
-
-
-def test_create_dir(tmp_path: Path) -> None:
-    ws = Workspace(tmp_path / "models")
-    d = ws.create_dir("новая")
-    assert d.is_dir() and d == tmp_path / "models" / "новая"
-    with pytest.raises(UserError, match="already exists"):
-        ws.create_dir("новая")
-    with pytest.raises(UserError, match="starts with a dot"):
-        ws.create_dir("..")
 
 
 def test_rename(tmp_path: Path) -> None:
@@ -300,3 +292,131 @@ def test_last_loss_is_cached_until_the_history_changes(
         h.log_step(rid, 10, time.time(), 2.5, 1e-3, 1.0, 10.0)
         h.end_run(rid, "finished")
     assert ws.info("m").last_loss == 2.5
+
+
+# ---- hostile and damaged folders (issue 8) -------------------------------------------------
+def run_advice(message: str) -> None:
+    """Run the shell command a message quotes in backticks, as a user would."""
+    command = message.split("`")[1]
+    subprocess.run(["bash", "-c", command], check=True)
+
+
+@pytest.mark.parametrize(("model", "field"), [
+    ({"rope_theta": "big"}, "rope_theta"),
+    ({"d_model": "x"}, "d_model"),
+    ({"n_layers": 2.5}, "n_layers"),
+    ([1], "'model'"),
+])
+def test_config_with_a_wrong_type_is_one_line_and_hides_no_other_model(
+    tmp_path: Path, model: object, field: str
+) -> None:
+    """`"rope_theta": "big"` or `"model": [1]` in one config.json broke every listing."""
+    make_model(tmp_path, "a")
+    bad = make_model(tmp_path, "bad")
+    make_model(tmp_path, "c")
+    meta = json.loads((bad / "config.json").read_text())
+    meta["model"] = {**meta["model"], **model} if isinstance(model, dict) else model
+    (bad / "config.json").write_text(json.dumps(meta))
+    ws = Workspace(tmp_path)
+    errors: list[tuple[str, str]] = []
+    assert [m.name for m in ws.list(errors)] == ["a", "c"]
+    assert [name for name, _ in errors] == ["bad"]
+    msg = errors[0][1]
+    assert str(bad / "config.json") in msg and field in msg and "\n" not in msg
+    with pytest.raises(UserError) as err:
+        ws.info("bad")
+    assert str(err.value) == msg
+    if isinstance(model, dict):
+        assert err.value.field == field
+
+
+def test_linked_model_folder_is_not_followed_and_the_advice_works(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    make_model(root, "mine")
+    outside = make_model(tmp_path / "elsewhere", "theirs", losses=(2.0,))
+    (root / "theirs").symlink_to(outside)
+    ws = Workspace(root)
+    errors: list[tuple[str, str]] = []
+    assert [m.name for m in ws.list(errors)] == ["mine"]
+    assert ws.names() == ["mine"]
+    assert [name for name, _ in errors] == ["theirs"]
+    assert "symbolic link" in errors[0][1] and str(outside) in errors[0][1]
+    for call in (ws.model_dir, ws.info, ws.delete):
+        with pytest.raises(UserError, match="symbolic link"):
+            call("theirs")
+    with pytest.raises(UserError, match="symbolic link"):
+        ws.rename("theirs", "other")
+    assert (outside / "config.json").is_file()  # nothing was done through the link
+    run_advice(errors[0][1])
+    errors.clear()
+    assert [m.name for m in ws.list(errors)] == ["mine", "theirs"] and errors == []
+    assert ws.info("theirs").last_loss == 2.0
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_leftovers_of_a_killed_new_are_removed_but_not_a_live_ones(tmp_path: Path) -> None:
+    make_model(tmp_path, "m")
+    dead = tmp_path / f".half.made.creating-{dead_pid()}"
+    (dead / "data").mkdir(parents=True)
+    (dead / "data" / "x.bin").write_bytes(b"\0" * 1000)
+    mine = tmp_path / f".busy.creating-{os.getpid()}"  # this process is creating it right now
+    mine.mkdir()
+    outside = tmp_path.parent / f"{tmp_path.name}-target"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    linked = tmp_path / f".link.creating-{dead_pid()}"
+    linked.symlink_to(outside)
+    not_a_dir = tmp_path / f".file.creating-{dead_pid()}"
+    not_a_dir.write_text("x")
+    other = tmp_path / ".hidden"
+    other.mkdir()
+    ws = Workspace(tmp_path)
+    assert ws.names() == ["m"]
+    assert not dead.exists()
+    assert mine.is_dir() and other.is_dir() and not_a_dir.is_file()
+    assert linked.is_symlink() and (outside / "keep").is_file()
+    again = tmp_path / f".again.creating-{dead_pid()}"
+    again.mkdir()
+    assert ws.remove_leftovers() == [again.name]
+    assert not again.exists() and mine.is_dir()
+
+
+def garble(history: Path) -> None:
+    """A history.sqlite with SQLite's header but garbage pages, next to a garbage -wal."""
+    data = history.read_bytes()
+    history.write_bytes(data[:100] + GARBAGE.randbytes(len(data) - 100))
+    history.with_name(history.name + "-wal").write_bytes(GARBAGE.randbytes(8192))
+
+
+def test_garbage_history_next_to_a_wal_is_one_line_in_the_list_and_the_advice_works(
+    tmp_path: Path,
+) -> None:
+    d = make_model(tmp_path, "m", losses=(3.0, 2.0))
+    make_model(tmp_path, "ok", losses=(1.5,))
+    garble(d / "history.sqlite")
+    ws = Workspace(tmp_path)
+    errors: list[tuple[str, str]] = []
+    infos = ws.list(errors)
+    assert [(m.name, m.last_loss) for m in infos] == [("m", None), ("ok", 1.5)]
+    assert [name for name, _ in errors] == ["m"]
+    msg = errors[0][1]
+    assert f"{d / 'history.sqlite'} is not a readable SQLite database" in msg
+    assert "history.sqlite-wal" in msg and "\n" not in msg
+    assert ws.info("m").problems == [msg]
+    assert ws.info("m").to_json_dict()["problems"] == [msg]
+    # The advice: move the three files out of the folder; a fresh history starts.
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    for name in ("history.sqlite", "history.sqlite-wal", "history.sqlite-shm"):
+        if (d / name).exists():
+            (d / name).rename(backup / name)
+    with History(d / "history.sqlite") as h:
+        rid = h.start_run("pretrain", {})
+        h.log_step(rid, 1, time.time(), 0.5, 1e-3, 1.0, 10.0)
+    errors.clear()
+    assert [m.last_loss for m in ws.list(errors)] == [0.5, 1.5] and errors == []

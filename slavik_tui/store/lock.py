@@ -35,10 +35,13 @@ _PID_WAIT_S = 0.5  # a new holder writes its pid microseconds after flock(); wai
 
 
 def pid_alive(pid: int) -> bool:
-    """Is there a process with this pid (ours or someone else's)?"""
+    """Is there a process with this pid (ours or someone else's)? Pids read from disk may be
+    anything: 0 and negatives would ask about process groups, huge ones overflow."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:  # exists, owned by someone else
         return True

@@ -380,10 +380,11 @@ def test_leftovers_of_a_killed_new_are_removed_but_not_a_live_ones(tmp_path: Pat
     assert not dead.exists()
     assert mine.is_dir() and other.is_dir() and not_a_dir.is_file()
     assert linked.is_symlink() and (outside / "keep").is_file()
-    again = tmp_path / f".again.creating-{dead_pid()}"
-    again.mkdir()
-    assert ws.remove_leftovers() == [again.name]
-    assert not again.exists() and mine.is_dir()
+    again = [tmp_path / f".again.creating-{pid}" for pid in (dead_pid(), 0, 9_999_999_999)]
+    for path in again:
+        path.mkdir()
+    assert sorted(ws.remove_leftovers()) == sorted(path.name for path in again)
+    assert not any(path.exists() for path in again) and mine.is_dir()
 
 
 def garble(history: Path) -> None:

@@ -1,0 +1,118 @@
+"""Where a model runs: the device, its precision, and whether a training step fits in memory.
+
+`pick_device` turns a user's `--device` into a torch device or one clear line (an unknown
+name, CUDA without a GPU). `check_step_fits` estimates the memory of one training step before
+a run starts, so `--batch-size 100000` is refused with a size that fits instead of ending in an
+out-of-memory kill.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from slavik_tui.errors import UserError
+from slavik_tui.spec.config import MB, ModelConfig
+from slavik_tui.spec.options import check_device_name
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    check_device_name(requested)
+    device = torch.device(requested)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {requested} asked for, but no CUDA GPU is visible; "
+                            "use --device cpu", field="device")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"--device {requested}: only {torch.cuda.device_count()} CUDA "
+                            "GPU(s) visible; use --device cuda:0", field="device")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps asked for, but MPS is not available; use --device cpu",
+                        field="device")
+    return device
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AMX or AVX512-BF16: bf16 matmuls run several times faster than fp32 there."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
+    if requested == "fp32":
+        return torch.float32
+    if requested == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.bfloat16  # bench/train_speed.py checks the curve stays within 2% of fp32
+    return torch.float32
+
+
+# ---- memory of one step -------------------------------------------------------------------
+# Per token, a layer keeps about 16 activations of width d_model for the backward pass
+# (norms, q/k/v, attention output, the SwiGLU's three projections and their products), and the
+# LM head keeps logits and their gradient (2 x vocab). 4 bytes each (autocast keeps fp32
+# masters). Weights, gradients and AdamW's two moments are 16 bytes per parameter.
+ACTIVATION_FLOATS_PER_LAYER = 16
+PARAM_BYTES = 16
+HEADROOM = 0.8  # leave a fifth of free memory to the allocator, the OS and the data
+
+
+def step_bytes(cfg: ModelConfig, batch_size: int) -> int:
+    per_token = cfg.d_model * cfg.n_layers * ACTIVATION_FLOATS_PER_LAYER + 2 * cfg.vocab_size
+    return batch_size * cfg.context * per_token * 4 + cfg.n_params * PARAM_BYTES
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory a step may use now: free GPU memory, or MemAvailable of the machine."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type != "cpu":
+        return None  # MPS shares system memory but reports no budget: don't guess
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_step_fits(cfg: ModelConfig, batch_size: int, grad_accum: int,
+                    device: torch.device, available: int | None = None) -> None:
+    """UserError (field batch_size) when one micro-step would not fit, with flags that do."""
+    available = available_bytes(device) if available is None else available
+    if available is None:
+        return
+    budget = available * HEADROOM
+    need = step_bytes(cfg, batch_size)
+    if need <= budget:
+        return
+    fits = 1
+    while fits * 2 < batch_size and step_bytes(cfg, fits * 2) <= budget:
+        fits *= 2
+    if step_bytes(cfg, fits) > budget:
+        raise UserError(
+            f"the model alone needs about {need / MB:,.0f} MB to train (weights, gradients, "
+            f"optimizer) but only {available / MB:,.0f} MB is free on {device}; choose a smaller "
+            "model or free memory", field="batch_size")
+    accum = grad_accum * math.ceil(batch_size / fits)
+    raise UserError(
+        f"--batch-size {batch_size} needs about {need / MB:,.0f} MB for one step but only "
+        f"{available / MB:,.0f} MB is free on {device}; use --batch-size {fits} "
+        f"--grad-accum {accum} for the same tokens per step (or a smaller --batch-size)",
+        field="batch_size")

@@ -361,7 +361,7 @@ def test_manifest_missing_and_corrupt(tmp_path) -> None:
 
 
 def test_manifest_tolerates_unknown_keys(tmp_path) -> None:
-    entry = {"path": "/x", "sha256": "ab", "bytes": 1, "tokens": 2, "added_at": "t", "new": 1}
+    entry = {"path": "/x", "sha256": "ab" * 32, "bytes": 1, "tokens": 2, "added_at": "t", "new": 1}
     (tmp_path / "datasets.json").write_text(json.dumps([entry]))
     [e] = load_manifest(tmp_path)
     assert isinstance(e, DatasetEntry) and e.tokens == 2

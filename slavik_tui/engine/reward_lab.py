@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slavik_tui.engine.reward import DEFAULT_SPEC, Pair, RewardSpec, held_out_windows, text_pairs
+from slavik_tui.engine.reward import DEFAULT_SPEC, Pair, RewardSpec, held_out_pairs
 from slavik_tui.errors import UserError
 
 KINDS = ("real", "model", "shuffled", "repeated", "random")
@@ -120,11 +120,7 @@ def run_lab(model_dir: str | os.PathLike, spec: str | RewardSpec = DEFAULT_SPEC,
     spec.check(corpus_words=corpus_words)
     model, tokenizer, cfg = load_model(model_dir, device=device)
     data = TokenData(model_dir, context=cfg.context)
-    window = cfg.context + 1  # a small context shrinks the prompt and the reference to fit
-    prompt_tokens = max(1, min(prompt_tokens, window // 2))
-    reference_tokens = max(1, min(reference_tokens, window - prompt_tokens))
-    pairs = text_pairs(held_out_windows(data, samples), tokenizer, prompt_tokens,
-                       reference_tokens)
+    pairs = held_out_pairs(data, tokenizer, samples, prompt_tokens, reference_tokens)
     return lab(spec, pairs, tokenizer, model=model, seed=seed, corpus_words=corpus_words)
 
 

@@ -283,6 +283,8 @@ def test_pairs_never_split_a_character() -> None:
     tok = ByteTokenizer([b" a", b"\xd0", b"\xba\xd1\x82", b" b", b"\xd0"])
     (pair,) = text_pairs([[1, 2, 3, 4, 5]], tok, prompt_tokens=2, reference_tokens=3)
     assert pair == Pair(" aк", "т b")
+    (pair,) = text_pairs([[3, 4, 2, 3]], tok, prompt_tokens=2, reference_tokens=2)
+    assert pair == Pair("т b", "кт")  # the window starts with the last byte of a "к": dropped
 
 
 def test_pairs_of_real_tokens_are_the_held_out_text() -> None:

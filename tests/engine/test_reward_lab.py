@@ -8,7 +8,13 @@ import pytest
 
 from corpus import make_text
 from slavik_tui.engine.create import create_model
-from slavik_tui.engine.reward import DEFAULT_SPEC, Pair, held_out_windows, text_pairs
+from slavik_tui.engine.reward import (
+    DEFAULT_SPEC,
+    Pair,
+    held_out_pairs,
+    held_out_windows,
+    text_pairs,
+)
 from slavik_tui.engine.reward_lab import (
     format_table,
     lab,
@@ -84,7 +90,8 @@ def test_lab_is_seeded(tok) -> None:
     pairs = generated_pairs(tok)
     first = lab(DEFAULT_SPEC, pairs, tok, seed=7)
     assert lab(DEFAULT_SPEC, pairs, tok, seed=7) == first
-    assert lab(DEFAULT_SPEC, pairs, tok, seed=8)["scores"]["shuffled"] != first["scores"]["shuffled"]
+    other = lab(DEFAULT_SPEC, pairs, tok, seed=8)
+    assert other["scores"]["shuffled"] != first["scores"]["shuffled"]
 
 
 def test_table_has_a_row_per_function_and_a_column_per_kind(tok) -> None:
@@ -97,7 +104,8 @@ def test_table_has_a_row_per_function_and_a_column_per_kind(tok) -> None:
     row = [float(x) for x in lines[3].split()[1:]]
     assert row == pytest.approx([result["functions"]["chrf"][k] for k in
                                  ("real", "shuffled", "repeated", "random")], abs=5e-4)
-    assert lines[-1] == f"margin: real − best of shuffled / repeated / random = {margin(result):.3f}"
+    want = f"margin: real − best of shuffled / repeated / random = {margin(result):.3f}"
+    assert lines[-1] == want
 
 
 def test_pairs_without_a_continuation_are_left_out(tok) -> None:
@@ -150,6 +158,13 @@ def test_held_out_windows_are_the_val_batches(trained) -> None:
     ((x, y),) = data.val_batches(1, 5)
     assert windows.shape == (5, 33)
     assert (windows[:, :-1] == x.numpy()).all() and (windows[:, 1:] == y.numpy()).all()
+    tok = Tokenizer.load(trained / "tokenizer.json")
+    pairs = held_out_pairs(data, tok, 5)  # 33-token windows: 16-token prompts, 17 after
+    assert pairs == text_pairs(windows, tok, 16, 17)
+    for w, p in zip(windows.tolist(), pairs):
+        if tok.eot_id not in w:  # no room to move the start: the whole window, as text
+            text = b"".join(tok.token_bytes(t) for t in w).decode("utf-8", errors="ignore")
+            assert p.prompt + p.reference == text.rstrip("\ufffd")
 
 
 def test_lab_refuses_bad_input_in_one_line(trained, models_dir) -> None:

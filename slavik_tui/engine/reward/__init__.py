@@ -16,8 +16,9 @@ in kwargs. A spec weights several of them:
     scores.summary()              # {"reward", "reward_std", "rewards/chrf", ...} means
 
 Built-ins (functions.py): chrf, prefix, repetition, length, vocab; or `module:function`.
-Pairs to score against come from held-out tokens: `text_pairs(held_out_windows(data, n),
-tokenizer)` (pairs.py).
+Pairs to score against come from held-out tokens (pairs.py): `held_out_pairs(data,
+tokenizer, n)` for a `TokenData`'s val split, `text_pairs(windows, tokenizer)` for any windows
+of token ids.
 
 The old API — `resolve`, `score`, `RewardContext`, `corpus_words`, `distinct` (legacy.py) —
 stays until the trainer switches to `RewardSpec`.
@@ -25,7 +26,7 @@ stays until the trainer switches to `RewardSpec`.
 
 from slavik_tui.engine.reward.functions import BUILTIN, vocab_score
 from slavik_tui.engine.reward.legacy import RewardContext, corpus_words, distinct, resolve, score
-from slavik_tui.engine.reward.pairs import Pair, held_out_windows, text_pairs
+from slavik_tui.engine.reward.pairs import Pair, held_out_pairs, held_out_windows, text_pairs
 from slavik_tui.engine.reward.spec import (
     DEFAULT_SPEC,
     RewardFn,
@@ -47,6 +48,7 @@ __all__ = [
     "RewardTerm",
     "corpus_words",
     "distinct",
+    "held_out_pairs",
     "held_out_windows",
     "load_function",
     "repeated_share",

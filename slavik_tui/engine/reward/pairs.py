@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8's bytes that never start a character
+
+
 @dataclass(frozen=True)
 class Pair:
     prompt: str
@@ -63,10 +66,11 @@ def text_pairs(windows: Iterable[Sequence[int]], tokenizer, prompt_tokens: int =
         ref_ids = ids[b : b + reference_tokens]
         if eot in ref_ids:
             ref_ids = ref_ids[: ref_ids.index(eot)]
-        prompt = b"".join(pieces[a:b])
+        # a window may start inside a character: its tail bytes belong to the text before
+        prompt = b"".join(pieces[a:b]).lstrip(_CONTINUATION)
         ref = b"".join(tokenizer.token_bytes(t) for t in ref_ids)
         cont = 0
-        while cont < min(3, len(ref)) and 0x80 <= ref[cont] < 0xC0:  # UTF-8 continuation bytes
+        while cont < min(3, len(ref)) and ref[cont] in _CONTINUATION:
             cont += 1
         pairs.append(Pair(_decode(prompt + ref[:cont]), _decode(ref[cont:])))
     return pairs
@@ -77,3 +81,13 @@ def held_out_windows(data, n: int) -> np.ndarray:
     (the windows its `val_batches(1, n)` holds)."""
     ((x, y),) = data.val_batches(1, n)
     return np.concatenate([x[:, :1].numpy(), y.numpy()], axis=1)
+
+
+def held_out_pairs(data, tokenizer, n: int, prompt_tokens: int = 16,
+                   reference_tokens: int = 32) -> list[Pair]:
+    """`n` pairs from `TokenData`'s val split, one per `held_out_windows` row. A small context
+    shrinks the prompt to at most half a window and the reference to the rest."""
+    window = data.context + 1
+    prompt_tokens = max(1, min(prompt_tokens, window // 2))
+    reference_tokens = max(1, min(reference_tokens, window - prompt_tokens))
+    return text_pairs(held_out_windows(data, n), tokenizer, prompt_tokens, reference_tokens)

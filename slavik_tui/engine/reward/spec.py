@@ -92,17 +92,22 @@ def _weight(name: str, text: str) -> float:
     return weight
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _split_term(term: str) -> tuple[str, float]:
-    head, sep, tail = term.rpartition(":")
+    """(name, weight) of one term; `mod:fn` has no weight, `chrf:x` and `mod:fn:x` a bad one."""
+    head, sep, tail = (part.strip() for part in term.rpartition(":"))
     if not sep:
         return term, 1.0
-    try:
-        float(tail)
-    except ValueError:
-        if head.strip() in BUILTIN or head.strip() in RENAMED or ":" in head:
-            return head.strip(), _weight(head.strip(), tail.strip())
-        return term, 1.0  # module:function
-    return head.strip(), _weight(head.strip(), tail.strip())
+    if _is_number(tail) or head in BUILTIN or head in RENAMED or ":" in head:
+        return head, _weight(head, tail)
+    return term, 1.0  # module:function
 
 
 def _signature_keywords(name: str, fn) -> frozenset[str] | None:
@@ -136,7 +141,9 @@ def load_function(name: str) -> RewardTerm:
     """A weight-1 term for `module:function` (dots allowed on both sides of the colon)."""
     module_name, _, attr = name.partition(":")
     if not module_name.strip() or not attr.strip():
-        raise _error(f"reward '{name}' is not of the form module:function; e.g. mypkg.rewards:fluency")
+        raise _error(
+            f"reward '{name}' is not of the form module:function; e.g. mypkg.rewards:fluency"
+        )
     try:
         obj = importlib.import_module(module_name)
     except ImportError as exc:
@@ -151,7 +158,9 @@ def load_function(name: str) -> RewardTerm:
         ) from None
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise _error(f"module '{module_name}' has no '{attr}'; check the name in reward '{name}'")
+            raise _error(
+                f"module '{module_name}' has no '{attr}'; check the name in reward '{name}'"
+            )
         obj = getattr(obj, part)
     if not callable(obj):
         raise _error(f"reward '{name}' is a {type(obj).__name__}, not a function; name a function")
@@ -202,7 +211,9 @@ class RewardSpec:
             if not name:
                 raise _error(f"a term of the reward spec '{text}' has no name; e.g. {DEFAULT_SPEC}")
             if any(t.name == name for t in terms):
-                raise _error(f"reward '{name}' appears twice in '{text}'; list it once with one weight")
+                raise _error(
+                    f"reward '{name}' appears twice in '{text}'; list it once with one weight"
+                )
             terms.append(_resolve(name, weight))
         return cls(tuple(terms))
 
@@ -219,7 +230,9 @@ class RewardSpec:
         reaches every function as keyword arguments beside `references`."""
         n = len(completions)
         if len(prompts) != n or len(references) != n:
-            raise ValueError(f"{n} completions, {len(prompts)} prompts, {len(references)} references")
+            raise ValueError(
+                f"{n} completions, {len(prompts)} prompts, {len(references)} references"
+            )
         completions, prompts, references = list(completions), list(prompts), list(references)
         kwargs = {"references": references, **ctx}
         functions = {t.name: _run(t, completions, prompts, kwargs) for t in self.terms}
@@ -257,7 +270,9 @@ def _run(term: RewardTerm, completions: list[str], prompts: list[str], kwargs: d
             f"reward '{term.name}' returned a {type(values).__name__}, not a list of numbers; {fix}"
         ) from None
     if len(values) != n:
-        raise _error(f"reward '{term.name}' returned {len(values)} scores for {n} completions; {fix}")
+        raise _error(
+            f"reward '{term.name}' returned {len(values)} scores for {n} completions; {fix}"
+        )
     out = []
     for i, v in enumerate(values):
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shlex
 import stat
 import time
 from pathlib import Path
@@ -76,10 +77,11 @@ def _would_block(exc: OSError) -> bool:
 
 
 def _not_a_lock_file(path: Path) -> UserError:
+    quoted = shlex.quote(str(path))
     if path.is_symlink():
-        kind, remove = "a symbolic link", f"rm {path}"  # removes the link, not its target
+        kind, remove = "a symbolic link", f"rm {quoted}"  # removes the link, not its target
     else:
-        kind, remove = "not a regular file", f"rm -r {path}"
+        kind, remove = "not a regular file", f"rm -r {quoted}"
     return UserError(
         f"{path} is {kind}, so slavik-tui will not open it as the model's lock (it may point "
         f"at a file of yours); remove it with `{remove}` and run the command again"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import shlex
 import shutil
 import sqlite3
 import stat
@@ -28,7 +29,7 @@ from slavik_tui.store.lock import ModelLock, lock_holder, pid_alive
 
 ENV_MODELS_DIR = "SLAVIK_MODELS_DIR"
 # The hidden folder `new` assembles a model in (engine/create.py), renamed into place at the end.
-_CREATING = re.compile(r"\.(?P<name>.+)\.creating-(?P<pid>[0-9]{1,10})")
+_CREATING = re.compile(r"\..+\.creating-(?P<pid>[0-9]{1,10})")
 
 
 def resolve_models_dir(arg: str | os.PathLike | None) -> Path:
@@ -185,10 +186,11 @@ class Workspace:
 
     def _linked(self, path: Path) -> UserError:
         target = os.path.realpath(path)
+        link, real = shlex.quote(str(path)), shlex.quote(target)
         return UserError(
             f"{path} is a symbolic link (to {target}); slavik-tui does not follow links in the "
             f"models folder, since a linked folder may belong to someone else: put the folder "
-            f"itself there with `rm {path} && mv {target} {path}`"
+            f"itself there with `rm {link} && mv {real} {link}`"
         )
 
     def model_dir(self, name: str) -> Path:

@@ -141,7 +141,7 @@ def test_lock_symlink_is_refused_and_its_target_untouched(model_dir: Path, tmp_p
         with pytest.raises(UserError) as err:
             ModelLock(model_dir).acquire()
         msg = str(err.value)
-        assert "symbolic link" in msg and f"`rm {link}`" in msg and "\n" not in msg
+        assert "symbolic link" in msg and "`rm " in msg and "\n" not in msg
         assert lock_holder(model_dir) is None  # a probe neither follows it nor fails
         assert victim.read_text() == "precious\n" and not dangling.exists()
         follow_advice(msg)  # the lock works again

@@ -331,9 +331,9 @@ def test_config_with_a_wrong_type_is_one_line_and_hides_no_other_model(
 
 
 def test_linked_model_folder_is_not_followed_and_the_advice_works(tmp_path: Path) -> None:
-    root = tmp_path / "models"
+    root = tmp_path / "my models"  # the advice is a shell command: quoting matters
     make_model(root, "mine")
-    outside = make_model(tmp_path / "elsewhere", "theirs", losses=(2.0,))
+    outside = make_model(tmp_path / "somebody's folder", "theirs", losses=(2.0,))
     (root / "theirs").symlink_to(outside)
     ws = Workspace(root)
     errors: list[tuple[str, str]] = []

@@ -30,6 +30,7 @@ from slavik_tui.engine import reward_lab  # noqa: E402
 from slavik_tui.engine.data import read_documents, words_in  # noqa: E402
 from slavik_tui.engine.reward import DEFAULT_SPEC, text_pairs  # noqa: E402
 from slavik_tui.engine.tokenizer import Tokenizer  # noqa: E402
+from slavik_tui.errors import UserError  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 WINDOW = 257
@@ -87,4 +88,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as exc:
+        sys.exit(f"error: {exc}")

@@ -5,7 +5,7 @@ The trainer calls this when a run ends (finished, stopped or failed), as a separ
 `python -m slavik_tui.charts MODEL_DIR RUN_ID`, fire and forget — because drawing needs rich and
 plotext, which the engine never imports. Importing this module loads neither: the renderer is
 imported inside `render_run_svg`. The picture is the chart widget's own frame
-(`chart.render_frame`, the same code that paints the History screen), made without an app.
+(`frame.render_frame`, the same code that paints the History screen), made without an app.
 
 `main()` never raises to its caller: an error is one line on stderr and exit status 1.
 """
@@ -27,7 +27,7 @@ SVG_SIZE = (120, 35)
 """Cells (width, height) of an autosaved chart: a wide terminal's worth."""
 SVG_THEME = "textual-dark"
 """Textual theme of saved charts: the app's default, so the file looks like the History
-screen (`chart.plotext_theme` maps it to the same plotext theme the app draws with)."""
+screen (`theme.plotext_theme` maps it to the same plotext theme the app draws with)."""
 
 
 def chart_paths(model_dir: str | Path, run_id: int) -> tuple[Path, Path]:
@@ -63,7 +63,9 @@ def render_run_svg(
     """The chart of one run (arrays as `History.steps_arrays/evals_arrays` return them), whole
     x-range by step, as an SVG document."""
     from slavik_tui.charts.feed import fill_chart
-    from slavik_tui.ui.chart.widget import frame_svg, render_frame, training_series
+    from slavik_tui.charts.frame import render_frame
+    from slavik_tui.charts.svg import frame_svg
+    from slavik_tui.charts.training import training_series
 
     width, height = size
     series = training_series()

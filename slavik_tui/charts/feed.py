@@ -5,11 +5,13 @@ and only its `append(key, steps, times, values)` is called, so this runs in unit
 an app. The screens do the rest:
 
 * `fill_chart(chart, History.steps_arrays(), History.evals_arrays())` — a whole curve at once;
-* `slavik_tui.runs.watch.RunFollower(history_path).load_all()` then `.poll()` every ~0.5 s — only the rows written
-  since the last poll (by rowid), handed to `append_rows(chart, steps_rows, evals_rows)`.
+* `slavik_tui.runs.watch.RunFollower(history_path).load_all()` then `.poll()` every ~0.5 s —
+  only the rows written since the last poll (by rowid), handed to
+  `append_rows(chart, steps_rows, evals_rows)`.
 
-Series keys are those of `training_series(run)`: "loss" (train loss, per step) and
-"val_loss", "reward", "size_mb" (per eval); with `run` they read "<run>:loss" and so on.
+Series keys are those of `charts.training.training_series(run)`: "loss" (train loss, per
+step) and "val_loss", "reward", "size_mb" (per eval); with `run` they read "<run>:loss" and so
+on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from slavik_tui.charts.training import series_key
 from slavik_tui.store.history import EVAL_FIELDS, STEP_FIELDS
 
 __all__ = [
@@ -40,11 +43,6 @@ _EVAL_INDEX = {name: i for i, name in enumerate(EVAL_FIELDS)}
 
 class _Chart(Protocol):  # what feed needs of MetricsChart
     def append(self, key: str, steps: Any, times: Any, values: Any) -> None: ...
-
-
-def series_key(metric: str, run: str = "") -> str:
-    """The chart key of `metric` for `run` (as `training_series(run)` names it)."""
-    return f"{run}:{metric}" if run else metric
 
 
 def _append_columns(

@@ -15,23 +15,20 @@ from conftest import wait_for
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Footer
 
 from slavik_tui.ui.app import SlavikApp
 from slavik_tui.ui.screens.help import bindings_of, help_sections
 from slavik_tui.ui.widgets.app_footer import AppFooter
-from slavik_tui.ui.chart.widget import (
-    DEFAULT_THEME,
-    MetricsChart,
-    Series,
-    frame_svg,
-    plotext_theme,
-    render_frame,
-    saved_note,
-    training_series,
-)
+from slavik_tui.charts.frame import render_frame
+from slavik_tui.charts.series import Series
+from slavik_tui.charts.svg import frame_svg
+from slavik_tui.charts.theme import DEFAULT_THEME, plotext_theme
 from slavik_tui.ui.chart.compare import CompareCharts
+from slavik_tui.ui.chart.save import saved_note
+from slavik_tui.ui.chart.widget import MetricsChart
 
 N = 5000
 T0 = 1_700_000_000.0  # unix seconds: the chart shows time since the run's first row
@@ -42,6 +39,12 @@ class ChartApp(App):
         super().__init__()
         self.chart = chart
         self.saved: list[MetricsChart.Saved] = []
+        self.notes: list[tuple[str, str]] = []
+        """(title, message) of every notification."""
+
+    def notify(self, message: str, *, title: str = "", **kwargs) -> None:
+        self.notes.append((title, message))
+        super().notify(message, title=title, **kwargs)
 
     def on_metrics_chart_saved(self, message: MetricsChart.Saved) -> None:
         self.saved.append(message)
@@ -83,7 +86,7 @@ def run(coro) -> None:
 async def repainted(pilot, chart: MetricsChart, timeout: float = 3.0) -> None:
     """Wait until the chart has painted a frame of its current state (≤ one timer tick)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while chart._cache_key is None or chart._cache_key[2] != chart._version:  # noqa: SLF001
+    while not chart.up_to_date:
         assert asyncio.get_running_loop().time() < deadline, "the chart never repainted"
         await pilot.pause(0.05)
 
@@ -158,7 +161,7 @@ def test_keys_toggle_metrics_smoothing_log_axis():
             assert modes == [0.6, 0.9, 0.99, 0.0]
             await pilot.press("s", "s")
             await repainted(pilot, chart)
-            assert "EMA 0.9" in chart._frame.text.plain
+            assert "EMA 0.9" in chart.frame.text.plain
             # The smoothed loss is drawn from the EMA of the data (cached on the series).
             loss = chart.get_series("loss")
             assert 0.9 in loss._ema and loss._ema[0.9].n == N
@@ -166,12 +169,12 @@ def test_keys_toggle_metrics_smoothing_log_axis():
             await pilot.press("l")
             await repainted(pilot, chart)
             assert chart.log_y
-            assert "log y" in chart._frame.text.plain
+            assert "log y" in chart.frame.text.plain
 
             await pilot.press("x")
             await repainted(pilot, chart)
             assert chart.x_mode == "time"
-            plain = chart._frame.text.plain
+            plain = chart.frame.text.plain
             assert "time" in plain and "10m" in plain and "20m" in plain  # 2500 s of run
             await pilot.press("x")
             assert chart.x_mode == "step"
@@ -204,7 +207,7 @@ def test_clear_starts_fresh_and_toggles_back():
             await pilot.press("plus", "0")  # 0 fits the data since the clear
             assert chart.x_range == (N - 1, N + 99)
             await repainted(pilot, chart)
-            assert "from 4999" in chart._frame.text.plain
+            assert "from 4999" in chart.frame.text.plain
             await pilot.press("c")  # again: the whole history is back
             assert chart.cleared_at is None and chart.x_range == (0.0, N + 99)
 
@@ -214,7 +217,7 @@ def test_clear_starts_fresh_and_toggles_back():
 def test_mouse_wheel_zooms_around_the_pointer():
     async def scenario():
         async with running() as (app, pilot, chart):
-            x0, x1 = chart._frame.plot_x
+            x0, x1 = chart.frame.plot_x
             col = x0 + (x1 - x0) // 4
             anchor = chart.column_to_x(col)
             region = chart.content_region
@@ -248,7 +251,7 @@ def test_mouse_drag_pans():
             await pilot.press("plus")
             await repainted(pilot, chart)  # the drag scale comes from the frame on screen
             lo, hi = chart.view
-            per_cell = (hi - lo) / (chart._frame.plot_x[1] - chart._frame.plot_x[0])
+            per_cell = (hi - lo) / (chart.frame.plot_x[1] - chart.frame.plot_x[0])
             start = (60, 15)
             await pilot.mouse_down(chart, offset=start)
             region = chart.content_region
@@ -263,7 +266,7 @@ def test_mouse_drag_pans():
             # Dragging right by 12 cells shows data 12 cells further left.
             approx_range(chart.view, (lo - 12 * per_cell, hi - 12 * per_cell))
             await pilot.mouse_up(chart, offset=(start[0] + 12, start[1]))
-            assert chart._drag is None and app.mouse_captured is None
+            assert not chart.dragging and app.mouse_captured is None
 
     run(scenario())
 
@@ -271,7 +274,7 @@ def test_mouse_drag_pans():
 def test_legend_click_toggles_the_metric():
     async def scenario():
         async with running() as (app, pilot, chart):
-            hits = {key: (row, x0) for row, x0, _x1, key in chart._frame.legend_hits}
+            hits = {key: (row, x0) for row, x0, _x1, key in chart.frame.legend_hits}
             assert set(hits) == {"loss", "val_loss", "reward", "size_mb"}
             row, x0 = hits["reward"]
             await pilot.click(chart, offset=(x0 + 1, row))
@@ -317,8 +320,8 @@ def test_ctrl_s_writes_svg_and_csv(tmp_path: Path):
             assert [m.csv_path for m in app.saved] == csvs
             # The note names the folder once and both files, short enough for a corner of
             # an 80×24 screen.
-            [note] = [n for n in app._notifications if n.title == "Chart saved"]
-            lines = note.message.split("\n")
+            [note] = [message for title, message in app.notes if title == "Chart saved"]
+            lines = note.split("\n")
             assert lines[0] == f"{svgs[0].stem}.svg + .csv"
             assert lines[1].startswith("in /") and lines[1].endswith("_csv0/charts")
             assert len(lines) == 2 and max(map(len, lines)) <= 38
@@ -359,7 +362,7 @@ def test_repaint_is_throttled():
             assert chart.render_count == before  # appending only marks the chart dirty
             await repainted(pilot, chart)
             assert chart.render_count - before == 1  # one frame for the whole burst
-            assert chart._frame.x_range == (0.0, N + 999)  # showing the new rows
+            assert chart.frame.x_range == (0.0, N + 999)  # showing the new rows
             # Nothing changed: the timer does not repaint.
             idle = chart.render_count
             await pilot.pause(0.5)
@@ -376,7 +379,7 @@ def test_repaint_is_throttled():
             renders = chart.render_count - before
             assert renders <= elapsed / MetricsChart.REFRESH_INTERVAL + 2
             assert renders < 15  # per-row repaints would be ~60
-            assert chart._frame.x_range == (0.0, N + 1059)
+            assert chart.frame.x_range == (0.0, N + 1059)
 
     run(scenario())
 
@@ -386,8 +389,8 @@ def test_no_color_tells_series_apart_by_glyph(monkeypatch):
 
     async def scenario():
         async with running() as (app, pilot, chart):
-            text = chart._frame.text
-            x0, x1 = chart._frame.plot_x
+            text = chart.frame.text
+            x0, x1 = chart.frame.plot_x
             lines = text.plain.split("\n")
             body = "".join(line[x0:x1] for line in lines[2:-3])
             assert "•" in body  # val loss points
@@ -399,23 +402,6 @@ def test_no_color_tells_series_apart_by_glyph(monkeypatch):
                     assert style.color.triplet not in {(240, 82, 82), (80, 160, 255)}
 
     run(scenario())
-
-
-def test_render_frame_without_an_app_and_comparison_series():
-    runs = [
-        Series(f"m/r{i}", f"m/r{i}", "loss", color=(10 * i, 100, 200), run=f"m/r{i}")
-        for i in range(3)
-    ]
-    for i, s in enumerate(runs):
-        x = np.arange(100.0)
-        s.append(x, 1000.0 * i + x, 3.0 - 0.01 * x + 0.1 * i)
-    frame = render_frame(runs, width=80, height=20, x_range=(0.0, 99.0), title="compare")
-    assert frame.drawn == ["m/r0", "m/r1", "m/r2"]
-    assert "m/r1" in frame.text.plain.split("\n")[0]
-    # On the time axis each run starts at 0 s (its own first row).
-    frame = render_frame(runs, width=80, height=20, x_range=(0.0, 99.0), x_mode="time")
-    assert frame.drawn == ["m/r0", "m/r1", "m/r2"]
-    assert training_series("m/r")[0].key == "m/r:loss"
 
 
 def test_chart_module_does_not_import_torch():
@@ -459,9 +445,20 @@ def test_state_setters_validate_and_convert():
 # ---- the footer --------------------------------------------------------------------------
 
 
-def screen_lines(app) -> list[str]:
-    """What the terminal shows, line by line (the composited screen as plain text)."""
-    return [strip.text for strip in app.screen._compositor.render_strips()]  # noqa: SLF001
+def footer_text(app) -> str:
+    """The footer line as the terminal shows it: the footer and its keys, each painted
+    (`render_lines`) where it sits, later ones over earlier ones as Textual composes them."""
+    footer = app.screen.query_one(Footer)
+    row, cells = footer.region.y, [" "] * footer.region.right
+    for widget in (footer, *footer.walk_children()):
+        r = widget.region
+        if not (widget.display and widget.visible and r.y <= row < r.bottom):
+            continue
+        [strip] = widget.render_lines(Region(0, row - r.y, r.width, 1))
+        for x, ch in enumerate(strip.text, start=r.x):
+            if 0 <= x < len(cells):
+                cells[x] = ch
+    return "".join(cells[footer.region.x:])
 
 
 async def footer_showing(pilot, app, *words: str) -> str:
@@ -469,7 +466,7 @@ async def footer_showing(pilot, app, *words: str) -> str:
     seen: list[str] = []
 
     def shows() -> bool:
-        seen[:] = [screen_lines(app)[-1]]
+        seen[:] = [footer_text(app)]
         return all(word in seen[0] for word in words)
 
     try:
@@ -506,6 +503,8 @@ class _Keys(Widget, can_focus=True):
 
 
 class _FooterApp(App):
+    CSS_PATH = SlavikApp.CSS_PATH  # the footer's fix is part of the app's stylesheet
+
     def compose(self) -> ComposeResult:
         yield _Keys()
         yield AppFooter()
@@ -547,33 +546,6 @@ def test_training_footer_at_80_columns_keeps_the_screens_keys(models_root):
     run(scenario())
 
 
-# ---- y axes --------------------------------------------------------------------------------
-
-
-def test_a_nearly_constant_series_sits_mid_axis_with_round_ticks():
-    loss, _val, _reward, size = training_series()
-    x = np.arange(200.0)
-    loss.append(x, T0 + x, 5.0 - x / 100)
-    size.append(x, T0 + x, 0.3398 + 1e-5 * np.sin(x))  # 0.33979 … 0.33981
-    frame = render_frame([loss, size], width=80, height=24, x_range=(0.0, 199.0))
-    lines = frame.text.plain.split("\n")
-    x1 = frame.plot_x[1]
-    right = [line[x1 + 1:].strip() for line in lines[frame.plot_y[0]:frame.plot_y[1]]]
-    labels = [label for label in right if label]
-    assert len(labels) >= 2
-    for label in labels:  # 0.338 / 0.340 / 0.342, not 0.33979 / 0.33980 / 0.33981
-        assert len(label.split(".")[-1]) <= 3, labels
-    def has_size_glyph(runs) -> bool:
-        return any(style is not None and style.color is not None
-                   and style.color.triplet == size.color and text.strip()
-                   for text, style in runs)
-
-    rows = [i for i, runs in enumerate(frame.lines[frame.plot_y[0]:frame.plot_y[1]])
-            if has_size_glyph(runs)]
-    height = frame.plot_y[1] - frame.plot_y[0]
-    assert rows and abs((rows[0] + rows[-1]) / 2 - (height - 1) / 2) <= 1.5  # mid-axis
-
-
 # ---- one theme name, with or without an app -------------------------------------------------
 
 
@@ -581,7 +553,7 @@ def test_frames_look_the_same_in_an_app_and_without_one():
     async def scenario():
         async with running() as (app, pilot, chart):
             assert app.theme == DEFAULT_THEME
-            inside = chart._make_frame(100, 30)  # noqa: SLF001
+            inside = chart.make_frame(100, 30)
         outside = render_frame(chart.series, width=100, height=30, x_range=inside.x_range,
                                title="test run", status=chart.status_text())
         assert outside.lines == inside.lines
@@ -620,7 +592,7 @@ def test_side_by_side_charts_share_the_union_range_and_stay_linked():
             await wait_for(pilot, lambda: long.drawn_series and short.drawn_series)
             # Fit all: both from step 1 to 100, though "short" ends at 40.
             assert long.fit_range() == short.fit_range() == (1.0, 100.0)
-            assert short._frame.x_range == (1.0, 100.0)  # noqa: SLF001
+            assert short.frame.x_range == (1.0, 100.0)
             short.focus()
             await pilot.press("plus")  # a key on one chart moves both
             assert short.view == long.view == (25.75, 75.25)

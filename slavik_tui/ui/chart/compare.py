@@ -35,11 +35,6 @@ def copy_view_state(src: MetricsChart, dst: MetricsChart) -> None:
         dst.set_view(*src.view)
 
 
-class LinkedChart(MetricsChart):
-    """One chart of a `CompareCharts` grid (which links it to the others through the
-    `ViewChanged` messages that every key and mouse action posts)."""
-
-
 class CompareCharts(Grid):
     """One linked chart per run: 2 runs side by side, 3 in a row, 4 as 2×2, more in rows of 3."""
 
@@ -49,7 +44,7 @@ class CompareCharts(Grid):
         grid-gutter: 0 1;
         height: 1fr;
     }
-    CompareCharts LinkedChart {
+    CompareCharts MetricsChart {
         height: 1fr;
         min-height: 6;
     }
@@ -60,8 +55,8 @@ class CompareCharts(Grid):
         return n if n <= 3 else 2 if n == 4 else 3
 
     @property
-    def charts(self) -> list[LinkedChart]:
-        return list(self.query_children(LinkedChart))
+    def charts(self) -> list[MetricsChart]:
+        return list(self.query_children(MetricsChart))
 
     def align_ranges(self) -> tuple[float, float] | None:
         """Make 'fit all' of every chart the union of their data ranges; returns it."""
@@ -99,7 +94,7 @@ class CompareCharts(Grid):
         dirs = list(save_dirs) if save_dirs is not None else [None] * len(runs)
         charts = []
         for (label, steps, evals), save_dir in zip(runs, dirs):
-            chart = LinkedChart(training_series(), title=label, save_dir=save_dir)
+            chart = MetricsChart(training_series(), title=label, save_dir=save_dir)
             fill_chart(chart, steps, evals)
             charts.append(chart)
         await self.mount_all(charts)

@@ -1,0 +1,35 @@
+"""The series a training run is drawn as: loss (per step), val loss (points), reward, size MB
+(right axis, dashed). Their keys are what `feed` appends to and the History screen exports."""
+
+from __future__ import annotations
+
+from slavik_tui.charts.series import Color, Series
+from slavik_tui.charts.theme import LOSS_COLOR, REWARD_COLOR, SIZE_COLOR, VAL_LOSS_COLOR
+
+
+def series_key(metric: str, run: str = "") -> str:
+    """The chart key of `metric` ("loss", "val_loss", "reward", "size_mb") for `run`."""
+    return f"{run}:{metric}" if run else metric
+
+
+def training_series(run: str = "", color: Color | None = None) -> list[Series]:
+    """The four series of one training run: loss, val loss (points), reward, size MB (right).
+
+    Without `run` the keys are "loss", "val_loss", "reward", "size_mb". With `run` (e.g.
+    "model/run" when comparing runs) keys are prefixed "<run>:" and labels read
+    "<run> loss" …; `color` then paints all four in the run's colour (their styles differ).
+    """
+    label = (lambda name: f"{run} {name}") if run else (lambda name: name)
+    if color is None:
+        colors: tuple[Color, ...] = (LOSS_COLOR, VAL_LOSS_COLOR, REWARD_COLOR, SIZE_COLOR)
+    else:
+        colors = (color,) * 4
+    return [
+        Series(series_key("loss", run), label("loss"), "loss", colors[0], "left", "line", run),
+        Series(series_key("val_loss", run), label("val loss"), "loss", colors[1], "left",
+               "points", run),
+        Series(series_key("reward", run), label("reward"), "reward", colors[2], "left", "line",
+               run),
+        Series(series_key("size_mb", run), label("size MB"), "size", colors[3], "right",
+               "dashed", run),
+    ]

@@ -1,0 +1,127 @@
+"""Saving a chart (ctrl+s): the frame on screen as SVG and the visible series' raw rows in view
+as CSV, beside each other under a name made from the title and the time.
+
+`prepare_save` snapshots everything on the UI thread (the rows are copied); `SaveJob.write`
+can then run in a worker thread. `saved_note` is the notification that follows.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from slavik_tui.atomic import atomic_write_text, replacing
+from slavik_tui.charts.frame import Frame
+from slavik_tui.charts.series import Series, time_origin
+from slavik_tui.charts.svg import frame_svg
+from slavik_tui.ui.chart.view import ChartView
+
+NOTE_WIDTH = 38
+"""Text columns of a notification at 80 columns (Textual's toast: half the screen, padded)."""
+
+
+def _short_dir(folder: Path) -> str:
+    """`folder` for people: relative to the cwd when inside it, else with ~ for home."""
+    folder = Path(folder)
+    try:
+        rel = folder.resolve().relative_to(Path.cwd().resolve())
+        return "." if not rel.parts else str(rel)
+    except (OSError, ValueError):
+        pass
+    home = Path.home()
+    try:
+        return str(Path("~") / folder.relative_to(home))
+    except ValueError:
+        return str(folder)
+
+
+def _clip_middle(text: str, width: int, keep_tail: int = 0) -> str:
+    """`text` cut to `width` with an ellipsis in the middle, keeping its last `keep_tail`."""
+    if len(text) <= width:
+        return text
+    tail = min(max(keep_tail, 0), width - 2)
+    head = width - 1 - tail
+    return text[:head] + "…" + (text[-tail:] if tail else "")
+
+
+def saved_note(svg: Path, csv_path: Path, width: int = NOTE_WIDTH) -> str:
+    """The 'Chart saved' notification: the file name(s) on one line, the folder once.
+
+    'tiny-20250301-121212.svg + .csv' / 'in ~/models/tiny/charts'. Each line fits `width`
+    (long names keep their start and their time stamp), so at 80×24 the note covers a corner
+    of the chart, not half of it. The full paths are in the `Saved` message.
+    """
+    if svg.parent == csv_path.parent and svg.stem == csv_path.stem:
+        extra = f" + {csv_path.suffix}"
+        names = _clip_middle(svg.stem, width - len(svg.suffix) - len(extra), 16) + svg.suffix
+        names += extra
+    else:
+        names = f"{_clip_middle(svg.name, width, 20)}\n{_clip_middle(csv_path.name, width, 20)}"
+    folder = _short_dir(svg.parent) if svg.parent == csv_path.parent else ""
+    where = "\nin " + _clip_middle(folder, width - 3, width // 2) if folder else ""
+    return names + where
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^\w.-]+", "-", text, flags=re.UNICODE).strip("-.")
+    return slug[:60] or "chart"
+
+
+def prepare_save(
+    directory: str | os.PathLike[str] | None, frame: Frame, title: str, view: ChartView
+) -> "SaveJob":
+    """What to write for `frame` (made from `view`) into `directory` (default: the cwd):
+    file names that are free now, the SVG text, the visible series' rows in the frame's
+    x-range. Creates the folder."""
+    folder = Path(directory) if directory is not None else Path.cwd()
+    folder.mkdir(parents=True, exist_ok=True)
+    svg = frame_svg(frame, title)
+    lo, hi = frame.x_range
+    every = list(view.series.values())
+    columns: list[tuple[Series, np.ndarray, np.ndarray, np.ndarray, float]] = []
+    for s in every:
+        if s.metric in view.hidden or not len(s):
+            continue
+        x, off = view.x_values(s)
+        i0 = int(np.searchsorted(x, lo + off, side="left"))
+        i1 = int(np.searchsorted(x, hi + off, side="right"))
+        rows = (s.x_step[i0:i1].copy(), s.x_time[i0:i1].copy(), s.y[i0:i1].copy())
+        columns.append((s, *rows, time_origin(s, every)))
+    stem = f"{_slug(title)}-{datetime.now():%Y%m%d-%H%M%S}"
+    n = 1
+    while (folder / f"{stem}.svg").exists() or (folder / f"{stem}.csv").exists():
+        n += 1
+        stem = f"{_slug(title)}-{datetime.now():%Y%m%d-%H%M%S}-{n}"
+    return SaveJob(folder / f"{stem}.svg", folder / f"{stem}.csv", svg, columns)
+
+
+def _num(v: float) -> str:
+    """CSV number: integers without '.0', everything else in full precision."""
+    return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
+
+
+@dataclass
+class SaveJob:
+    """What ctrl+s writes, snapshotted on the UI thread so a worker thread can write it."""
+
+    svg_path: Path
+    csv_path: Path
+    svg: str
+    columns: list[tuple[Series, np.ndarray, np.ndarray, np.ndarray, float]]
+
+    def write(self) -> tuple[Path, Path]:
+        atomic_write_text(self.svg_path, self.svg)
+        with replacing(self.csv_path, "w", newline="", encoding="utf-8") as fh:
+            out = csv.writer(fh)
+            out.writerow(["series", "label", "metric", "step", "time", "elapsed_s", "value"])
+            for s, steps, times, values, t0 in self.columns:
+                for step, t, v in zip(steps.tolist(), times.tolist(), values.tolist()):
+                    numbers = (_num(step), _num(t), _num(t - t0), _num(v))
+                    out.writerow([s.key, s.label, s.metric, *numbers])
+        return self.svg_path, self.csv_path

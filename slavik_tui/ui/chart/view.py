@@ -1,0 +1,283 @@
+"""What the chart shows, as a plain object: the x-range, follow, hidden metrics, smoothing, log y,
+the x axis and the clear point — and the rules that change them (pan, zoom, fit, follow, clear),
+with no Textual, so they are tested without an app (tests/ui/test_chart_view.py).
+
+Rules:
+* `range` None = fit all; pan/zoom are clamped to the data, and zooming out to the whole range
+  returns to fit all.
+* Following: while the view reaches the newest point, appends slide it along (fit all always
+  follows). Panning/zooming away stops it; `follow_tail` resumes it keeping the span.
+* `toggle_clear` starts a fresh view at the newest point: fit all, pan and zoom are then limited
+  to data from that point on (the history stays in memory); again brings the whole history back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from slavik_tui.charts.frame import X_MODES, XMode
+from slavik_tui.charts.series import METRICS, Series, time_origin
+
+MIN_SPAN = {"step": 2.0, "time": 1.0}
+"""Zoom stops at this x span (steps / seconds)."""
+SMOOTHING_MODES: tuple[float, ...] = (0.0, 0.6, 0.9, 0.99)
+"""EMA weights the smoothing key cycles through."""
+
+
+@dataclass
+class ChartView:
+    """The view state of one chart over its `series` (keyed by `Series.key`, legend order).
+
+    Change it through the methods: they validate and clamp. The fields are there to read.
+    """
+
+    series: dict[str, Series] = field(default_factory=dict)
+    range: tuple[float, float] | None = None
+    """Visible x-range (lo, hi) in x-axis units, or None: fit everything."""
+    follow: bool = True
+    """New data keep the view on the newest point: true while the view shows the tail."""
+    hidden: frozenset[str] = frozenset()
+    """Metrics ("loss", "reward", "size") whose series are hidden."""
+    smoothing: float = 0.0
+    """EMA weight applied before drawing lines (0 = raw)."""
+    log_y: bool = False
+    x_mode: XMode = "step"
+    """"step" or "time" (seconds since each run's first row)."""
+    fit_override: tuple[float, float] | None = None
+    """The x-range 'fit all' shows instead of the data's own (x-axis units), or None."""
+    clear_floor: dict[str, float] | None = None
+    """After `toggle_clear`: the x (per axis) from which data are shown."""
+
+    # -- geometry -------------------------------------------------------------------------------
+
+    def x_values(self, s: Series) -> tuple[np.ndarray, float]:
+        """(x array, offset to subtract) of `s` on the current axis."""
+        if self.x_mode == "step":
+            return s.x_step, 0.0
+        return s.x_time, time_origin(s, list(self.series.values()))
+
+    def extent(self) -> tuple[float, float]:
+        """Data x-range of the visible series (all series when none is visible; (0, 1) when
+        there are no data)."""
+        filled = [s for s in self.series.values() if len(s)]
+        chosen = [s for s in filled if s.metric not in self.hidden] or filled
+        if not chosen:
+            return (0.0, 1.0)
+        los, his = [], []
+        for s in chosen:
+            x, off = self.x_values(s)
+            los.append(x[0] - off)
+            his.append(x[-1] - off)
+        return float(min(los)), float(max(his))
+
+    def data_range(self) -> tuple[float, float] | None:
+        """`extent()`, or None without data: what 'fit all' shows without a `fit_override`
+        and before a clear cuts it."""
+        if not any(len(s) for s in self.series.values()):
+            return None
+        return self.extent()
+
+    def fit_range(self) -> tuple[float, float]:
+        """The x-range shown by 'fit all': `fit_override` or the data's range, from the clear
+        point on after a clear, at least `MIN_SPAN` wide."""
+        lo, hi = self.fit_override if self.fit_override is not None else self.extent()
+        if self.clear_floor is not None:
+            lo = max(lo, self.clear_floor[self.x_mode])
+        if hi - lo < MIN_SPAN[self.x_mode]:
+            hi = lo + MIN_SPAN[self.x_mode]
+        return lo, hi
+
+    @property
+    def x_range(self) -> tuple[float, float]:
+        """The x-range on screen now."""
+        return self.range if self.range is not None else self.fit_range()
+
+    @property
+    def cleared_at(self) -> float | None:
+        """The x (current axis units) from which the chart shows data after a clear, else None."""
+        return None if self.clear_floor is None else self.clear_floor[self.x_mode]
+
+    # -- moving ---------------------------------------------------------------------------------
+
+    def set_range(self, lo: float, hi: float) -> None:
+        """Show [lo, hi], clamped to the data; the whole range (or more) becomes 'fit all'."""
+        f_lo, f_hi = self.fit_range()
+        span = hi - lo
+        if not math.isfinite(span) or span >= (f_hi - f_lo) * (1 - 1e-12):
+            self.range, self.follow = None, True
+            return
+        if lo < f_lo:
+            lo, hi = f_lo, f_lo + span
+        if hi > f_hi:
+            lo, hi = f_hi - span, f_hi
+        self.range = (float(lo), float(hi))
+        self.follow = hi >= f_hi - 1e-9 * max(abs(f_hi), 1.0)
+
+    def set_view(self, value: tuple[float, float] | None) -> None:
+        """`set_range(*value)`, or `fit()` for None."""
+        self.fit() if value is None else self.set_range(*value)
+
+    def zoom_at(self, anchor: float, factor: float) -> bool:
+        """Scale the visible span by `factor` keeping `anchor` (an x value) in place. False
+        when already at the smallest span."""
+        lo, hi = self.x_range
+        anchor = min(max(anchor, lo), hi)
+        new_lo, new_hi = anchor - (anchor - lo) * factor, anchor + (hi - anchor) * factor
+        min_span = MIN_SPAN[self.x_mode]
+        if new_hi - new_lo < min_span:
+            if hi - lo <= min_span:
+                return False
+            frac = (anchor - lo) / (hi - lo)
+            new_lo, new_hi = anchor - frac * min_span, anchor + (1 - frac) * min_span
+        self.set_range(new_lo, new_hi)
+        return True
+
+    def zoom(self, factor: float) -> bool:
+        """`zoom_at` the middle of the view."""
+        lo, hi = self.x_range
+        return self.zoom_at((lo + hi) / 2, factor)
+
+    def pan(self, fraction: float) -> bool:
+        """Shift the view by `fraction` of its span (negative: left). False while everything is
+        visible (nothing to pan to)."""
+        if self.range is None:
+            return False
+        lo, hi = self.range
+        shift = fraction * (hi - lo)
+        self.set_range(lo + shift, hi + shift)
+        return True
+
+    def drag(self, start: tuple[float, float], shift: float) -> bool:
+        """Show `start` (the range when a drag began) moved left by `shift` x units. False when
+        'fit all' was showing (nothing to drag to)."""
+        lo, hi = start
+        f_lo, f_hi = self.fit_range()
+        if not shift or hi - lo >= f_hi - f_lo:
+            return False
+        self.set_range(lo - shift, hi - shift)
+        return True
+
+    def fit(self) -> None:
+        self.range, self.follow = None, True
+
+    def follow_tail(self) -> None:
+        """Follow again; a zoomed view keeps its span and jumps to the newest point."""
+        self.follow = True
+        if self.range is not None:
+            lo, hi = self.range
+            tail = self.fit_range()[1]
+            self.range = (tail - (hi - lo), tail)
+
+    def appended(self) -> None:
+        """Data arrived: while following, slide the view to the newest point."""
+        if self.follow and self.range is not None:
+            lo, hi = self.range
+            tail = self.extent()[1]
+            if tail > hi:
+                self.range = (tail - (hi - lo), tail)
+
+    def toggle_clear(self) -> bool | None:
+        """Clear (True), or bring the history back (False); None when there is nothing to
+        clear (no data). Either way the view fits all."""
+        if self.clear_floor is None:
+            filled = [s for s in self.series.values() if len(s)]
+            if not filled:
+                return None
+            every = list(self.series.values())
+            self.clear_floor = {
+                "step": float(max(s.x_step[-1] for s in filled)),
+                "time": float(max(s.x_time[-1] - time_origin(s, every) for s in filled)),
+            }
+            cleared = True
+        else:
+            self.clear_floor, cleared = None, False
+        self.fit()
+        return cleared
+
+    def reset(self) -> None:
+        """Forget the series and the view (for reuse with another run)."""
+        self.series.clear()
+        self.range, self.follow, self.clear_floor, self.fit_override = None, True, None, None
+
+    # -- what is drawn --------------------------------------------------------------------------
+
+    def set_hidden(self, metrics: Iterable[str]) -> None:
+        metrics = frozenset(metrics)
+        unknown = metrics - set(METRICS)
+        if unknown:
+            raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRICS}")
+        self.hidden = metrics
+
+    def toggle_metric(self, metric: str) -> None:
+        self.set_hidden(self.hidden ^ {metric})
+
+    def set_smoothing(self, weight: float) -> None:
+        weight = float(weight)
+        if not 0.0 <= weight < 1.0:
+            raise ValueError(f"smoothing is an EMA weight in [0, 1), not {weight}")
+        self.smoothing = weight
+
+    def cycle_smoothing(self) -> None:
+        """The next of `SMOOTHING_MODES` (from raw when the weight is none of them)."""
+        modes = SMOOTHING_MODES
+        i = modes.index(self.smoothing) if self.smoothing in modes else 0
+        self.smoothing = modes[(i + 1) % len(modes)]
+
+    def set_fit_override(self, value: tuple[float, float] | None) -> bool:
+        """Set `fit_override` (a zoomed view is clamped to it); False if it was already so."""
+        if value is not None:
+            lo, hi = float(value[0]), float(value[1])
+            if not (math.isfinite(lo) and math.isfinite(hi) and hi >= lo):
+                raise ValueError(f"fit_override needs finite lo <= hi, not {value!r}")
+            value = (lo, hi)
+        if value == self.fit_override:
+            return False
+        self.fit_override = value
+        if self.range is not None:
+            self.set_range(*self.range)
+        return True
+
+    def set_x_mode(self, mode: XMode) -> bool:
+        """Switch the x axis, keeping a zoomed view on the same stretch of the run (mapped
+        through the longest series); the fit override is dropped (its units changed). False
+        when `mode` is the current one."""
+        if mode not in X_MODES:
+            raise ValueError(f'x_mode is "step" or "time", not {mode!r}')
+        if mode == self.x_mode:
+            return False
+        view = self.range
+        if view is not None:
+            ref = max(self.series.values(), key=len, default=None)
+            if ref is None or len(ref) < 2:
+                view = None
+            else:
+                t = ref.x_time - time_origin(ref, list(self.series.values()))
+                src, dst = (ref.x_step, t) if mode == "time" else (t, ref.x_step)
+                mapped = np.interp(view, src, dst)
+                view = (float(mapped[0]), float(mapped[1])) if mapped[1] > mapped[0] else None
+        following = self.follow
+        self.x_mode = mode
+        self.fit_override = None
+        if view is None:
+            self.fit()
+        else:
+            self.set_range(*view)
+            if following:
+                self.follow_tail()
+        return True
+
+    def status_text(self) -> str:
+        """The mode line right of the legend: smoothing · log y · x axis · clear · live."""
+        parts = [f"EMA {self.smoothing:g}" if self.smoothing else "raw"]
+        if self.log_y:
+            parts.append("log y")
+        parts.append("x: step" if self.x_mode == "step" else "x: time")
+        floor = self.cleared_at
+        if floor is not None:
+            parts.append(f"from {floor:g}" if self.x_mode == "step" else f"from {floor:.0f}s")
+        parts.append("● live" if self.follow else "‖ paused")
+        return " · ".join(parts)

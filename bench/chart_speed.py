@@ -5,8 +5,8 @@
 Prints medians (the machine is shared: single runs are noisy) of
   * the numpy reduction alone (3 series -> per-column min/max), scanning every point and with
     the block summaries the chart really uses;
-  * a whole frame as `MetricsChart.render()` makes it (reduction, braille rasterising, plotext
-    axes and ticks, rich Text), fit-all / zoomed / log y + EMA;
+  * a whole frame as the widget makes it (`charts.frame.render_frame`: reduction, braille
+    rasterising, plotext axes and ticks; then Textual strips), fit-all / zoomed / log y + EMA;
   * for comparison, the same reduced data handed to plotext's own `plt.plot` (marker "hd"),
     the obvious design this chart does not use;
   * the widget repainting inside a headless Textual app (frame + Textual's styling of lines).
@@ -25,8 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from slavik_tui.ui.chart.widget import render_frame, training_series  # noqa: E402
-from slavik_tui.charts.series import reduce_columns  # noqa: E402
+from slavik_tui.charts.frame import render_frame  # noqa: E402
+from slavik_tui.charts.reduce import reduce_columns  # noqa: E402
+from slavik_tui.charts.training import training_series  # noqa: E402
+from slavik_tui.ui.chart.paint import frame_strips  # noqa: E402
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -82,7 +84,9 @@ def main() -> None:
 
     def frame(**kw):
         # What the widget does per repaint: the frame, then its lines as Textual strips.
-        return lambda: render_frame(series, width=w, height=h, ncols_hint=hint, **kw).strips
+        return lambda: frame_strips(
+            render_frame(series, width=w, height=h, ncols_hint=hint, **kw)
+        )
 
     report("frame, fit all", median_ms(frame(x_range=full), r), "(target <= 25 ms)")
     report("frame, zoomed to 10%", median_ms(frame(x_range=(0.45 * n, 0.55 * n)), r))
@@ -96,7 +100,7 @@ def main() -> None:
     report("frame, x = wall time", median_ms(wall, r))
 
     # The alternative: give plotext the reduced min/max zigzag (2 points per column).
-    from textual_plotext.plot import Plot
+    from plotext._figure import _figure_class as Plot
 
     reduced = []
     for s in series:
@@ -137,7 +141,7 @@ async def in_app(series, w: int, h: int, repeats: int) -> None:
         chart = app.query_one(MetricsChart)
 
         def repaint():
-            chart._changed()  # noqa: SLF001 - force a new frame, as new data would
+            chart.title = chart.title  # a change: a new frame, as new data would make
             chart._styles_cache.clear()  # noqa: SLF001 - and make Textual ask for every line
             chart.render_lines(Region(0, 0, w, h))
 

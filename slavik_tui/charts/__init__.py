@@ -1,4 +1,7 @@
-"""Chart maths and pictures: series, reduction, ticks, frames, SVG, autosave. No Textual.
+"""Chart maths and pictures, no Textual: `series` (storage), `smooth` (EMA), `reduce` (min/max
+per column), `raster` (glyphs), `ticks`, `theme` (colours), `markers`, `legend`, `axes`
+(plotext's frame), `frame` (`render_frame`: one picture as styled runs), `svg`, `training` (the
+series of a run), `feed` (history rows into series), `autosave` (a run's SVG + CSV).
 
 The interactive widget lives in `slavik_tui.ui.chart`; everything it draws is made here, so the
 trainer's autosave child (`python -m slavik_tui.charts`) and the tests draw without an app.

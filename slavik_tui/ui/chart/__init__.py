@@ -1,2 +1,4 @@
-"""The interactive chart: view state, keys, mouse and saving over the pictures `slavik_tui.charts`
-makes. `MetricsChart` is the live training chart; `CompareCharts` lays several side by side."""
+"""The interactive chart over the pictures `slavik_tui.charts` makes: `view` (what it shows and
+the pan/zoom/follow/clear rules, no Textual), `paint` (the frame on screen, when to repaint),
+`widget` (`MetricsChart`: keys, mouse, messages), `save` (ctrl+s), `compare` (`CompareCharts`,
+linked charts side by side)."""

@@ -115,7 +115,7 @@ def ui_timings(models_root: Path, name: str, run_a: int, run_b: int, n_steps: in
     # clock must not be read after `await pilot.press(...)`.
     frames: list[tuple[float, object, int]] = []  # (built at, chart, series drawn)
     listed: list[tuple[float, int]] = []  # (shown at, rows)
-    make_frame, show_runs = MetricsChart._make_frame, RunsTable.show  # noqa: SLF001
+    make_frame, show_runs = MetricsChart.make_frame, RunsTable.show
 
     def timed_frame(self, width: int, height: int):
         frame = make_frame(self, width, height)
@@ -126,7 +126,7 @@ def ui_timings(models_root: Path, name: str, run_a: int, run_b: int, n_steps: in
         show_runs(self, runs, marked, select)
         listed.append((time.perf_counter(), len(runs)))
 
-    MetricsChart._make_frame = timed_frame  # noqa: SLF001 - a bench
+    MetricsChart.make_frame = timed_frame  # a bench: time stamps from inside the widget
     RunsTable.show = timed_show
 
     def first_frame(t0: float, n_drawn: int, charts: int = 1) -> float | None:
@@ -176,35 +176,32 @@ def ui_timings(models_root: Path, name: str, run_a: int, run_b: int, n_steps: in
             await until(pilot, lambda: table.row_count >= 2)
             row_a = [r.id for r in table.runs].index(run_a)
 
+            loader, view = screen.loader, screen.view
             for _ in range(repeat):  # the runs table from a fresh read-only History
-                with screen._readers_lock:  # noqa: SLF001
-                    for reader in screen._readers.values():  # noqa: SLF001
-                        reader.close()
-                    screen._readers.clear()  # noqa: SLF001
+                loader.close()
                 t0 = time.perf_counter()
                 screen._poll_runs()  # noqa: SLF001
                 out["list"].append(await until(pilot, lambda: next(
                     (t - t0 for t, n in listed if t >= t0 and n >= 2), None)))
 
             for _ in range(repeat):  # Enter on a big run, then + on its chart
-                screen._cache.clear()  # noqa: SLF001 - cold: read the run again
-                screen.view_kind, screen.replayed = "none", None
-                screen._show_view()  # noqa: SLF001
+                loader._cache.clear()  # noqa: SLF001 - cold: read the run again
+                view.clear()
                 table.focus()
                 table.move_cursor(row=row_a)
                 await pilot.pause()
                 out["enter"].append(await press_until_frame(pilot, "enter", 4))
-                out["load1"].append(screen.last_load_seconds)
+                out["load1"].append(view.last_load_seconds)
                 out["zoom"].append(await press_until_frame(pilot, "plus", 1))
 
             screen.marks = [(name, run_a), (name, run_b)]
             for _ in range(repeat):  # c on two big runs, then v
-                screen._cache.clear()  # noqa: SLF001
-                screen.side_by_side = False
+                loader._cache.clear()  # noqa: SLF001
+                view.side_by_side = False
                 table.focus()
                 await pilot.pause()
                 out["compare"].append(await press_until_frame(pilot, "c", 8))
-                out["load2"].append(screen.last_load_seconds)
+                out["load2"].append(view.last_load_seconds)
                 out["side"].append(await press_until_frame(pilot, "v", 4, charts=2))
                 await until(pilot, lambda: len(screen.query_one(CompareCharts).charts) == 2)
                 await pilot.press("v")
@@ -213,7 +210,7 @@ def ui_timings(models_root: Path, name: str, run_a: int, run_b: int, n_steps: in
     try:
         results = asyncio.run(body())
     finally:
-        MetricsChart._make_frame, RunsTable.show = make_frame, show_runs  # noqa: SLF001
+        MetricsChart.make_frame, RunsTable.show = make_frame, show_runs
     print(f"\nHistory screen (headless app, 120×40), medians of {repeat}:")
     for key, label in labels.items():
         seconds = results[key]

@@ -1,4 +1,6 @@
-"""slavik_tui.charts.feed and slavik_tui.runs.watch: arrays and polled rows of a history into chart series (no app)."""
+"""slavik_tui.charts.feed: arrays and polled rows of a history into chart series (no app).
+
+The follower that polls the rows is tested in tests/runs/test_watch.py."""
 
 from __future__ import annotations
 
@@ -70,60 +72,6 @@ def test_fill_chart_with_run_prefix_and_empty_arrays(tmp_path: Path):
     assert set(chart.data) == {"m/1:loss", "m/1:val_loss", "m/1:reward", "m/1:size_mb"}
     h.close()
     reader.close()
-
-
-def test_follower_tolerates_missing_file_then_polls_only_new_rows(tmp_path: Path):
-    path = tmp_path / "history.sqlite"
-    follower = RunFollower(path)
-    assert follower.poll() == ([], [])
-    steps, evals = follower.load_all()
-    assert len(steps["step"]) == 0 and len(evals["step"]) == 0
-
-    h, rid = _write(path, run_steps=range(1, 6))  # the trainer creates the file
-    s_rows, e_rows = follower.poll()
-    assert [r[2] for r in s_rows] == [1, 2, 3, 4, 5]
-    assert [r[2] for r in e_rows] == [5]
-    assert follower.poll() == ([], [])
-
-    _write(path, run_steps=range(6, 11), run_id=rid, history=h, nan_at=(7,))
-    s_rows, e_rows = follower.poll()
-    assert [r[2] for r in s_rows] == [6, 7, 8, 9, 10]
-    assert s_rows[1][4] is None  # NaN comes back as None
-    chart = FakeChart()
-    append_rows(chart, s_rows, e_rows)
-    assert chart.data["loss"]["x"] == [6, 8, 9, 10]
-    assert chart.data["val_loss"]["x"] == [10]
-    assert chart.data["reward"]["y"] == [1.0]
-    follower.close()
-    h.close()
-
-
-def test_load_all_positions_after_existing_rows(tmp_path: Path):
-    path = tmp_path / "history.sqlite"
-    h, rid = _write(path)
-    follower = RunFollower(path)
-    steps, _ = follower.load_all()
-    assert steps["step"].tolist() == list(range(1, 11))
-    assert follower.poll() == ([], [])
-    h.log_step(rid, 11, 2000.0, 3.0, 1e-3, 1.0, 500.0)
-    s_rows, e_rows = follower.poll()
-    assert [r[2] for r in s_rows] == [11] and e_rows == []
-    follower.close()
-    h.close()
-
-
-def test_follower_of_one_run_ignores_others(tmp_path: Path):
-    path = tmp_path / "history.sqlite"
-    h, first = _write(path, run_steps=range(1, 6))
-    h.end_run(first, "stopped")
-    _, second = _write(path, run_steps=range(6, 9), history=h)
-    follower = RunFollower(path, run_id=first)
-    steps, _ = follower.load_all()
-    assert steps["step"].tolist() == [1, 2, 3, 4, 5]
-    h.log_step(second, 9, 3000.0, 2.0, 1e-3, 1.0, 500.0)
-    assert follower.poll() == ([], [])
-    follower.close()
-    h.close()
 
 
 def test_feed_into_a_real_chart(tmp_path: Path):

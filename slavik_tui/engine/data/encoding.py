@@ -137,6 +137,7 @@ _RARE_PAIRS = {
 _SENTENCE_START = {LOWER: 0.05 / 0.94, UPPER: 0.9 / 0.04, UPPER_WORD: 0.9 / 0.04}
 _LOG_FLOOR = -6.0  # mean log-probability below this: not Russian in any of the code pages
 _LATIN_NEIGHBOURS = 0.5  # non-ASCII bytes beside ASCII letters (per byte): accented Latin
+_CLOSE = 5.0  # log-likelihoods nearer than this (e^5 ≈ 150 times): name the runner-up too
 
 _CYRILLIC = {
     "cp1251": "Windows Cyrillic",
@@ -192,10 +193,11 @@ def russian_scores(sample: bytes) -> dict[str, float]:
     high = int(hist[128:].sum())
     if high == 0:
         return {enc: _LOG_FLOOR - 1 for enc in _CYRILLIC}
-    pairs = np.bincount(arr[:-1].astype(np.int32) * 256 + arr[1:], minlength=65536)
-    pairs = pairs.reshape(256, 256)
-    starts = (arr[1:-1] == 0x0A) | ((arr[1:-1] == 0x20) & np.isin(arr[:-2], _ENDS))
-    starts_hist = np.bincount(arr[2:][starts], minlength=256)
+    cur, prev = arr[1:], arr[:-1]
+    pairs = np.bincount(prev.astype(np.int32) * 256 + cur, minlength=65536).reshape(256, 256)
+    before_prev = np.concatenate([[0], arr[:-2]]).astype(np.uint8)
+    starts = (prev == 0x0A) | ((prev == 0x20) & np.isin(before_prev, _ENDS))
+    starts_hist = np.bincount(cur[starts], minlength=256)
     scores = {}
     for enc, (cls, log_p, at_start) in _TABLES.items():
         pair_log = _PAIR_LOG[cls[:, None], cls[None, :]]
@@ -204,11 +206,12 @@ def russian_scores(sample: bytes) -> dict[str, float]:
     return scores
 
 
-def guess_encoding(raw: bytes, start: int = 0) -> tuple[str, str]:
-    """(codec, description) of the most likely legacy encoding of bytes that are not UTF-8;
-    `start` is where UTF-8 failed (the sample is taken from there). The codec returned always
-    decodes the whole of `raw`, so the advice built from it works."""
-    sample = raw[max(0, start - 1024) : start + _GUESS_SAMPLE]
+def guess_encodings(raw: bytes, start: int = 0) -> list[str]:
+    """The likeliest legacy encodings of bytes that are not UTF-8, best first: one, or two
+    when a short text leaves two readings close. `start` is where UTF-8 failed (the sample is
+    taken from there). Every codec returned decodes the whole of `raw`."""
+    lo = max(0, start - 1024)
+    sample = (b"\n" if lo == 0 else b"") + raw[lo : start + _GUESS_SAMPLE]  # a file starts a line
     arr = np.frombuffer(sample, dtype=np.uint8)
     high = max(1, int(np.count_nonzero(arr >= 128)))
     # Accented Latin letters sit inside Latin words; Cyrillic ones beside other Cyrillic ones.
@@ -220,22 +223,31 @@ def guess_encoding(raw: bytes, start: int = 0) -> tuple[str, str]:
     if beside_latin / high <= _LATIN_NEIGHBOURS:
         scores = russian_scores(sample)
         # cp1251 first: on a tie (text cp1251 and mac-cyrillic read alike) the commoner wins.
-        for enc in sorted(scores, key=lambda e: -scores[e]):
-            if scores[enc] < _LOG_FLOOR:
-                break
-            if _decodes(raw, enc):
-                return enc, _CYRILLIC[enc]
-    if _decodes(raw, "cp1252"):
-        return "cp1252", "Western European; latin-1 is close"
-    return "latin1", "Western European"
+        ranked = [e for e in sorted(scores, key=lambda e: -scores[e])
+                  if scores[e] >= _LOG_FLOOR and _decodes(raw, e)]
+        if ranked:
+            best = ranked[0]
+            close = [e for e in ranked[1:2] if (scores[best] - scores[e]) * high < _CLOSE
+                     and sample.decode(e) != sample.decode(best)]
+            return [best, *close]
+    return ["cp1252" if _decodes(raw, "cp1252") else "latin1"]
+
+
+def describe(codecs_: list[str]) -> str:
+    """"cp1251 (Windows Cyrillic)", with the runner-up when there is one."""
+    names = {**_CYRILLIC, "cp1252": "Western European; latin-1 is close",
+             "latin1": "Western European"}
+    return " or else ".join(f"{enc} ({names[enc]})" for enc in codecs_)
 
 
 def _decodes(raw: bytes, enc: str) -> bool:
-    try:
-        raw.decode(enc)
-    except UnicodeDecodeError:
-        return False
-    return True
+    return not any(bytes([b]) in raw for b in _UNDEFINED[enc])
+
+
+_UNDEFINED = {  # the bytes a code page leaves undefined (cp1251: 0x98; KOI8-R: none)
+    enc: [b for b in range(256) if bytes([b]).decode(enc, errors="replace") == "\ufffd"]
+    for enc in (*_CYRILLIC, "cp1252")
+}
 
 
 # ---- decoding ---------------------------------------------------------------------------------
@@ -245,10 +257,12 @@ def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            enc, desc = guess_encoding(raw, exc.start)
+            guesses = guess_encodings(raw, exc.start)
+            enc = guesses[0]
+            also = "".join(f" (or --encoding {e})" for e in guesses[1:])
             raise UserError(
                 f"{path} is not valid UTF-8 (byte {exc.start}, line {line_of(raw, exc.start)}); "
-                f"it looks like {enc} ({desc}): pass --encoding {enc} or convert it "
+                f"it looks like {describe(guesses)}: pass --encoding {enc}{also} or convert it "
                 f"(iconv -f {enc} -t UTF-8 FILE > out.txt)", field="encoding"
             ) from None
         used = "utf-8"

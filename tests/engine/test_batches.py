@@ -3,6 +3,9 @@ batches, bytes per token and reward prompts."""
 
 from __future__ import annotations
 
+import os
+import re
+
 import numpy as np
 import pytest
 
@@ -40,13 +43,27 @@ def test_too_short(model_dir, tmp_path, tok) -> None:
     TokenData(model_dir, context=entry.tokens // 2 - 1)  # exactly two windows is enough
 
 
-def test_damaged_cache(loaded) -> None:
+def test_damaged_cache_and_the_advice_works(loaded, tmp_path, tok) -> None:
     model_dir, entries = loaded
     bin_path = model_dir / "data" / f"{entries[0].sha256}.bin"
-    bin_path.write_bytes(bin_path.read_bytes()[:-2])
-    user_error(lambda: TokenData(model_dir, context=16), "a.txt", "damaged", "--data")
+    good = bin_path.read_bytes()
+    bin_path.write_bytes(good[:-2])
+    msg = user_error(lambda: TokenData(model_dir, context=16), "a.txt", "damaged", "--data")
+    os.unlink(re.search(r"\(rm ([^)]+)\)", msg).group(1))  # do as it says
+    add_datasets(model_dir, [tmp_path / "a.txt"], tok)
+    TokenData(model_dir, context=16)
+    assert bin_path.read_bytes() == good
+
+
+def test_missing_cache_and_the_advice_works(loaded, tmp_path, tok) -> None:
+    model_dir, entries = loaded
+    bin_path = model_dir / "data" / f"{entries[1].sha256}.bin"
+    good = bin_path.read_bytes()
     bin_path.unlink()
-    user_error(lambda: TokenData(model_dir, context=16), "a.txt", "missing", "--data")
+    user_error(lambda: TokenData(model_dir, context=16), "b.txt", "missing", "--data")
+    add_datasets(model_dir, [tmp_path / "b.txt"], tok)  # as it says
+    TokenData(model_dir, context=16)
+    assert bin_path.read_bytes() == good
 
 
 def test_splits(loaded) -> None:

@@ -106,13 +106,9 @@ def test_corpus_words(model_dir, tmp_path, tok) -> None:
     assert words_in("Привет, МИР") == {"привет", "мир"}
 
 
-def test_manifest_missing_and_corrupt(tmp_path) -> None:
+def test_manifest_missing(tmp_path) -> None:
     assert load_manifest(tmp_path) == []
     assert load_corpus_words(tmp_path) == set()
-    (tmp_path / "datasets.json").write_text("[{oops")
-    user_error(lambda: load_manifest(tmp_path), "datasets.json", "corrupt", "--data")
-    (tmp_path / "datasets.json").write_text('{"a": 1}')
-    user_error(lambda: load_manifest(tmp_path), "corrupt")
 
 
 def test_manifest_tolerates_unknown_keys(tmp_path) -> None:
@@ -122,3 +118,142 @@ def test_manifest_tolerates_unknown_keys(tmp_path) -> None:
     assert isinstance(e, DatasetEntry) and e.tokens == 2
 
 
+
+
+# ---- a manifest from someone else (issue 8 #6) ------------------------------------------------
+def _follow_the_advice(msg: str, model_dir, src, tok) -> None:
+    """Do what a refusal says (rm the named path, add the data again), then train on it."""
+    target = re.search(r"\(rm ([^)]+)\)", msg).group(1)
+    os.unlink(target)
+    add_datasets(model_dir, [src], tok)
+    TokenData(model_dir, context=16).get_batch("train", 2, step=0, seed=0)
+
+
+def _good_entry(model_dir, tmp_path, tok, corpus) -> tuple[dict, object]:
+    src = write(tmp_path / "book.txt", corpus)
+    add_datasets(model_dir, [src], tok)
+    [entry] = json.loads((model_dir / "datasets.json").read_text(encoding="utf-8"))
+    return entry, src
+
+
+def test_sha256_that_climbs_out_of_the_folder(model_dir, tmp_path, tok, corpus) -> None:
+    entry, src = _good_entry(model_dir, tmp_path, tok, corpus)
+    # What the path would reach: a cache-looking file outside the model folder.
+    outside = model_dir / "data" / "../../../x.bin"
+    shutil.copy(model_dir / "data" / f"{entry['sha256']}.bin", outside)
+    entry["sha256"] = "../../../x"
+    (model_dir / "datasets.json").write_text(json.dumps([entry]), encoding="utf-8")
+    for call in (
+        lambda: load_manifest(model_dir),
+        lambda: TokenData(model_dir, context=16),
+        lambda: load_corpus_words(model_dir),
+        lambda: add_datasets(model_dir, [src], tok),
+    ):
+        msg = user_error(call, "datasets.json", "dataset 1", '"sha256"', "../../../x",
+                         "64 lowercase hex")
+    _follow_the_advice(msg, model_dir, src, tok)
+    assert outside.exists()  # never touched
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("sha256", "AB" * 32),  # upper case: not the name a cache was written under
+        ("sha256", "ab" * 31),
+        ("sha256", 12),
+        ("bytes", "12"),
+        ("tokens", -1),
+        ("tokens", True),
+        ("tokens", 1.5),
+        ("path", None),
+        ("added_at", 7),
+        ("encoding", "klingon-8"),
+        ("encoding", ["utf-8"]),
+        ("format", "exe"),
+        ("column", 3),
+    ],
+)
+def test_fields_of_the_wrong_type(model_dir, tmp_path, tok, corpus, field, value) -> None:
+    entry, src = _good_entry(model_dir, tmp_path, tok, corpus)
+    entry[field] = value
+    (model_dir / "datasets.json").write_text(json.dumps([entry]), encoding="utf-8")
+    msg = user_error(lambda: TokenData(model_dir, context=16), "datasets.json", "dataset 1",
+                     f'"{field}"', "--data")
+    _follow_the_advice(msg, model_dir, src, tok)
+
+
+@pytest.mark.parametrize(
+    "manifest, needle",
+    [
+        ('{"a": 1}', "not a JSON list"),
+        ("[1, 2]", "not a JSON object"),
+        ('[{"path": "/x", "bytes": 1, "tokens": 2, "added_at": "t"}]', '"sha256"'),
+        ("[{oops", "not JSON"),
+        (b"\xff\xfe[]", "not JSON"),
+    ],
+)
+def test_damaged_manifest(model_dir, tmp_path, tok, corpus, manifest, needle) -> None:
+    src = write(tmp_path / "book.txt", corpus)
+    write(model_dir / "datasets.json", manifest)
+    msg = user_error(lambda: add_datasets(model_dir, [src], tok), "datasets.json", needle)
+    _follow_the_advice(msg, model_dir, src, tok)
+
+
+def test_linked_manifest_is_not_followed(model_dir, tmp_path, tok, corpus) -> None:
+    src = write(tmp_path / "book.txt", corpus)
+    elsewhere = write(tmp_path / "elsewhere.json", "[]")
+    (model_dir / "datasets.json").symlink_to(elsewhere)
+    msg = user_error(lambda: add_datasets(model_dir, [src], tok), "datasets.json",
+                     "symbolic link")
+    assert elsewhere.read_text() == "[]"  # not written through
+    _follow_the_advice(msg, model_dir, src, tok)
+    assert elsewhere.read_text() == "[]"
+
+
+def test_linked_data_folder_is_not_followed(model_dir, tmp_path, tok, corpus) -> None:
+    entry, src = _good_entry(model_dir, tmp_path, tok, corpus)
+    outside = tmp_path / "outside"
+    (model_dir / "data").rename(outside)
+    (model_dir / "data").symlink_to(outside, target_is_directory=True)
+    before = sorted(p.name for p in outside.iterdir())
+    other = write(tmp_path / "other.txt", make_corpus(2_000, seed=3))
+    for call in (
+        lambda: TokenData(model_dir, context=16),
+        lambda: load_corpus_words(model_dir),
+        lambda: add_datasets(model_dir, [other], tok),  # would write a new cache through it
+    ):
+        msg = user_error(call, f"{model_dir / 'data'}", "symbolic link", "--data")
+    assert sorted(p.name for p in outside.iterdir()) == before
+    _follow_the_advice(msg, model_dir, src, tok)
+    assert (model_dir / "data").is_dir() and not (model_dir / "data").is_symlink()
+
+
+@pytest.mark.parametrize("suffix", [".bin", ".words"])
+def test_linked_cache_file_is_not_followed(model_dir, tmp_path, tok, corpus, suffix) -> None:
+    entry, src = _good_entry(model_dir, tmp_path, tok, corpus)
+    cache = model_dir / "data" / f"{entry['sha256']}{suffix}"
+    outside = tmp_path / f"outside{suffix}"
+    cache.rename(outside)
+    cache.symlink_to(outside)
+    reader = TokenData if suffix == ".bin" else lambda d, context: load_corpus_words(d)
+    calls = [lambda: reader(model_dir, context=16), lambda: add_datasets(model_dir, [src], tok)]
+    for call in calls:
+        msg = user_error(call, cache.name, "symbolic link", "--data")
+    _follow_the_advice(msg, model_dir, src, tok)
+    assert cache.is_file() and not cache.is_symlink()
+
+
+def test_damaged_word_list(model_dir, tmp_path, tok, corpus) -> None:
+    entry, src = _good_entry(model_dir, tmp_path, tok, corpus)
+    words = model_dir / "data" / f"{entry['sha256']}.words"
+    words.write_bytes(b"\xff\xfe\x00")
+    msg = user_error(lambda: load_corpus_words(model_dir), words.name, "damaged")
+    _follow_the_advice(msg, model_dir, src, tok)
+    assert "каренина" in load_corpus_words(model_dir)
+
+
+def test_input_must_be_a_regular_file(model_dir, tmp_path, tok) -> None:
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    user_error(lambda: add_datasets(model_dir, [fifo], tok), "pipe.txt", "named pipe")
+    assert load_manifest(model_dir) == []

@@ -25,8 +25,12 @@ from typing import IO, TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from slavik_tui.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from slavik_tui.atomic import sha256_bytes
+from slavik_tui.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    sha256_bytes,
+)
 from slavik_tui.engine.checkpoint import now_iso
 from slavik_tui.engine.data.read import FORMATS, parse, read_raw
 from slavik_tui.errors import UserError

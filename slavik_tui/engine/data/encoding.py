@@ -3,11 +3,13 @@ a clear error, and a guess of the legacy code page when a file is not UTF-8.
 
 The guess scores each Cyrillic code page (cp1251, KOI8-R, cp866, mac-cyrillic) by how likely
 its reading is as Russian: the log-probability of every non-ASCII character under the letter
-frequencies of Russian prose (lower case common, capitals rare, box-drawing and control
-characters almost never), minus a penalty for each capital right after a small letter. The
-code pages put the same letters at different bytes, so a wrong reading turns common small
-letters into capitals ("пПЙЧЕФ"), rare letters, or pseudographics, and scores far lower. It
-works on byte histograms of a sample (numpy), never a Python loop over the file.
+frequencies of Russian prose (small letters common, capitals rare, box drawing and control
+characters almost never), lowered for neighbours Russian hardly has (a capital after a small
+letter, a dash glued to a word, a small letter opening a sentence). The code pages put the
+same letters at different bytes, so a wrong reading turns common small letters into
+capitals ("пПЙЧЕФ"), rare letters or pseudographics, and scores far lower; on a short text
+whose readings stay close the runner-up is named too. It works on byte and byte-pair
+histograms of a sample (numpy), never a Python loop over the file.
 """
 
 from __future__ import annotations

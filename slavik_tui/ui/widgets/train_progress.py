@@ -1,21 +1,17 @@
 """The progress line of a training run: where it is, how it does, how long it has left.
 
-`RunProgress` is plain data the Training screen keeps up to date from the history rows it
-reads; `progress_text` turns it into one styled line (it wraps on narrow terminals), and
-`TrainProgress` shows it.
+`runs.watch.RunProgress` is the plain data the poll loop keeps up to date; `progress_text`
+turns it into one styled line (it wraps on narrow terminals), and `TrainProgress` shows it.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections import deque
-from dataclasses import dataclass, field
 
-import numpy as np
 from rich.text import Text
 from textual.widgets import Static
 
+from slavik_tui.runs.watch import RunProgress
 from slavik_tui.ui.widgets.runs_table import fmt_num
 
 STATUS_STYLE = {
@@ -27,8 +23,6 @@ STATUS_STYLE = {
     "failed": "bold red",
     "gone": "bold red",
 }
-ETA_WINDOW = 200  # recent steps the ETA is measured over
-TOK_S_WINDOW = 25  # steps whose median tokens/s is shown
 SEP = "  "
 
 
@@ -48,81 +42,6 @@ def fmt_rate(v: float) -> str:
     if v >= 1e4:
         return f"{v / 1e3:.1f}k"
     return f"{v:.0f}"
-
-
-@dataclass
-class RunProgress:
-    """What the line shows; None = not known (yet)."""
-
-    model: str | None = None
-    run_id: int | None = None
-    status: str | None = None  # running | finished | stopped | failed | starting | stopping | gone
-    reason: str | None = None
-    pid: int | None = None
-    start_step: int | None = None
-    target_step: int | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
-    tokens_per_step: int | None = None
-    step: int | None = None
-    loss: float | None = None
-    val_loss: float | None = None
-    reward: float | None = None
-    tok_s: float | None = None
-    recent: deque = field(default_factory=lambda: deque(maxlen=ETA_WINDOW))
-    """(step, unix time) of the run's latest steps, for the ETA."""
-    recent_tok_s: deque = field(default_factory=lambda: deque(maxlen=TOK_S_WINDOW))
-    """tokens/s of the latest steps: the line shows their median (one step is noisy)."""
-    hint: str = ""
-    """Shown when there is no run to speak of."""
-
-    def add_step(self, run_id: int, step: int, t: float, loss: float | None,
-                 tok_s: float | None) -> None:
-        """One steps row of the model's curve (a new run id starts a fresh window)."""
-        if run_id != self.run_id:
-            self.run_id = run_id
-            self.recent.clear()
-            self.recent_tok_s.clear()
-        self.step, self.loss = step, loss
-        self.recent.append((step, t))
-        if tok_s is not None and not math.isnan(tok_s):
-            self.recent_tok_s.append(tok_s)
-            self.tok_s = float(np.median(self.recent_tok_s))
-
-    def new_run(self, run_id: int) -> None:
-        if run_id != self.run_id:
-            self.run_id = run_id
-            self.recent.clear()
-            self.recent_tok_s.clear()
-
-    @property
-    def live(self) -> bool:
-        return self.status in ("running", "starting", "stopping")
-
-    def seconds_per_step(self) -> float | None:
-        """Wall time per step over the recent window (evals and checkpoints included), else
-        from tokens/s."""
-        if len(self.recent) >= 2:
-            (s0, t0), (s1, t1) = self.recent[0], self.recent[-1]
-            if s1 > s0 and t1 >= t0:
-                return (t1 - t0) / (s1 - s0)
-        if self.tok_s and self.tokens_per_step:
-            return self.tokens_per_step / self.tok_s
-        return None
-
-    def eta(self) -> float | None:
-        if self.target_step is None or self.step is None:
-            return None
-        per_step = self.seconds_per_step()
-        if per_step is None:
-            return None
-        return max(0, self.target_step - self.step) * per_step
-
-    def elapsed(self, now: float | None = None) -> float | None:
-        if self.started_at is None:
-            return None
-        end = self.ended_at if self.ended_at is not None else (now or time.time())
-        return max(0.0, end - self.started_at)
 
 
 def _field(*parts: tuple[str, str]) -> Text:
@@ -187,10 +106,6 @@ def progress_text(p: RunProgress, now: float | None = None, width: int | None = 
 
 class TrainProgress(Static):
     """The progress line above the chart (updated by the Training screen)."""
-
-    DEFAULT_CSS = """
-    TrainProgress { height: auto; max-height: 4; padding: 0 1; background: $boost; }
-    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", markup=False, **kwargs)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
 # (wide header, narrow header, right-aligned)
@@ -93,10 +95,6 @@ class RunsTable(DataTable):
     """Runs of one model; the cursor stays on the same run across refreshes. `marked` holds
     the ids to show as marked (the screen owns the marks, across models)."""
 
-    DEFAULT_CSS = """
-    RunsTable { height: auto; max-height: 12; }
-    """
-
     BINDINGS = [
         Binding("enter", "select_cursor", "Replay"),
         Binding("space", "mark", "Mark"),
@@ -114,22 +112,42 @@ class RunsTable(DataTable):
         self._shown_marks: set[int] = set()
         self._narrow: bool | None = None
 
-    # The screen does the work: these actions only forward to it, so the keys live here (and
+    # The screen does the work: these keys post messages to it, so the keys live here (and
     # show in the footer only while the table has the focus) and the logic in one place.
+    @dataclass
+    class Mark(Message):
+        """space: mark (or unmark) the highlighted run for comparison."""
+
+    @dataclass
+    class Compare(Message):
+        """c: compare the marked runs."""
+
+    @dataclass
+    class Export(Message):
+        """e: write the highlighted run as CSV."""
+
+    @dataclass
+    class Delete(Message):
+        """d: delete the highlighted run from the history (after a confirmation)."""
+
+    @dataclass
+    class UnmarkAll(Message):
+        """u: no run marked any more."""
+
     def action_mark(self) -> None:
-        self.screen.toggle_mark()  # type: ignore[attr-defined]
+        self.post_message(self.Mark())
 
     def action_compare(self) -> None:
-        self.screen.compare_marked()  # type: ignore[attr-defined]
+        self.post_message(self.Compare())
 
     def action_export_run(self) -> None:
-        self.screen.export_highlighted()  # type: ignore[attr-defined]
+        self.post_message(self.Export())
 
     def action_delete_run(self) -> None:
-        self.screen.delete_highlighted()  # type: ignore[attr-defined]
+        self.post_message(self.Delete())
 
     def action_unmark_all(self) -> None:
-        self.screen.unmark_all()  # type: ignore[attr-defined]
+        self.post_message(self.UnmarkAll())
 
     @property
     def selected_run(self) -> Any | None:

@@ -8,21 +8,22 @@ imported inside the workers that need them, so the first paint comes fast.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from textual import events, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 
 from slavik_tui.errors import UserError
 from slavik_tui.store.lock import lock_holder
 from slavik_tui.store.workspace import ModelInfo, Workspace
-from slavik_tui.ui.messages import ModelsScanned
+from slavik_tui.ui.commands import SlavikCommands
 
 SCAN_SECONDS = 2.0  # how often the models folder is listed again
 MODES = ("models", "training", "generation", "history")
@@ -57,52 +58,33 @@ def background_trainers_note(workspace: Workspace) -> str | None:
     return "\n".join(lines) or None
 
 
-class SlavikCommands(Provider):
-    """The command palette (ctrl+p): every main action by name, per model where it applies."""
+@dataclass
+class Notified:
+    """A notification the app showed (kept in `SlavikApp.notified`)."""
 
-    async def startup(self) -> None:
-        self.models: list[ModelInfo] = list(getattr(self.app, "models", []))
-
-    def commands(self) -> list[tuple[str, Callable[[], Any], str]]:
-        app: SlavikApp = self.app  # type: ignore[assignment]
-        out: list[tuple[str, Callable[[], Any], str]] = [
-            ("Models screen", partial(app.open_mode, "models"), "every model, sizes, datasets"),
-            ("Training screen", partial(app.open_mode, "training"), "train and watch a model"),
-            ("Generation screen", partial(app.open_mode, "generation"), "talk to a model"),
-            ("History screen", partial(app.open_mode, "history"), "past runs of a model"),
-            ("New model…", app.action_new_model, "create a model from your text files"),
-            ("Keys (help)", app.action_help, "every key of every screen"),
-        ]
-        for info in self.models:
-            name = info.name
-            out += [
-                (f"Train {name}", partial(app.open_mode, "training", name),
-                 "open the Training screen for this model"),
-                (f"Generate with {name}", partial(app.generate_with, name),
-                 "talk to this model" if info.trained else "not trained yet"),
-                (f"History of {name}", partial(app.open_mode, "history", name),
-                 "its runs and metrics"),
-                (f"Export {name}…", partial(app.export_model, name),
-                 "safetensors fp32 / bf16 or a Hugging Face folder"),
-                (f"Rename {name}…", partial(app.rename_model, name), "rename its folder"),
-                (f"Delete {name}…", partial(app.delete_model, name), "asks first"),
-            ]
-        return out
-
-    async def discover(self) -> Hits:
-        for text, command, help_text in self.commands()[:6]:
-            yield DiscoveryHit(text, command, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for text, command, help_text in self.commands():
-            score = matcher.match(text)
-            if score > 0:
-                yield Hit(score, matcher.highlight(text), command, text=text, help=help_text)
+    message: str
+    title: str
+    severity: str
 
 
 class SlavikApp(App[None]):
-    """slavik-tui: train small language models on your own text, watch them, talk to them."""
+    """slavik-tui: train small language models on your own text, watch them, talk to them.
+
+    Threads reach the UI one way: a worker `post_message`s a dataclass message nested in the
+    class whose worker posts it (`SlavikApp.Scanned`, `RunPanel.Rows`, …); the handler, on the
+    UI thread, decides what to show.
+    """
+
+    @dataclass
+    class Scanned(Message):
+        """A fresh listing of the models folder (`Workspace.list()`) and the (model name,
+        message) of folders it could not read."""
+
+        models: list[Any] = field(default_factory=list)
+        errors: list[tuple[str, str]] = field(default_factory=list)
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, SlavikApp.Scanned)  # only the newest listing matters
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "slavik-tui"
@@ -141,6 +123,8 @@ class SlavikApp(App[None]):
         self._scan_errors_seen: set[str] = set()
         self.scan_paused = False  # tests and snapshots hold the listing still
         self._held_keys: list[events.Key] | None = None
+        self.notified: list[Notified] = []
+        """Every notification shown so far, oldest first (what the user was told)."""
         for mode in MODES:
             self.add_mode(mode, partial(self._make_screen, mode))
 
@@ -170,14 +154,14 @@ class SlavikApp(App[None]):
         """List the models folder now (on the UI thread: after a create, rename, delete)."""
         self._scan_done(self._list_models())
 
-    def _list_models(self) -> ModelsScanned:
+    def _list_models(self) -> SlavikApp.Scanned:
         """The models folder as listed now; on an error, the last listing and the error."""
         errors: list[tuple[str, str]] = []
         try:
             models = self.workspace.list(errors)
         except (OSError, UserError) as exc:
-            return ModelsScanned(list(self.models), [("", str(exc))])
-        return ModelsScanned(models, errors)
+            return self.Scanned(list(self.models), [("", str(exc))])
+        return self.Scanned(models, errors)
 
     def _poll(self) -> None:
         if not self.scan_paused:
@@ -187,16 +171,21 @@ class SlavikApp(App[None]):
     def _scan(self) -> None:
         self.post_message(self._list_models())
 
-    def on_models_scanned(self, message: ModelsScanned) -> None:
-        self._scan_done(message)
-
-    def _scan_done(self, message: ModelsScanned) -> None:
+    @on(Scanned)
+    def _scan_done(self, message: Scanned) -> None:
         self.models = message.models
         for name, error in message.errors:
             if error not in self._scan_errors_seen:  # say it once, not every 2 s
                 self._scan_errors_seen.add(error)
                 self.notify(error, title=f"model {name}" if name else "models folder",
                             severity="error", timeout=10)
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Show a toast, and keep it in `notified` (thread-safe, as Textual's is)."""
+        self.notified.append(Notified(message, title, severity))
+        super().notify(message, title=title, severity=severity,  # type: ignore[arg-type]
+                       timeout=timeout, markup=markup)
 
     def take_pending_selection(self) -> str | None:
         name, self._pending_select = self._pending_select, None

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
-from textual.worker import Worker, WorkerState
 
 from slavik_tui.errors import UserError
+from slavik_tui.ui.screens.job_dialog import JobDialog
 from slavik_tui.ui.widgets.forms import FormField
 from slavik_tui.ui.widgets.path_input import PathInput
 from slavik_tui.ui.widgets.app_footer import AppFooter
@@ -30,8 +29,12 @@ def default_output(name: str, fmt: str, where: Path | None = None) -> Path:
                     "hf": f"{name}-hf"}[fmt]
 
 
-class ExportScreen(ModalScreen[Path | None]):
+class ExportScreen(JobDialog[Path | None]):
     """Returns the written path, or None when cancelled."""
+
+    JOB_BUTTON = "#export"
+    BUSY_NOTE = "The export is being written; wait a moment"
+    FAILURE = "export failed"
 
     HELP_WIDGETS = (PathInput,)
     BINDINGS = [
@@ -44,7 +47,6 @@ class ExportScreen(ModalScreen[Path | None]):
         self.model_name = name
         self.fmt = "weights"
         self._out_edited = False
-        self._busy = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
@@ -86,51 +88,25 @@ class ExportScreen(ModalScreen[Path | None]):
 
     @on(Button.Pressed, "#export")
     def action_export(self) -> None:
-        if self._busy:
+        if self.busy:
             return
         text = self.query_one("#out", Input).value.strip()
         if not text:
             self.query_one("#f-out", FormField).set_error("type where to write the export")
             return
-        out = Path(text).expanduser()
-        self._busy = True
-        self.query_one("#export", Button).disabled = True
-        self._status(f"exporting '{self.model_name}' as {self.fmt}…")
-        self._export(out, self.fmt)
+        self.set_status(f"exporting '{self.model_name}' as {self.fmt}…")
+        self.start_job(Path(text).expanduser(), self.fmt)
 
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        if self._busy:
-            self.notify("The export is being written; wait a moment", severity="warning")
-            return
-        self.dismiss(None)
-
-    def _status(self, text: str, error: bool = False) -> None:
-        status = self.query_one("#status", Static)
-        status.update(text)
-        status.set_class(error, "-error")
-
-    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def _export(self, out: Path, fmt: str) -> Path:
+    def job(self, out: Path, fmt: str) -> Path:
         from slavik_tui.engine.export import export
 
         model_dir = self.app.workspace.model_dir(self.model_name)
         written = export(model_dir, out, fmt)
         return Path(written) if written else out
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "export":
-            return
-        if event.state == WorkerState.SUCCESS:
-            self._busy = False
-            self.dismiss(event.worker.result)
-        elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
-            self._busy = False
-            self.query_one("#export", Button).disabled = False
-            error = event.worker.error
-            if isinstance(error, UserError):
-                self.query_one("#f-out", FormField).set_error(str(error))
-                self._status("")
-            else:
-                self._status(f"export failed: {type(error).__name__}: {error} "
-                             "(a bug; please report it)", error=True)
+    def job_failed(self, error: BaseException) -> None:
+        if isinstance(error, UserError):  # about the output path, or the model's files
+            self.query_one("#f-out", FormField).set_error(str(error))
+            self.set_status("")
+        else:
+            super().job_failed(error)

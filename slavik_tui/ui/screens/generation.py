@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from slavik_tui.errors import UserError
-from slavik_tui.ui.messages import GenerationFinished, GenerationPieces, ModelLoaded
+from slavik_tui.store.lock import lock_holder
 from slavik_tui.ui.widgets.app_footer import AppFooter
 from slavik_tui.ui.widgets.exchange_log import Exchange, ExchangeLog
 from slavik_tui.ui.widgets.forms import parse_float, parse_int, parse_optional_int
@@ -69,8 +72,61 @@ def checkpoint_stamp(model_dir: Path) -> tuple | None:
     return (st.st_mtime_ns, st.st_size)
 
 
+def live_trainer(workspace: Any) -> int | None:
+    """The pid of a trainer holding the lock of any model in the folder (None: none runs)."""
+    for name in workspace.names():
+        pid = lock_holder(workspace.root / name)
+        if pid:
+            return pid
+    return None
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with torch on `threads` threads (None: as it is), then restore them.
+
+    A trainer on this machine wants every core: two CPU-heavy processes on two cores stall each
+    other (generating beside a trainer measured 3 tok/s with torch's threads, ~170 with one)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class GenerationScreen(Screen):
     """Prompt → streamed answer, with sampling settings and tokens/s."""
+
+    # ---- messages from the generation worker ----------------------------------------------
+    @dataclass
+    class Loaded(Message):
+        """The worker has (re)loaded a model's weights."""
+
+        name: str
+        params: int
+        seconds: float
+
+    @dataclass
+    class Pieces(Message):
+        """Text generated since the last message (batched every ~30 ms, never per token)."""
+
+        text: str
+        tokens: int  # pieces so far in this answer (the generator yields ≥ 1 token per piece)
+        elapsed: float  # seconds since the first token was asked for
+
+    @dataclass
+    class Finished(Message):
+        """The answer is complete, stopped by the user, or failed with a one-line error."""
+
+        tokens: int
+        elapsed: float
+        stopped: bool = False
+        error: str | None = None
+        threads: int | None = None  # torch threads it was limited to (None: torch's own)
 
     BINDINGS = [
         Binding("escape", "stop", "Stop"),
@@ -233,49 +289,53 @@ class GenerationScreen(Screen):
 
             model, tokenizer, cfg = load_model(model_dir, device="cpu")
             self._loaded = (name, stamp, model, tokenizer)
-            self.post_message(ModelLoaded(name, cfg.n_params, time.perf_counter() - started))
+            self.post_message(self.Loaded(name, cfg.n_params, time.perf_counter() - started))
             return model, tokenizer
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def _generate(self, name: str, prompt: str, params: dict[str, Any]) -> None:
         worker = get_current_worker()
-        count, elapsed, stopped = 0, 0.0, False
+        count, elapsed, stopped, threads = 0, 0.0, False, None
         try:
             model, tokenizer = self._load(name)
             if worker.is_cancelled:
-                self.post_message(GenerationFinished(0, 0.0, stopped=True))
+                self.post_message(self.Finished(0, 0.0, stopped=True))
                 return
             from slavik_tui.engine.generate import generate
 
-            start = last = time.perf_counter()
-            pending: list[str] = []
-            for piece in generate(model, tokenizer, prompt, **params):
-                if worker.is_cancelled:
-                    stopped = True
-                    break
-                pending.append(piece)
-                count += 1
-                now = time.perf_counter()
-                if now - last >= BATCH_SECONDS:
-                    self.post_message(GenerationPieces("".join(pending), count, now - start))
-                    pending.clear()
-                    last = now
-            elapsed = time.perf_counter() - start
+            threads = 1 if live_trainer(self.app.workspace) else None
+            with torch_threads(threads):
+                start = last = time.perf_counter()
+                pending: list[str] = []
+                for piece in generate(model, tokenizer, prompt, **params):
+                    if worker.is_cancelled:
+                        stopped = True
+                        break
+                    pending.append(piece)
+                    count += 1
+                    now = time.perf_counter()
+                    if now - last >= BATCH_SECONDS:
+                        self.post_message(self.Pieces("".join(pending), count, now - start))
+                        pending.clear()
+                        last = now
+                elapsed = time.perf_counter() - start
             if pending:
-                self.post_message(GenerationPieces("".join(pending), count, elapsed))
-            self.post_message(GenerationFinished(count, elapsed, stopped=stopped))
+                self.post_message(self.Pieces("".join(pending), count, elapsed))
+            self.post_message(self.Finished(count, elapsed, stopped=stopped, threads=threads))
         except UserError as exc:
-            self.post_message(GenerationFinished(count, elapsed, error=str(exc)))
+            self.post_message(self.Finished(count, elapsed, error=str(exc)))
         except Exception as exc:  # a bug: say so, keep the app alive
-            self.post_message(GenerationFinished(
+            self.post_message(self.Finished(
                 count, elapsed, error=f"generation failed: {type(exc).__name__}: {exc} "
                                       "(a bug; please report it)"))
 
-    def on_model_loaded(self, message: ModelLoaded) -> None:
+    @on(Loaded)
+    def _model_loaded(self, message: Loaded) -> None:
         self._status(f"loaded {message.name} ({message.params:,} parameters) in "
                      f"{message.seconds:.1f} s; generating… (esc stops)")
 
-    def on_generation_pieces(self, message: GenerationPieces) -> None:
+    @on(Pieces)
+    def _pieces(self, message: Pieces) -> None:
         if self._exchange is None:
             return
         self._exchange.append(message.text)
@@ -284,11 +344,14 @@ class GenerationScreen(Screen):
         self._status(f"generating · {message.tokens} tokens · {rate:,.1f} tok/s (esc stops)")
         self.query_one(ExchangeLog).follow()
 
-    def on_generation_finished(self, message: GenerationFinished) -> None:
+    @on(Finished)
+    def _finished(self, message: Finished) -> None:
         self._generating = False
         exchange, self._exchange = self._exchange, None
         rate = message.tokens / message.elapsed if message.elapsed > 0 else 0.0
         figures = f"{message.tokens} tokens · {message.elapsed:.2f} s · {rate:,.1f} tok/s"
+        if message.threads is not None:  # say why it may be slower than usual
+            figures += f" · {message.threads} thread: a trainer is running"
         if message.error:
             if exchange is not None:
                 exchange.set_stats(f"✗ {message.error}")

@@ -6,18 +6,16 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
-from textual.worker import Worker, WorkerState
 
-from slavik_tui.spec.config import ModelConfig
 from slavik_tui.errors import UserError
-from slavik_tui.store.workspace import validate_name
-from slavik_tui.ui.messages import JobProgress
+from slavik_tui.spec.config import ModelConfig
+from slavik_tui.spec.folder import validate_name
+from slavik_tui.ui.screens.job_dialog import JobDialog
 from slavik_tui.ui.widgets.forms import FormField, parse_int
 from slavik_tui.ui.widgets.path_input import PathInput, split_paths
 from slavik_tui.ui.widgets.train_form import parse_data
@@ -31,25 +29,27 @@ ARCH_FIELDS = [
     ("vocab", "vocab size", "8000", "vocab_size"),
     ("context", "context", "256", "context"),
 ]
-# Which field a ModelConfig error belongs to: the first rule whose text the message contains.
-ERROR_FIELDS = [
-    ("--vocab-size", "vocab"), ("--context", "context"), ("--layers", "layers"),
-    ("--d-model", "d_model"), ("--heads", "heads"),
-]
+# The form's field for a `UserError.field` (a ModelConfig field, the name, the text files).
+FIELD_IDS = {kw: field_id for field_id, _label, _default, kw in ARCH_FIELDS} | {
+    "name": "name", "data": "data", "encoding": "data"}
 
 
-def field_of_config_error(message: str, last_edited: str | None) -> str:
-    if "divisible" in message or "head size" in message:
-        # d_model and heads disagree: blame the one the user just changed.
-        return last_edited if last_edited in ("d_model", "heads") else "heads"
-    for needle, field_id in ERROR_FIELDS:
-        if needle in message:
-            return field_id
-    return "d_model"
+def field_of_error(error: UserError, last_edited: str | None = None) -> str | None:
+    """The field id an error is shown beside (None: none of the form's fields)."""
+    field_id = FIELD_IDS.get(error.field or "")
+    if field_id in ("d_model", "heads") and last_edited in ("d_model", "heads"):
+        # Both were checked alone first (whole numbers ≥ 1), so an error naming either is
+        # about the two together (heads must divide d_model): blame the one just changed.
+        return last_edited
+    return field_id
 
 
-class NewModelScreen(ModalScreen[str | None]):
+class NewModelScreen(JobDialog[str | None]):
     """Returns the new model's name, or None when cancelled."""
+
+    JOB_BUTTON = "#create"
+    BUSY_NOTE = "The model is being created; this takes a few seconds"
+    FAILURE = "could not create the model"
 
     HELP_WIDGETS = (PathInput,)  # its keys (Tab completes a path) are listed by `?`
     BINDINGS = [
@@ -62,7 +62,6 @@ class NewModelScreen(ModalScreen[str | None]):
         super().__init__()
         self._touched: set[str] = set()
         self._last_edited: str | None = None
-        self._creating = False
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog", classes="dialog -wide"):
@@ -135,7 +134,7 @@ class NewModelScreen(ModalScreen[str | None]):
             try:
                 cfg = ModelConfig(**numbers)
             except UserError as exc:
-                errors[field_of_config_error(str(exc), self._last_edited)] = str(exc)
+                errors[field_of_error(exc, self._last_edited) or "d_model"] = str(exc)
         for field_id in ["name", "data", *(f[0] for f in ARCH_FIELDS)]:
             shown = show_all or field_id in self._touched or field_id in numbers_fields(errors)
             self._field(field_id).set_error(errors.get(field_id) if shown else None)
@@ -164,25 +163,15 @@ class NewModelScreen(ModalScreen[str | None]):
 
     @on(Button.Pressed, "#create")
     def action_create(self) -> None:
-        if self._creating:
+        if self.busy:
             return
         ready = self._validate(show_all=True)
         if ready is None:
-            self._set_status("fix the fields marked above", error=True)
+            self.set_status("fix the fields marked above", error=True)
             return
         name, paths, cfg = ready
-        self._creating = True
-        self.query_one("#create", Button).disabled = True
-        self._set_status(f"creating '{name}': training its tokenizer…")
-        self._create(name, paths, cfg)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        if self._creating:
-            self.notify("The model is being created; this takes a few seconds",
-                        severity="warning")
-            return
-        self.dismiss(None)
+        self.set_status(f"creating '{name}': training its tokenizer…")
+        self.start_job(name, paths, cfg)
 
     @on(Button.Pressed, "#browse")
     def action_browse(self) -> None:
@@ -203,51 +192,16 @@ class NewModelScreen(ModalScreen[str | None]):
         self.app.push_screen(FilePickerScreen(start if start and start.is_dir() else None),
                              picked)
 
-    def _set_status(self, text: str, error: bool = False) -> None:
-        status = self.query_one("#status", Static)
-        status.update(text)
-        status.set_class(error, "-error")
-
-    @work(thread=True, exclusive=True, group="create", exit_on_error=False)
-    def _create(self, name: str, paths: list[str], cfg: ModelConfig) -> str:
+    def job(self, name: str, paths: list[str], cfg: ModelConfig) -> str:
         from slavik_tui.engine.create import create_model
 
-        create_model(self.app.workspace, name, paths, cfg,
-                     report=lambda line: self.post_message(JobProgress(line)))
+        create_model(self.app.workspace, name, paths, cfg, report=self.report)
         return name
 
-    def on_job_progress(self, message: JobProgress) -> None:
-        self._set_status(message.line)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "create":
-            return
-        if event.state == WorkerState.SUCCESS:
-            self._creating = False
-            self.dismiss(event.worker.result)
-        elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
-            self._creating = False
-            self.query_one("#create", Button).disabled = False
-            error = event.worker.error
-            if isinstance(error, UserError):
-                message = str(error)
-                field_id = self._field_of_create_error(message)
-                if field_id:
-                    self._field(field_id).set_error(message)
-                self._set_status(message, error=True)
-            else:
-                self._set_status(f"could not create the model: {type(error).__name__}: "
-                                 f"{error} (a bug; please report it)", error=True)
-
-    def _field_of_create_error(self, message: str) -> str | None:
-        if "already exists" in message or "name" in message.split(";")[0]:
-            return "name"
-        for path in split_paths_quiet(self._value("data")):
-            if path in message or Path(path).name in message:
-                return "data"
-        if "context" in message:
-            return "context"
-        return None
+    def job_failed(self, error: BaseException) -> None:
+        if isinstance(error, UserError) and (field_id := field_of_error(error)):
+            self._field(field_id).set_error(str(error))
+        super().job_failed(error)
 
 
 def split_paths_quiet(value: str) -> list[str]:

@@ -6,7 +6,7 @@ label (`FooterLabel`) to `margin: 0` in compact mode, so "+- Zoom" touched the n
 right-docked palette key the `margin-right: 1` of every compact key, so the column right of
 "^p palette" showed whatever key lay underneath ("^p paletteH"). `AppFooter` puts one space
 after a group's label (none before the group: the keys before it end with their own margin)
-and docks the palette key flush right.
+and docks the palette key flush right (the rules are in ui/app.tcss, with every other rule).
 """
 
 from __future__ import annotations
@@ -19,20 +19,6 @@ PALETTE_MIN_WIDTH = 100  # below this the screen's own keys need the whole line
 
 class AppFooter(Footer):
     """Footer(compact=True), with `^p palette` at the right edge on terminals ≥ 100 columns."""
-
-    DEFAULT_CSS = """
-    AppFooter.-compact {
-        FooterLabel {
-            margin: 0 1 0 0;
-        }
-        KeyGroup.-compact {
-            padding-left: 0;
-        }
-        FooterKey.-command-palette {
-            margin: 0;
-        }
-    }
-    """
 
     def __init__(self) -> None:
         super().__init__(compact=True, show_command_palette=False)

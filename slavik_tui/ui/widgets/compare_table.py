@@ -53,10 +53,6 @@ def _best(values: list[float | None], kind: str | None) -> float | None:
 class CompareTable(DataTable):
     """Figures of compared runs side by side (read-only: the chart has the keys)."""
 
-    DEFAULT_CSS = """
-    CompareTable { height: auto; max-height: 8; }
-    """
-
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="none", zebra_stripes=True, **kwargs)
         self.rows_shown: list[CompareRow] = []

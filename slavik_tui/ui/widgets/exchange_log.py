@@ -12,13 +12,6 @@ from textual.widgets import Static
 class Exchange(Vertical):
     """One prompt and its answer; the answer grows as pieces arrive."""
 
-    DEFAULT_CSS = """
-    Exchange { height: auto; margin: 0 0 1 0; }
-    Exchange > .exchange--prompt { color: $accent; text-style: bold; }
-    Exchange > .exchange--answer { padding: 0 0 0 2; }
-    Exchange > .exchange--stats { color: $text-muted; padding: 0 0 0 2; }
-    """
-
     def __init__(self, model: str, prompt: str) -> None:
         super().__init__()
         self.model = model
@@ -42,11 +35,6 @@ class Exchange(Vertical):
 class ExchangeLog(VerticalScroll):
     """The exchanges of this session, newest at the bottom; follows the newest while you
     have not scrolled up."""
-
-    DEFAULT_CSS = """
-    ExchangeLog { height: 1fr; padding: 0 1; }
-    ExchangeLog > .log--empty { color: $text-muted; }
-    """
 
     def compose(self) -> ComposeResult:
         yield Static("Type a prompt below and press Enter; the model continues your text.\n"

@@ -35,10 +35,6 @@ def _mb(value: float | None) -> str:
 class ModelDetails(Static):
     """Size split, parameter formula, sizes by precision, datasets and trainer of one model."""
 
-    DEFAULT_CSS = """
-    ModelDetails { height: auto; padding: 0 1; }
-    """
-
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
         self._shown: Any = None  # the ModelInfo shown (None: the empty message)

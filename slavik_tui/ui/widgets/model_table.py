@@ -58,10 +58,6 @@ def row_of(info: Any) -> tuple[str, ...]:
 class ModelTable(DataTable):
     """Models, one row each; the cursor stays on the same model across refreshes."""
 
-    DEFAULT_CSS = """
-    ModelTable { height: 1fr; }
-    """
-
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._rows: list[tuple[str, ...]] = []

@@ -95,7 +95,7 @@ def check_replaceable(path: Path) -> None:
 
 
 # ---- leftovers of killed writers ----------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -114,7 +114,7 @@ def remove_stale_temps(folder: Path, name: str) -> None:
         return
     for entry in entries:
         found = pattern.fullmatch(entry.name)
-        if not found or _pid_alive(int(found.group(1))):
+        if not found or pid_alive(int(found.group(1))):
             continue
         try:
             if entry.is_dir(follow_symlinks=False):

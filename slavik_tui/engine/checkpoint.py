@@ -71,7 +71,7 @@ def read_record(model_dir: Path) -> dict | None:
         return record
     raise UserError(
         f"{path} is damaged; run `slavik-tui train {Path(model_dir).name}` to rebuild it from "
-        "the weights (nothing is deleted), or restore the model folder from a backup"
+        "the weights (every file is kept), or restore the model folder from a backup"
     )
 
 

@@ -1,17 +1,20 @@
 """Create a model folder: tokenizer trained on its datasets, config, token caches, history.
 
-The folder is assembled under a hidden temporary name and renamed into place at the end, so
-a failure (a bad file, a corpus too short for the context) leaves nothing half-made behind.
+The folder is assembled under a hidden temporary name (`.NAME.creating-PID`) and renamed into
+place at the end, so a failure (a bad file, a corpus too short for the context, a full disk)
+leaves nothing half-made behind; such a folder left by a killed `new` is removed by the next.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Callable
 
+from slavik_tui.atomic import on_disk_full, pid_alive
 from slavik_tui.engine.checkpoint import atomic_write_json
 from slavik_tui.spec.config import FORMAT_VERSION, ModelConfig
 from slavik_tui.engine.data import TokenData, add_datasets, read_documents
@@ -49,13 +52,44 @@ def create_model(
     documents = []
     for path in data:
         documents.extend(read_documents(path, encoding=encoding, column=column))
+    remove_stale_builds(workspace.root)
     tmp = workspace.root / f".{name}.creating-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    needed = sum(os.stat(path).st_size for path in data)  # token caches ≈ the text's size
+    with on_disk_full(workspace.root, f"the new model '{name}'", needed=needed):
+        tmp.mkdir(parents=True)
+        cfg = _build(tmp, final, workspace, data, documents, cfg, encoding, column, report)
+    sizes = cfg.sizes_mb()
+    report(
+        f"created model '{name}': {cfg.n_params:,} parameters, {sizes['fp32']:.1f} MB fp32 "
+        f"weights, {sizes['checkpoint']:.1f} MB full checkpoint; next: slavik-tui train {name}"
+    )
+    return final
+
+
+_BUILD = re.compile(r"\..+\.creating-(\d+)")
+
+
+def remove_stale_builds(root: Path) -> None:
+    """Remove `.NAME.creating-PID` folders whose `new` was killed (its pid is gone)."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        found = _BUILD.fullmatch(entry.name)
+        if found and entry.is_dir(follow_symlinks=False) and not pid_alive(int(found.group(1))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _build(tmp: Path, final: Path, workspace: Workspace, data: list[str], documents: list,
+           cfg: ModelConfig, encoding, column, report) -> ModelConfig:
+    """Fill `tmp` and rename it to `final`; on any failure `tmp` is removed. Returns the
+    config as built (the vocabulary may shrink to what a small text yields)."""
     try:
         report(f"training a {cfg.vocab_size}-token byte-level BPE tokenizer on {len(data)} file(s)")
         tokenizer = Tokenizer.train(documents, cfg.vocab_size)
-        del documents
+        documents.clear()  # the tokenizer has them; free the memory for the caches
         if tokenizer.vocab_size < cfg.vocab_size:
             # A small text yields fewer merges; shrink the embedding to fit (never below the
             # config's floor: spare rows are harmless and the text-length check comes next).
@@ -71,13 +105,9 @@ def create_model(
         try:
             os.rename(tmp, final)
         except OSError:
-            raise UserError(f"model '{name}' already exists in {workspace.root}; pick another name") from None
+            raise UserError(f"model '{final.name}' already exists in {workspace.root}; "
+                            "pick another name") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    sizes = cfg.sizes_mb()
-    report(
-        f"created model '{name}': {cfg.n_params:,} parameters, {sizes['fp32']:.1f} MB fp32 "
-        f"weights, {sizes['checkpoint']:.1f} MB full checkpoint; next: slavik-tui train {name}"
-    )
-    return final
+    return cfg

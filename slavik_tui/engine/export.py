@@ -15,9 +15,11 @@ permutation) and HF's logits equal ours to float rounding. From there the usual 
 (llama.cpp's convert_hf_to_gguf.py, vLLM, `transformers` pipelines). `transformers` itself is
 not needed to export — the JSON files are written here.
 
-Every file is written atomically (temp file + os.replace); the "hf" folder is built under a
-temporary name beside `out` and renamed into place, so an interrupted export leaves nothing
-half-written behind.
+Every file is written atomically (temp file + os.replace, never over anything but a regular
+file); the "hf" folder is built under a temporary name beside `out` (`.OUT.PID.XXXX.tmp`,
+removed by the next export there if a kill left it) and renamed into place, so an interrupted
+export leaves nothing half-written behind. The folder's mode follows the umask like any other
+file. A full disk is one line (`DiskFull`) and leaves no temp file.
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from slavik_tui.atomic import atomic_write_bytes, fsync_dir, write_file_synced
+from slavik_tui.atomic import (
+    atomic_write_bytes,
+    dir_mode,
+    fsync_dir,
+    on_disk_full,
+    remove_stale_temps,
+    temp_prefix,
+    write_file_synced,
+)
 from slavik_tui.spec.config import ModelConfig
 from slavik_tui.engine.tokenizer import EOT
 from slavik_tui.errors import UserError
@@ -70,7 +80,9 @@ def export_state(state_dict: dict, cfg: ModelConfig, tokenizer_json: str | os.Pa
             "dtype": str(dtype).removeprefix("torch."),
             "config": json.dumps(cfg.to_dict()),
         }
-        atomic_write_bytes(out, save({k: v.to(dtype) for k, v in tensors.items()}, metadata))
+        blob = save({k: v.to(dtype) for k, v in tensors.items()}, metadata)
+        with on_disk_full(out.parent, f"the export {out.name}", needed=len(blob)):
+            atomic_write_bytes(out, blob)
         return out
     return _export_hf(tensors, cfg, Path(tokenizer_json), out)
 
@@ -83,6 +95,9 @@ def _check_format(fmt: str) -> None:
 
 
 def _check_out(out: Path, fmt: str) -> None:
+    if out.is_symlink():
+        raise UserError(f"{out} is a symbolic link; refusing to write through it: choose "
+                        "another path")
     if fmt == "hf":
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise UserError(
@@ -196,19 +211,24 @@ def _export_hf(tensors: dict, cfg: ModelConfig, tokenizer_json: Path, out: Path)
     weights = save({hf_name(k): v for k, v in tensors.items()}, metadata={"format": "pt"})
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        # every file fsync'd before the folder goes live under its final name
-        write_file_synced(tmp / "model.safetensors", weights)
-        write_file_synced(tmp / "tokenizer.json", tokenizer_json.read_bytes())
-        for name, obj in files.items():
-            text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
-            write_file_synced(tmp / name, text.encode("utf-8"))
-        fsync_dir(tmp)
-        os.replace(tmp, out)  # an empty `out` folder is replaced, a non-empty one was refused
-        tmp = None
-        fsync_dir(out.parent)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    remove_stale_temps(out.parent, out.name)
+    tokenizer_bytes = tokenizer_json.read_bytes()
+    needed = len(weights) + len(tokenizer_bytes)
+    with on_disk_full(out.parent, f"the Hugging Face export {out.name}", needed=needed):
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out), suffix=".tmp", dir=out.parent))
+        try:
+            os.chmod(tmp, dir_mode())  # mkdtemp makes 0700; give what mkdir would
+            # every file fsync'd before the folder goes live under its final name
+            write_file_synced(tmp / "model.safetensors", weights)
+            write_file_synced(tmp / "tokenizer.json", tokenizer_bytes)
+            for name, obj in files.items():
+                text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+                write_file_synced(tmp / name, text.encode("utf-8"))
+            fsync_dir(tmp)
+            os.replace(tmp, out)  # an empty `out` folder is replaced, a non-empty one refused
+            tmp = None
+            fsync_dir(out.parent)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
     return out

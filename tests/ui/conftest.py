@@ -1,8 +1,8 @@
 """Fixtures of the UI tests: a models folder with a small trained model (made once per
 session by the engine, copied for each test), and a fixed, fake one for snapshots.
 
-Tests are plain functions that run their async body with `run(...)`: no asyncio plugin
-is needed.
+Tests are plain functions that start the app with `run_app(root, body, size=...)`: it runs
+the async `body(app, pilot)` once the first screen is up (no asyncio plugin is needed).
 """
 
 from __future__ import annotations
@@ -22,9 +22,21 @@ from corpus import make_text
 TINY = dict(vocab_size=400, context=32, d_model=32, n_layers=1, n_heads=2)
 
 
-def run(body: Callable[[], Awaitable[None]]) -> None:
-    """Run an async test body (Textual's Pilot is async)."""
-    asyncio.run(body())
+def run_app(models_root: Path, body: Callable[..., Awaitable[None]], size=(80, 24),
+            watch: str | None = None):
+    """Start the app on `models_root` (with `watch`: on that model's Training screen) in a
+    terminal of `size`, let it paint, then run `body(app, pilot)` (Textual's Pilot is async).
+    Returns the app, closed."""
+    from slavik_tui.ui.app import SlavikApp
+
+    async def main() -> SlavikApp:
+        app = SlavikApp(models_root, watch=watch)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await body(app, pilot)
+        return app
+
+    return asyncio.run(main())
 
 
 async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -51,7 +63,8 @@ def text_of(widget) -> str:
 
 
 def notifications(app) -> list[str]:
-    return [n.message for n in app._notifications]
+    """What the app has told the user so far (`SlavikApp.notified`), oldest first."""
+    return [n.message for n in app.notified]
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from conftest import notifications, run, text_of, wait_for
+from conftest import notifications, run_app, text_of, wait_for
 from textual.widgets import Input
 
-from slavik_tui.ui.app import SlavikApp
+
 from slavik_tui.ui.screens.generation import GenerationScreen, parse_params
 from slavik_tui.ui.widgets.exchange_log import Exchange
 
@@ -32,29 +32,27 @@ async def ask(pilot, screen: GenerationScreen, prompt: str, started: bool = True
 
 
 def test_answer_streams_in_with_tokens_per_second(models_root):
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(100, 30)) as pilot:
-            screen = await open_generation(pilot, app)
-            assert screen.model == "tiny"
-            screen.query_one("#max-tokens", Input).value = "40"
-            screen.query_one("#seed", Input).value = "7"
-            await ask(pilot, screen, "Привет, как дела")
-            await wait_for(pilot, lambda: not screen._generating, timeout=60)
-            exchange = screen.query_one(Exchange)
-            assert exchange.prompt == "Привет, как дела"
-            assert exchange.answer.strip(), "a non-empty answer"
-            stats = text_of(exchange.query_one(".exchange--stats"))
-            assert "tok/s" in stats and "tokens ·" in stats
-            assert "tok/s" in text_of(screen.query_one("#gen-status"))
-            # a second prompt: the first exchange stays above it; the model is not reloaded
-            loaded = screen._loaded
-            await ask(pilot, screen, "The cat")
-            await wait_for(pilot, lambda: not screen._generating, timeout=60)
-            assert [e.prompt for e in screen.query(Exchange)] == ["Привет, как дела", "The cat"]
-            assert screen._loaded is loaded
+    async def body(app, pilot):
+        screen = await open_generation(pilot, app)
+        assert screen.model == "tiny"
+        screen.query_one("#max-tokens", Input).value = "40"
+        screen.query_one("#seed", Input).value = "7"
+        await ask(pilot, screen, "Привет, как дела")
+        await wait_for(pilot, lambda: not screen._generating, timeout=60)
+        exchange = screen.query_one(Exchange)
+        assert exchange.prompt == "Привет, как дела"
+        assert exchange.answer.strip(), "a non-empty answer"
+        stats = text_of(exchange.query_one(".exchange--stats"))
+        assert "tok/s" in stats and "tokens ·" in stats
+        assert "tok/s" in text_of(screen.query_one("#gen-status"))
+        # a second prompt: the first exchange stays above it; the model is not reloaded
+        loaded = screen._loaded
+        await ask(pilot, screen, "The cat")
+        await wait_for(pilot, lambda: not screen._generating, timeout=60)
+        assert [e.prompt for e in screen.query(Exchange)] == ["Привет, как дела", "The cat"]
+        assert screen._loaded is loaded
 
-    run(body)
+    run_app(models_root, body, size=(100, 30))
 
 
 def test_escape_stops_generation(models_root, monkeypatch):
@@ -68,47 +66,43 @@ def test_escape_stops_generation(models_root, monkeypatch):
 
     monkeypatch.setattr(engine_generate, "generate", endless)
 
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(100, 30)) as pilot:
-            screen = await open_generation(pilot, app)
-            await ask(pilot, screen, "Привет")
-            await wait_for(pilot, lambda: screen._exchange is not None
-                           and len(screen._exchange.answer) > 30, timeout=60)
-            assert "tok/s" in text_of(screen.query_one("#gen-status"))  # while generating
-            await pilot.press("escape")
-            await wait_for(pilot, lambda: not screen._generating, timeout=10)
-            exchange = screen.query_one(Exchange)
-            assert "stopped" in text_of(exchange.query_one(".exchange--stats"))
-            assert exchange.answer.startswith("слово слово")
-            # the screen takes the next prompt
-            await ask(pilot, screen, "ещё")
-            await pilot.press("escape")
-            await wait_for(pilot, lambda: not screen._generating, timeout=10)
+    async def body(app, pilot):
+        screen = await open_generation(pilot, app)
+        await ask(pilot, screen, "Привет")
+        await wait_for(pilot, lambda: screen._exchange is not None
+                       and len(screen._exchange.answer) > 30, timeout=60)
+        assert "tok/s" in text_of(screen.query_one("#gen-status"))  # while generating
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not screen._generating, timeout=10)
+        exchange = screen.query_one(Exchange)
+        assert "stopped" in text_of(exchange.query_one(".exchange--stats"))
+        assert exchange.answer.startswith("слово слово")
+        # the screen takes the next prompt
+        await ask(pilot, screen, "ещё")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not screen._generating, timeout=10)
 
-    run(body)
+    run_app(models_root, body, size=(100, 30))
 
 
 def test_bad_settings_show_errors_and_generate_nothing(models_root):
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = await open_generation(pilot, app)
-            screen.query_one("#temperature", Input).value = "hot"
-            screen.query_one("#top-p", Input).value = "1.5"
-            await pilot.pause()
-            errors = text_of(screen.query_one("#gen-errors"))
-            assert "temperature must be a number" in errors and "top-p must be ≤ 1" in errors
-            assert screen.query_one("#temperature").has_class("-invalid")
-            await ask(pilot, screen, "Привет", started=False)
-            await pilot.pause()
-            assert not screen._generating and not screen.query(Exchange)
-            screen.query_one("#temperature", Input).value = "0.7"
-            screen.query_one("#top-p", Input).value = "0.9"
-            await pilot.pause()
-            assert not text_of(screen.query_one("#gen-errors")).strip()
+    async def body(app, pilot):
+        screen = await open_generation(pilot, app)
+        screen.query_one("#temperature", Input).value = "hot"
+        screen.query_one("#top-p", Input).value = "1.5"
+        await pilot.pause()
+        errors = text_of(screen.query_one("#gen-errors"))
+        assert "temperature must be a number" in errors and "top-p must be ≤ 1" in errors
+        assert screen.query_one("#temperature").has_class("-invalid")
+        await ask(pilot, screen, "Привет", started=False)
+        await pilot.pause()
+        assert not screen._generating and not screen.query(Exchange)
+        screen.query_one("#temperature", Input).value = "0.7"
+        screen.query_one("#top-p", Input).value = "0.9"
+        await pilot.pause()
+        assert not text_of(screen.query_one("#gen-errors")).strip()
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_tampered_weights_end_in_a_notification_not_a_crash(models_root):
@@ -117,31 +111,27 @@ def test_tampered_weights_end_in_a_notification_not_a_crash(models_root):
     data[-10] ^= 0xFF
     weights.write_bytes(bytes(data))
 
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = await open_generation(pilot, app)
-            await ask(pilot, screen, "Привет")
-            await wait_for(pilot, lambda: any("checksum" in m for m in notifications(app)),
-                           timeout=60)
-            await wait_for(pilot, lambda: not screen._generating, timeout=10)
-            assert app.is_running and isinstance(app.screen, GenerationScreen)
+    async def body(app, pilot):
+        screen = await open_generation(pilot, app)
+        await ask(pilot, screen, "Привет")
+        await wait_for(pilot, lambda: any("checksum" in m for m in notifications(app)),
+                       timeout=60)
+        await wait_for(pilot, lambda: not screen._generating, timeout=10)
+        assert app.is_running and isinstance(app.screen, GenerationScreen)
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_markup_in_prompts_and_answers_is_shown_as_text(models_root):
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = await open_generation(pilot, app)
-            screen.query_one("#max-tokens", Input).value = "3"
-            await ask(pilot, screen, "[bold]x[/] [red")
-            await wait_for(pilot, lambda: not screen._generating, timeout=60)
-            prompt = text_of(screen.query_one(".exchange--prompt"))
-            assert "[bold]x[/] [red" in prompt
+    async def body(app, pilot):
+        screen = await open_generation(pilot, app)
+        screen.query_one("#max-tokens", Input).value = "3"
+        await ask(pilot, screen, "[bold]x[/] [red")
+        await wait_for(pilot, lambda: not screen._generating, timeout=60)
+        prompt = text_of(screen.query_one(".exchange--prompt"))
+        assert "[bold]x[/] [red" in prompt
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_parse_params():
@@ -153,3 +143,43 @@ def test_parse_params():
     _, errors = parse_params({"max-tokens": "0", "temperature": "-1", "top-k": "x",
                               "top-p": "0", "seed": "abc"})
     assert set(errors) == {"max-tokens", "temperature", "top-k", "top-p", "seed"}
+
+
+def test_generation_uses_one_torch_thread_while_a_trainer_runs(models_root, monkeypatch):
+    """Two CPU-heavy processes on two cores stall each other: beside a live trainer (of any
+    model) the screen generates on one thread, and gives torch its threads back after."""
+    import torch
+
+    import slavik_tui.engine.generate as engine_generate
+    from slavik_tui.store.lock import ModelLock
+
+    seen: list[int] = []
+
+    def recording(model, tokenizer, prompt, **settings):
+        seen.append(torch.get_num_threads())
+        yield "да"
+
+    monkeypatch.setattr(engine_generate, "generate", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+
+    async def body(app, pilot):
+        screen = await open_generation(pilot, app)
+        await ask(pilot, screen, "Привет")
+        await wait_for(pilot, lambda: not screen._generating, timeout=60)
+        assert seen == [2]  # nobody trains: torch's own count
+        assert "thread" not in text_of(screen.query_one("#gen-status"))
+        lock = ModelLock(models_root / "tiny").acquire()  # this process plays the trainer
+        try:
+            await ask(pilot, screen, "Привет")
+            await wait_for(pilot, lambda: not screen._generating, timeout=60)
+        finally:
+            lock.release()
+        assert seen == [2, 1]
+        assert torch.get_num_threads() == 2  # restored after the answer
+        assert "1 thread: a trainer is running" in text_of(screen.query_one("#gen-status"))
+
+    try:
+        run_app(models_root, body, size=(100, 30))
+    finally:
+        torch.set_num_threads(before)

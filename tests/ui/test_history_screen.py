@@ -9,7 +9,7 @@ import math
 import os
 from pathlib import Path
 
-from conftest import TINY, notifications, run, wait_for, write_config
+from conftest import TINY, notifications, run_app, wait_for, write_config
 
 from slavik_tui.spec.config import ModelConfig
 from slavik_tui.store.history import EVAL_METRICS, STEP_METRICS, History
@@ -82,134 +82,128 @@ def test_lists_every_run_with_its_figures(tmp_path):
         running = history.start_run("pretrain", {"lr": 5e-4}, 40, 100, pid=os.getpid())
         history.log_step(running, 41, T0 + 5000, 2.5, 5e-4, 1.0, 3900.0)
 
-    async def body():
-        app = SlavikApp(root)
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_history(app, pilot, "alpha")
-            table = screen.query_one(RunsTable)
-            infos = History(root / "alpha" / "history.sqlite", readonly=True).runs()
-            assert [r.id for r in table.runs] == [4, 3, 2, 1] == [r.id for r in infos]
-            for info in infos:
-                cells = [str(c) for c in table.get_row(str(info.id))][1:]
-                expected = list(row_of(info))
-                if info.status == "running":  # its duration grows while we look
-                    cells[2] = expected[2] = ""
-                assert cells == expected, info.id
-                run_, started, duration, steps, status, lr, loss, val, reward, tok_s = cells
-                assert status == info.status
-                assert steps == f"{info.start_step}→{info.last_step}"
-                assert loss == f"{info.final_loss:.4f}"
-                assert tok_s == f"{info.tok_s:,.0f}"
-            by_id = {r.id: [str(c) for c in table.get_row(str(r.id))] for r in infos}
-            # mark, run, started, time, steps, status, lr, loss, val loss, best reward, tok/s
-            assert by_id[1][4:10] == ["0→120", "finished", "1e-03", f"{infos[3].final_loss:.4f}",
-                                      f"{infos[3].final_val_loss:.4f}", "0.250"]
-            assert by_id[2][5] == "stopped" and by_id[3][5] == "failed"
-            assert by_id[4][4:6] == ["40→41", "running"] and by_id[4][8:10] == ["-", "-"]
-            assert by_id[1][3] == "0s"  # started and ended at once (fabricated)
-            # the detail line says why a run ended and how it was set up
-            await select_run(pilot, screen, 2)
-            detail = str(screen.query_one("#run-detail").render())
-            assert "stopped: told to" in detail and "lr 3e-03" in detail
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "alpha")
+        table = screen.query_one(RunsTable)
+        infos = History(root / "alpha" / "history.sqlite", readonly=True).runs()
+        assert [r.id for r in table.runs] == [4, 3, 2, 1] == [r.id for r in infos]
+        for info in infos:
+            cells = [str(c) for c in table.get_row(str(info.id))][1:]
+            expected = list(row_of(info))
+            if info.status == "running":  # its duration grows while we look
+                cells[2] = expected[2] = ""
+            assert cells == expected, info.id
+            run_, started, duration, steps, status, lr, loss, val, reward, tok_s = cells
+            assert status == info.status
+            assert steps == f"{info.start_step}→{info.last_step}"
+            assert loss == f"{info.final_loss:.4f}"
+            assert tok_s == f"{info.tok_s:,.0f}"
+        by_id = {r.id: [str(c) for c in table.get_row(str(r.id))] for r in infos}
+        # mark, run, started, time, steps, status, lr, loss, val loss, best reward, tok/s
+        assert by_id[1][4:10] == ["0→120", "finished", "1e-03", f"{infos[3].final_loss:.4f}",
+                                  f"{infos[3].final_val_loss:.4f}", "0.250"]
+        assert by_id[2][5] == "stopped" and by_id[3][5] == "failed"
+        assert by_id[4][4:6] == ["40→41", "running"] and by_id[4][8:10] == ["-", "-"]
+        assert by_id[1][3] == "0s"  # started and ended at once (fabricated)
+        # the detail line says why a run ended and how it was set up
+        await select_run(pilot, screen, 2)
+        detail = str(screen.query_one("#run-detail").render())
+        assert "stopped: told to" in detail and "lr 3e-03" in detail
 
-    run(body)
+    run_app(root, body, size=(120, 40))
 
 
 def test_enter_replays_a_run_and_the_chart_keys_work(tmp_path):
     root = models(tmp_path)
 
-    async def body():
-        app = SlavikApp(root)
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_history(app, pilot, "alpha")
-            await select_run(pilot, screen, 1)
-            await pilot.press("enter")
-            chart = screen.query_one("#history-chart", MetricsChart)
-            await wait_for(pilot, lambda: screen.view_kind == "replay" and chart.drawn_series)
-            assert app.focused is chart
-            steps = History(root / "alpha" / "history.sqlite", readonly=True).steps_arrays(1)
-            assert len(chart.get_series("loss")) == 120
-            assert chart.get_series("loss").y.tolist() == steps["loss"].tolist()
-            assert len(chart.get_series("val_loss")) == 5  # steps 25, 50, 75, 100, 120
-            assert set(chart.drawn_series) == {"loss", "val_loss", "reward", "size_mb"}
-            assert "alpha · run 1 · finished · steps 0→120" in chart.title
-            # zoom into the first hundred steps, then the toggles, smoothing, log, fit
-            await pilot.press("plus")
-            assert chart.view is not None and chart.view[1] - chart.view[0] < 120
-            chart.view = (1, 100)  # the first hundred steps
-            await pilot.pause()
-            assert chart.view == (1.0, 100.0) and chart.x_range == (1.0, 100.0)
-            await pilot.press("left")
-            await pilot.press("2", "s", "l", "x")
-            assert "reward" in chart.hidden_metrics and chart.smoothing > 0
-            assert chart.log_y and chart.x_mode == "time"
-            await pilot.press("0")
-            assert chart.view is None
-            assert chart.fit_range()[0] == 0.0  # time since the run's first row
-            await pilot.press("escape")
-            assert isinstance(app.focused, RunsTable)
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "alpha")
+        await select_run(pilot, screen, 1)
+        await pilot.press("enter")
+        chart = screen.query_one("#history-chart", MetricsChart)
+        await wait_for(pilot, lambda: screen.view_kind == "replay" and chart.drawn_series)
+        assert app.focused is chart
+        steps = History(root / "alpha" / "history.sqlite", readonly=True).steps_arrays(1)
+        assert len(chart.get_series("loss")) == 120
+        assert chart.get_series("loss").y.tolist() == steps["loss"].tolist()
+        assert len(chart.get_series("val_loss")) == 5  # steps 25, 50, 75, 100, 120
+        assert set(chart.drawn_series) == {"loss", "val_loss", "reward", "size_mb"}
+        assert "alpha · run 1 · finished · steps 0→120" in chart.title
+        # zoom into the first hundred steps, then the toggles, smoothing, log, fit
+        await pilot.press("plus")
+        assert chart.view is not None and chart.view[1] - chart.view[0] < 120
+        chart.view = (1, 100)  # the first hundred steps
+        await pilot.pause()
+        assert chart.view == (1.0, 100.0) and chart.x_range == (1.0, 100.0)
+        await pilot.press("left")
+        await pilot.press("2", "s", "l", "x")
+        assert "reward" in chart.hidden_metrics and chart.smoothing > 0
+        assert chart.log_y and chart.x_mode == "time"
+        await pilot.press("0")
+        assert chart.view is None
+        assert chart.fit_range()[0] == 0.0  # time since the run's first row
+        await pilot.press("escape")
+        assert isinstance(app.focused, RunsTable)
 
-    run(body)
+    run_app(root, body, size=(120, 40))
 
 
 def test_compares_runs_of_two_models_overlaid_and_side_by_side(tmp_path):
     root = models(tmp_path)
 
-    async def body():
-        app = SlavikApp(root)
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_history(app, pilot, "alpha")
-            await select_run(pilot, screen, 2)
-            await pilot.press("space")  # mark alpha/2
-            await pilot.press("c")  # one mark is not a comparison
-            assert "mark two or more runs" in notifications(app)[-1]
-            await pilot.press("p", "down", "enter")  # the model picker: beta
-            await wait_for(pilot, lambda: screen.model == "beta" and screen.runs
-                           and screen.runs[0].id == 1)
-            assert "alpha/2" in str(screen.query_one("#history-marked").render())
-            await pilot.press("space", "c")  # mark beta/1, compare
-            chart = screen.query_one("#history-chart", MetricsChart)
-            await wait_for(pilot, lambda: screen.view_kind == "compare"
-                           and len(chart.drawn_series) == 8)
-            for label in ("alpha/2", "beta/1"):
-                for metric in ("loss", "val_loss", "reward", "size_mb"):
-                    assert f"{label}:{metric}" in chart.drawn_series
-            assert len(chart.get_series("alpha/2:loss")) == 100
-            assert len(chart.get_series("beta/1:loss")) == 80
-            legend = "\n".join(chart.render().plain.splitlines()[:3])
-            assert "alpha/2 loss" in legend and "beta/1 loss" in legend
-            assert chart.get_series("alpha/2:loss").color != chart.get_series("beta/1:loss").color
-            # the table under the chart
-            table = screen.query_one(CompareTable)
-            assert table.display and table.row_count == 2
-            alpha2 = [str(c) for c in table.get_row("alpha/2")]
-            info = History(root / "alpha" / "history.sqlite", readonly=True).run(2)
-            assert alpha2 == [
-                "━━ alpha/2", "stopped", "0→100", "3e-03", f"{info.final_loss:.4f}",
-                f"{info.best_val_loss:.4f}", f"{info.best_reward:.3f}", f"{info.tok_s:,.0f}",
-                f"{ModelConfig(**TINY).n_params:,}"]
-            # wall time since each run's start: both start at 0 though they ran 1000 s apart
-            await pilot.press("x")
-            assert chart.fit_range()[0] == 0.0
-            await pilot.press("x")
-            # side by side, linked
-            await pilot.press("v")
-            side = screen.query_one(CompareCharts)
-            await wait_for(pilot, lambda: len(side.charts) == 2
-                           and all(c.drawn_series for c in side.charts))
-            assert not chart.display and side.display and table.display
-            assert [c.title for c in side.charts] == ["alpha/2", "beta/1"]
-            assert app.focused is side.charts[0]
-            side.charts[0].set_view(10, 60)
-            await pilot.press("right")  # a key on one chart moves both
-            assert side.charts[0].view == side.charts[1].view != (10, 60)
-            await pilot.press("1")
-            assert all("loss" in c.hidden_metrics for c in side.charts)
-            await pilot.press("v")
-            assert chart.display and not side.display
-            assert "loss" in chart.hidden_metrics  # the overlay takes the view back
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "alpha")
+        await select_run(pilot, screen, 2)
+        await pilot.press("space")  # mark alpha/2
+        await pilot.press("c")  # one mark is not a comparison
+        assert "mark two or more runs" in notifications(app)[-1]
+        await pilot.press("p", "down", "enter")  # the model picker: beta
+        await wait_for(pilot, lambda: screen.model == "beta" and screen.runs
+                       and screen.runs[0].id == 1)
+        assert "alpha/2" in str(screen.query_one("#history-marked").render())
+        await pilot.press("space", "c")  # mark beta/1, compare
+        chart = screen.query_one("#history-chart", MetricsChart)
+        await wait_for(pilot, lambda: screen.view_kind == "compare"
+                       and len(chart.drawn_series) == 8)
+        for label in ("alpha/2", "beta/1"):
+            for metric in ("loss", "val_loss", "reward", "size_mb"):
+                assert f"{label}:{metric}" in chart.drawn_series
+        assert len(chart.get_series("alpha/2:loss")) == 100
+        assert len(chart.get_series("beta/1:loss")) == 80
+        legend = "\n".join(chart.render().plain.splitlines()[:3])
+        assert "alpha/2 loss" in legend and "beta/1 loss" in legend
+        assert chart.get_series("alpha/2:loss").color != chart.get_series("beta/1:loss").color
+        # the table under the chart
+        table = screen.query_one(CompareTable)
+        assert table.display and table.row_count == 2
+        alpha2 = [str(c) for c in table.get_row("alpha/2")]
+        info = History(root / "alpha" / "history.sqlite", readonly=True).run(2)
+        assert alpha2 == [
+            "━━ alpha/2", "stopped", "0→100", "3e-03", f"{info.final_loss:.4f}",
+            f"{info.best_val_loss:.4f}", f"{info.best_reward:.3f}", f"{info.tok_s:,.0f}",
+            f"{ModelConfig(**TINY).n_params:,}"]
+        # wall time since each run's start: both start at 0 though they ran 1000 s apart
+        await pilot.press("x")
+        assert chart.fit_range()[0] == 0.0
+        await pilot.press("x")
+        # side by side, linked
+        await pilot.press("v")
+        side = screen.query_one(CompareCharts)
+        await wait_for(pilot, lambda: len(side.charts) == 2
+                       and all(c.drawn_series for c in side.charts))
+        assert not chart.display and side.display and table.display
+        assert [c.title for c in side.charts] == ["alpha/2", "beta/1"]
+        assert app.focused is side.charts[0]
+        side.charts[0].set_view(10, 60)
+        await pilot.press("right")  # a key on one chart moves both
+        assert side.charts[0].view == side.charts[1].view != (10, 60)
+        await pilot.press("1")
+        assert all("loss" in c.hidden_metrics for c in side.charts)
+        await pilot.press("v")
+        assert chart.display and not side.display
+        assert "loss" in chart.hidden_metrics  # the overlay takes the view back
 
-    run(body)
+    run_app(root, body, size=(120, 40))
 
 
 def test_a_second_training_compares_from_its_own_start_or_by_model_step(tmp_path):
@@ -220,22 +214,20 @@ def test_a_second_training_compares_from_its_own_start_or_by_model_step(tmp_path
             history.log_step(later, i, T0 + 9000 + i, 2.0, 3e-3, 1.0, 4000.0)
         history.end_run(later, "finished")
 
-    async def body():
-        app = SlavikApp(root)
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_history(app, pilot, "alpha")
-            screen.marks = [("alpha", 1), ("alpha", later)]
-            await pilot.press("c")
-            chart = screen.query_one("#history-chart", MetricsChart)
-            await wait_for(pilot, lambda: screen.view_kind == "compare" and chart.drawn_series)
-            first = lambda: chart.get_series(f"alpha/{later}:loss").x_step[0]  # noqa: E731
-            assert first() == 1 and "since each run's start" in chart.title
-            await pilot.press("a")
-            await wait_for(pilot, lambda: first() == 121)
-            assert "the model's steps" in chart.title
-            assert chart.get_series("alpha/1:loss").x_step[0] == 1
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "alpha")
+        screen.marks = [("alpha", 1), ("alpha", later)]
+        await pilot.press("c")
+        chart = screen.query_one("#history-chart", MetricsChart)
+        await wait_for(pilot, lambda: screen.view_kind == "compare" and chart.drawn_series)
+        first = lambda: chart.get_series(f"alpha/{later}:loss").x_step[0]  # noqa: E731
+        assert first() == 1 and "since each run's start" in chart.title
+        await pilot.press("a")
+        await wait_for(pilot, lambda: first() == 121)
+        assert "the model's steps" in chart.title
+        assert chart.get_series("alpha/1:loss").x_step[0] == 1
 
-    run(body)
+    run_app(root, body, size=(120, 40))
 
 
 def read_csv(path: Path) -> list[list[str]]:
@@ -246,49 +238,47 @@ def read_csv(path: Path) -> list[list[str]]:
 def test_csv_export_of_a_run_and_of_a_comparison(tmp_path):
     root = models(tmp_path)
 
-    async def body():
-        app = SlavikApp(root)
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_history(app, pilot, "alpha")
-            await select_run(pilot, screen, 2)
-            await pilot.press("e")
-            path = root / "alpha" / "charts" / "run-2.csv"
-            await wait_for(pilot, lambda: any(str(path) in n for n in notifications(app)))
-            rows = read_csv(path)
-            history = History(root / "alpha" / "history.sqlite", readonly=True)
-            steps, evals = history.steps_arrays(2), history.evals_arrays(2)
-            assert rows[0] == ["kind", "step", "t", *STEP_METRICS, *EVAL_METRICS]
-            step_rows = [r for r in rows[1:] if r[0] == "step"]
-            eval_rows = [r for r in rows[1:] if r[0] == "eval"]
-            assert len(rows) == 1 + len(steps["step"]) + len(evals["step"]) == 1 + 100 + 4
-            assert [int(r[1]) for r in step_rows] == steps["step"].tolist()
-            assert [float(r[3]) for r in step_rows] == steps["loss"].tolist()
-            assert [float(r[2]) for r in step_rows] == steps["t"].tolist()
-            assert [float(r[7]) for r in eval_rows] == evals["val_loss"].tolist()
-            assert [float(r[9]) for r in eval_rows] == evals["reward"].tolist()
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "alpha")
+        await select_run(pilot, screen, 2)
+        await pilot.press("e")
+        path = root / "alpha" / "charts" / "run-2.csv"
+        await wait_for(pilot, lambda: any(str(path) in n for n in notifications(app)))
+        rows = read_csv(path)
+        history = History(root / "alpha" / "history.sqlite", readonly=True)
+        steps, evals = history.steps_arrays(2), history.evals_arrays(2)
+        assert rows[0] == ["kind", "step", "t", *STEP_METRICS, *EVAL_METRICS]
+        step_rows = [r for r in rows[1:] if r[0] == "step"]
+        eval_rows = [r for r in rows[1:] if r[0] == "eval"]
+        assert len(rows) == 1 + len(steps["step"]) + len(evals["step"]) == 1 + 100 + 4
+        assert [int(r[1]) for r in step_rows] == steps["step"].tolist()
+        assert [float(r[3]) for r in step_rows] == steps["loss"].tolist()
+        assert [float(r[2]) for r in step_rows] == steps["t"].tolist()
+        assert [float(r[7]) for r in eval_rows] == evals["val_loss"].tolist()
+        assert [float(r[9]) for r in eval_rows] == evals["reward"].tolist()
 
-            # a comparison, in long format
-            await pilot.press("space")
-            await select_run(pilot, screen, 1)
-            await pilot.press("space", "c")
-            chart = screen.query_one("#history-chart", MetricsChart)
-            await wait_for(pilot, lambda: screen.view_kind == "compare" and chart.drawn_series)
-            assert app.focused is chart
-            await pilot.press("e")
-            path = root / "alpha" / "charts" / "compare-2_1.csv"
-            await wait_for(pilot, lambda: any(str(path) in n for n in notifications(app)))
-            rows = read_csv(path)
-            assert rows[0] == ["model", "run", "step", "metric", "value"]
-            assert {(r[0], r[1]) for r in rows[1:]} == {("alpha", "2"), ("alpha", "1")}
-            loss_1 = [float(r[4]) for r in rows[1:] if r[1] == "1" and r[3] == "loss"]
-            assert loss_1 == history.steps_arrays(1)["loss"].tolist()
-            reward_2 = [float(r[4]) for r in rows[1:] if r[1] == "2" and r[3] == "reward"]
-            assert reward_2 == evals["reward"].tolist()
-            # one line per value: loss, lr, grad_norm, tok_s per step; 4 metrics per eval
-            assert len(rows) == 1 + 4 * (120 + 100) + 4 * (5 + 4)
-            history.close()
+        # a comparison, in long format
+        await pilot.press("space")
+        await select_run(pilot, screen, 1)
+        await pilot.press("space", "c")
+        chart = screen.query_one("#history-chart", MetricsChart)
+        await wait_for(pilot, lambda: screen.view_kind == "compare" and chart.drawn_series)
+        assert app.focused is chart
+        await pilot.press("e")
+        path = root / "alpha" / "charts" / "compare-2_1.csv"
+        await wait_for(pilot, lambda: any(str(path) in n for n in notifications(app)))
+        rows = read_csv(path)
+        assert rows[0] == ["model", "run", "step", "metric", "value"]
+        assert {(r[0], r[1]) for r in rows[1:]} == {("alpha", "2"), ("alpha", "1")}
+        loss_1 = [float(r[4]) for r in rows[1:] if r[1] == "1" and r[3] == "loss"]
+        assert loss_1 == history.steps_arrays(1)["loss"].tolist()
+        reward_2 = [float(r[4]) for r in rows[1:] if r[1] == "2" and r[3] == "reward"]
+        assert reward_2 == evals["reward"].tolist()
+        # one line per value: loss, lr, grad_norm, tok_s per step; 4 metrics per eval
+        assert len(rows) == 1 + 4 * (120 + 100) + 4 * (5 + 4)
+        history.close()
 
-    run(body)
+    run_app(root, body, size=(120, 40))
 
 
 def test_a_running_run_keeps_growing_in_the_replay(tmp_path):
@@ -298,23 +288,21 @@ def test_a_running_run_keeps_growing_in_the_replay(tmp_path):
     for i in range(81, 91):
         writer.log_step(rid, i, T0 + i, 2.0, 1e-3, 1.0, 4000.0)
 
-    async def body():
-        app = SlavikApp(root)
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_history(app, pilot, "beta")
-            await select_run(pilot, screen, rid)
-            await pilot.press("enter")
-            chart = screen.query_one("#history-chart", MetricsChart)
-            await wait_for(pilot, lambda: screen.view_kind == "replay" and chart.drawn_series)
-            assert len(chart.get_series("loss")) == 10
-            for i in range(91, 101):
-                writer.log_step(rid, i, T0 + i, 1.9, 1e-3, 1.0, 4000.0)
-            await wait_for(pilot, lambda: len(chart.get_series("loss")) == 20, timeout=10)
-            writer.end_run(rid, "stopped")
-            await wait_for(pilot, lambda: "stopped" in chart.title, timeout=10)
-            writer.close()
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "beta")
+        await select_run(pilot, screen, rid)
+        await pilot.press("enter")
+        chart = screen.query_one("#history-chart", MetricsChart)
+        await wait_for(pilot, lambda: screen.view_kind == "replay" and chart.drawn_series)
+        assert len(chart.get_series("loss")) == 10
+        for i in range(91, 101):
+            writer.log_step(rid, i, T0 + i, 1.9, 1e-3, 1.0, 4000.0)
+        await wait_for(pilot, lambda: len(chart.get_series("loss")) == 20, timeout=10)
+        writer.end_run(rid, "stopped")
+        await wait_for(pilot, lambda: "stopped" in chart.title, timeout=10)
+        writer.close()
 
-    run(body)
+    run_app(root, body, size=(120, 40))
 
 
 def test_delete_a_run_after_confirmation_and_the_model_stays_loadable(models_root):
@@ -329,32 +317,30 @@ def test_delete_a_run_after_confirmation_and_the_model_stays_loadable(models_roo
         history.end_run(extra, "stopped")
         busy = history.start_run("pretrain", {}, 20, 40, pid=os.getpid())
 
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_history(app, pilot, "tiny")
-            table = screen.query_one(RunsTable)
-            assert [r.id for r in table.runs] == [busy, extra, 1]
-            await select_run(pilot, screen, busy)
-            await pilot.press("d")  # a running run is refused
-            assert not isinstance(app.screen, ConfirmScreen)
-            assert "still running" in notifications(app)[-1]
-            await select_run(pilot, screen, extra)
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "tiny")
+        table = screen.query_one(RunsTable)
+        assert [r.id for r in table.runs] == [busy, extra, 1]
+        await select_run(pilot, screen, busy)
+        await pilot.press("d")  # a running run is refused
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert "still running" in notifications(app)[-1]
+        await select_run(pilot, screen, extra)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")  # no: nothing happens
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert extra in [r.id for r in table.runs]
+        for run_id in (extra, 1):  # delete both ended runs, the trained one too
+            await select_run(pilot, screen, run_id)
             await pilot.press("d")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-            await pilot.press("n")  # no: nothing happens
-            await wait_for(pilot, lambda: app.screen is screen)
-            assert extra in [r.id for r in table.runs]
-            for run_id in (extra, 1):  # delete both ended runs, the trained one too
-                await select_run(pilot, screen, run_id)
-                await pilot.press("d")
-                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-                await pilot.press("y")
-                await wait_for(pilot, lambda: run_id not in [r.id for r in table.runs])
-            assert [r.id for r in table.runs] == [busy]
-            assert any("deleted run tiny/1" in n for n in notifications(app))
+            await pilot.press("y")
+            await wait_for(pilot, lambda: run_id not in [r.id for r in table.runs])
+        assert [r.id for r in table.runs] == [busy]
+        assert any("deleted run tiny/1" in n for n in notifications(app))
 
-    run(body)
+    run_app(models_root, body, size=(120, 40))
     with History(tiny / "history.sqlite", readonly=True) as history:
         assert [r.id for r in history.runs()] == [busy]
         assert len(history.steps_arrays(1, include_superseded=True)["step"]) == 0

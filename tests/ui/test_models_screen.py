@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_untrained, notifications, run, text_of, wait_for
+from conftest import make_untrained, notifications, run_app, text_of, wait_for
 from textual.widgets import Input
 
 from slavik_tui.spec.config import ModelConfig
 from slavik_tui.store.lock import ModelLock
-from slavik_tui.ui.app import SlavikApp
+
 from slavik_tui.ui.screens.confirm import ConfirmScreen
 from slavik_tui.ui.screens.export import ExportScreen
 from slavik_tui.ui.screens.models import ModelsScreen
-from slavik_tui.ui.screens.new_model import NewModelScreen, field_of_config_error
+from slavik_tui.ui.screens.new_model import NewModelScreen, field_of_error
 from slavik_tui.ui.screens.rename import RenameScreen
 from slavik_tui.ui.widgets.forms import FormField
 from slavik_tui.ui.widgets.model_table import ModelTable
@@ -32,162 +32,144 @@ async def set_value(pilot, screen, selector: str, value: str) -> None:
 
 
 def test_new_model_form_counts_parameters_live_and_shows_field_errors(models_root):
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await pilot.press("n")
-            form = app.screen
-            assert isinstance(form, NewModelScreen)
-            summary = form.query_one("#summary")
-            assert f"= {ModelConfig().n_params:,}" in text_of(summary)  # the CLI's defaults
-            await set_value(pilot, form, "#d_model", "512")
-            assert f"= {ModelConfig(d_model=512).n_params:,}" in text_of(summary)
-            # typing, key by key, updates it too
-            form.query_one("#layers", Input).focus()
-            await pilot.press("backspace", "1", "2")
-            assert f"= {ModelConfig(d_model=512, n_layers=12).n_params:,}" in text_of(summary)
-            # heads that do not divide d_model: the error sits at the heads field
-            await set_value(pilot, form, "#heads", "7")
-            heads = form.query_one("#f-heads", FormField)
-            assert heads.error and "not divisible by 7 heads" in heads.error
-            assert "fix the numbers" in text_of(summary)
-            await set_value(pilot, form, "#heads", "8")
-            assert heads.error is None
-            await set_value(pilot, form, "#vocab", "12")
-            assert "too small" in form.query_one("#f-vocab", FormField).error
-            await set_value(pilot, form, "#context", "abc")
-            assert "whole number" in form.query_one("#f-context", FormField).error
-            await set_value(pilot, form, "#name", "tiny")
-            assert "already exists" in form.query_one("#f-name", FormField).error
-            await set_value(pilot, form, "#name", "a/b")
-            assert "path separator" in form.query_one("#f-name", FormField).error
-            # Create with errors: nothing happens but the messages
-            await pilot.press("ctrl+s")
-            assert isinstance(app.screen, NewModelScreen)
-            assert "no such file" not in (form.query_one("#f-data", FormField).error or "x")
-            await pilot.press("escape")
-            assert isinstance(app.screen, ModelsScreen)
+    async def body(app, pilot):
+        await pilot.press("n")
+        form = app.screen
+        assert isinstance(form, NewModelScreen)
+        summary = form.query_one("#summary")
+        assert f"= {ModelConfig().n_params:,}" in text_of(summary)  # the CLI's defaults
+        await set_value(pilot, form, "#d_model", "512")
+        assert f"= {ModelConfig(d_model=512).n_params:,}" in text_of(summary)
+        # typing, key by key, updates it too
+        form.query_one("#layers", Input).focus()
+        await pilot.press("backspace", "1", "2")
+        assert f"= {ModelConfig(d_model=512, n_layers=12).n_params:,}" in text_of(summary)
+        # heads that do not divide d_model: the error sits at the heads field
+        await set_value(pilot, form, "#heads", "7")
+        heads = form.query_one("#f-heads", FormField)
+        assert heads.error and "not divisible by 7 heads" in heads.error
+        assert "fix the numbers" in text_of(summary)
+        await set_value(pilot, form, "#heads", "8")
+        assert heads.error is None
+        await set_value(pilot, form, "#vocab", "12")
+        assert "too small" in form.query_one("#f-vocab", FormField).error
+        await set_value(pilot, form, "#context", "abc")
+        assert "whole number" in form.query_one("#f-context", FormField).error
+        await set_value(pilot, form, "#name", "tiny")
+        assert "already exists" in form.query_one("#f-name", FormField).error
+        await set_value(pilot, form, "#name", "a/b")
+        assert "path separator" in form.query_one("#f-name", FormField).error
+        # Create with errors: nothing happens but the messages
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, NewModelScreen)
+        assert "no such file" not in (form.query_one("#f-data", FormField).error or "x")
+        await pilot.press("escape")
+        assert isinstance(app.screen, ModelsScreen)
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_new_model_is_created_from_a_text_file(models_root, text_file):
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await pilot.press("n")
-            form = app.screen
-            await set_value(pilot, form, "#name", "новая")
-            await set_value(pilot, form, "#data", str(text_file.parent / "missing.txt"))
-            assert "no such file" in form.query_one("#f-data", FormField).error
-            await set_value(pilot, form, "#data", str(text_file))
-            assert form.query_one("#f-data", FormField).error is None
-            for field_id, value in (("d_model", "32"), ("layers", "1"), ("heads", "2"),
-                                    ("vocab", "400"), ("context", "32")):
-                await set_value(pilot, form, f"#{field_id}", value)
-            form.query_one("#context", Input).focus()
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen), timeout=60)
-            assert (models_root / "новая" / "tokenizer.json").is_file()
-            assert table_names(app) == ["tiny", "новая"]
-            assert app.screen.query_one(ModelTable).selected_name == "новая"
-            assert any("created model 'новая'" in n for n in notifications(app))
+    async def body(app, pilot):
+        await pilot.press("n")
+        form = app.screen
+        await set_value(pilot, form, "#name", "новая")
+        await set_value(pilot, form, "#data", str(text_file.parent / "missing.txt"))
+        assert "no such file" in form.query_one("#f-data", FormField).error
+        await set_value(pilot, form, "#data", str(text_file))
+        assert form.query_one("#f-data", FormField).error is None
+        for field_id, value in (("d_model", "32"), ("layers", "1"), ("heads", "2"),
+                                ("vocab", "400"), ("context", "32")):
+            await set_value(pilot, form, f"#{field_id}", value)
+        form.query_one("#context", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen), timeout=60)
+        assert (models_root / "новая" / "tokenizer.json").is_file()
+        assert table_names(app) == ["tiny", "новая"]
+        assert app.screen.query_one(ModelTable).selected_name == "новая"
+        assert any("created model 'новая'" in n for n in notifications(app))
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_create_errors_from_the_engine_appear_in_the_form(models_root, tmp_path):
     short = tmp_path / "short.txt"
     short.write_text("too short", encoding="utf-8")
 
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await pilot.press("n")
-            form = app.screen
-            await set_value(pilot, form, "#name", "short")
-            await set_value(pilot, form, "#data", str(short))
-            await set_value(pilot, form, "#vocab", "400")
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: not form._creating, timeout=60)
-            assert isinstance(app.screen, NewModelScreen)
-            status = text_of(form.query_one("#status"))
-            assert status.strip(), "the engine's error is shown"
-            assert not (models_root / "short").exists()
+    async def body(app, pilot):
+        await pilot.press("n")
+        form = app.screen
+        await set_value(pilot, form, "#name", "short")
+        await set_value(pilot, form, "#data", str(short))
+        await set_value(pilot, form, "#vocab", "400")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not form.busy, timeout=60)
+        assert isinstance(app.screen, NewModelScreen)
+        status = text_of(form.query_one("#status"))
+        assert status.strip(), "the engine's error is shown"
+        assert not (models_root / "short").exists()
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_rename_checks_the_name_and_renames_the_folder(models_root):
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await pilot.press("r")
-            dialog = app.screen
-            assert isinstance(dialog, RenameScreen)
-            await set_value(pilot, dialog, "#new-name", ".hidden")
-            assert "starts with a dot" in dialog.query_one(FormField).error
-            await pilot.press("enter")
-            assert isinstance(app.screen, RenameScreen)  # refused, still open
-            await set_value(pilot, dialog, "#new-name", "малыш")
-            assert dialog.query_one(FormField).error is None
-            await pilot.press("enter")
-            await pilot.pause()
-            assert isinstance(app.screen, ModelsScreen)
-            assert (models_root / "малыш").is_dir() and not (models_root / "tiny").exists()
-            assert table_names(app) == ["малыш"]
+    async def body(app, pilot):
+        await pilot.press("r")
+        dialog = app.screen
+        assert isinstance(dialog, RenameScreen)
+        await set_value(pilot, dialog, "#new-name", ".hidden")
+        assert "starts with a dot" in dialog.query_one(FormField).error
+        await pilot.press("enter")
+        assert isinstance(app.screen, RenameScreen)  # refused, still open
+        await set_value(pilot, dialog, "#new-name", "малыш")
+        assert dialog.query_one(FormField).error is None
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ModelsScreen)
+        assert (models_root / "малыш").is_dir() and not (models_root / "tiny").exists()
+        assert table_names(app) == ["малыш"]
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_delete_asks_first_then_removes_the_folder(models_root):
     make_untrained(models_root, "raw")
 
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await pilot.press("down")  # raw comes after tiny? names sort: raw, tiny
-            name = app.screen.query_one(ModelTable).selected_name
-            await pilot.press("d")
-            assert isinstance(app.screen, ConfirmScreen)
-            await pilot.press("n")  # no: nothing happens
-            assert isinstance(app.screen, ModelsScreen) and (models_root / name).is_dir()
-            await pilot.press("d")
-            await pilot.press("enter")  # Cancel has the focus: enter is safe
-            assert (models_root / name).is_dir()
-            await pilot.press("d", "y")
-            await pilot.pause()
-            assert not (models_root / name).exists()
-            assert name not in table_names(app) and len(table_names(app)) == 1
+    async def body(app, pilot):
+        await pilot.press("down")  # raw comes after tiny? names sort: raw, tiny
+        name = app.screen.query_one(ModelTable).selected_name
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # no: nothing happens
+        assert isinstance(app.screen, ModelsScreen) and (models_root / name).is_dir()
+        await pilot.press("d")
+        await pilot.press("enter")  # Cancel has the focus: enter is safe
+        assert (models_root / name).is_dir()
+        await pilot.press("d", "y")
+        await pilot.pause()
+        assert not (models_root / name).exists()
+        assert name not in table_names(app) and len(table_names(app)) == 1
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_delete_and_rename_are_refused_while_a_trainer_runs(models_root):
     lock = ModelLock(models_root / "tiny").acquire()
 
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            details = text_of(app.screen.query_one("#details"))
-            assert "training now" in details
-            await pilot.press("d")
-            assert isinstance(app.screen, ModelsScreen)
-            await pilot.press("r")
-            assert isinstance(app.screen, ModelsScreen)
-            messages = notifications(app)
-            assert any("cannot delete 'tiny' while it is being trained" in m for m in messages)
-            assert any("cannot rename" in m for m in messages)
-            assert (models_root / "tiny").is_dir()
+    async def body(app, pilot):
+        details = text_of(app.screen.query_one("#details"))
+        assert "training now" in details
+        await pilot.press("d")
+        assert isinstance(app.screen, ModelsScreen)
+        await pilot.press("r")
+        assert isinstance(app.screen, ModelsScreen)
+        messages = notifications(app)
+        assert any("cannot delete 'tiny' while it is being trained" in m for m in messages)
+        assert any("cannot rename" in m for m in messages)
+        assert (models_root / "tiny").is_dir()
 
     try:
-        run(body)
+        run_app(models_root, body)
     finally:
         lock.release()
 
@@ -197,73 +179,61 @@ def test_export_writes_a_file(models_root, tmp_path):
     out = tmp_path / "out" / "tiny-bf16.safetensors"
     out.parent.mkdir()
 
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await pilot.press("e")
-            dialog = app.screen
-            assert isinstance(dialog, ExportScreen)
-            await pilot.press("down", "enter")  # the bf16 radio button
-            await pilot.pause()
-            assert dialog.fmt == "bf16"
-            assert dialog.query_one("#out", Input).value.endswith("tiny-bf16.safetensors")
-            await set_value(pilot, dialog, "#out", str(out))
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen), timeout=60)
-            assert out.is_file() and out.stat().st_size > 0
-            assert any(str(out) in n for n in notifications(app))
+    async def body(app, pilot):
+        await pilot.press("e")
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        await pilot.press("down", "enter")  # the bf16 radio button
+        await pilot.pause()
+        assert dialog.fmt == "bf16"
+        assert dialog.query_one("#out", Input).value.endswith("tiny-bf16.safetensors")
+        await set_value(pilot, dialog, "#out", str(out))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen), timeout=60)
+        assert out.is_file() and out.stat().st_size > 0
+        assert any(str(out) in n for n in notifications(app))
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_untrained_model_cannot_generate_or_export_and_says_why(models_root):
     make_untrained(models_root, "raw")
 
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            assert app.screen.query_one(ModelTable).selected_name == "raw"
-            await pilot.press("g")
-            assert isinstance(app.screen, ModelsScreen)
-            await pilot.press("e")
-            assert isinstance(app.screen, ModelsScreen)
-            messages = notifications(app)
-            assert any("'raw' has no trained weights yet" in m for m in messages)
-            assert any("no trained weights to export" in m for m in messages)
+    async def body(app, pilot):
+        assert app.screen.query_one(ModelTable).selected_name == "raw"
+        await pilot.press("g")
+        assert isinstance(app.screen, ModelsScreen)
+        await pilot.press("e")
+        assert isinstance(app.screen, ModelsScreen)
+        messages = notifications(app)
+        assert any("'raw' has no trained weights yet" in m for m in messages)
+        assert any("no trained weights to export" in m for m in messages)
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_the_table_follows_the_folder(models_root):
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            make_untrained(models_root, "added")
-            await wait_for(pilot, lambda: "added" in table_names(app), timeout=10)
+    async def body(app, pilot):
+        make_untrained(models_root, "added")
+        await wait_for(pilot, lambda: "added" in table_names(app), timeout=10)
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_narrow_terminal_abbreviates_headers_and_stacks_details(models_root):
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            table = app.screen.query_one(ModelTable)
-            assert [str(c.label) for c in table.columns.values()][:3] == ["name", "MB", "✓"]
-            assert app.screen.query_one("#details-pane").region.y > table.region.y
-            await pilot.resize_terminal(160, 40)
-            await pilot.pause()
-            assert [str(c.label) for c in table.columns.values()][:3] == [
-                "name", "size MB", "trained"]
-            assert app.screen.query_one("#details-pane").region.x > table.region.x
-            await pilot.press("i")  # details hidden behind a key
-            assert not app.screen.query_one("#details-pane").display
+    async def body(app, pilot):
+        table = app.screen.query_one(ModelTable)
+        assert [str(c.label) for c in table.columns.values()][:3] == ["name", "MB", "✓"]
+        assert app.screen.query_one("#details-pane").region.y > table.region.y
+        await pilot.resize_terminal(160, 40)
+        await pilot.pause()
+        assert [str(c.label) for c in table.columns.values()][:3] == [
+            "name", "size MB", "trained"]
+        assert app.screen.query_one("#details-pane").region.x > table.region.x
+        await pilot.press("i")  # details hidden behind a key
+        assert not app.screen.query_one("#details-pane").display
 
-    run(body)
+    run_app(models_root, body)
 
 
 # ---- path completion -----------------------------------------------------------------------
@@ -288,54 +258,61 @@ def test_path_completion(tmp_path):
 def test_tab_accepts_the_path_suggestion(models_root, text_file, monkeypatch):
     monkeypatch.chdir(text_file.parent)
 
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await pilot.press("n")
-            data = app.screen.query_one("#data", Input)
-            data.focus()
-            await pilot.press("c", "o")
-            await wait_for(pilot, lambda: data._suggestion == "corpus.txt", timeout=5)
-            await pilot.press("tab")
-            assert data.value == "corpus.txt"
-            assert app.screen.query_one("#f-data", FormField).error is None
+    async def body(app, pilot):
+        await pilot.press("n")
+        data = app.screen.query_one("#data", Input)
+        data.focus()
+        await pilot.press("c", "o")
+        await pilot.press("tab")
+        assert data.value == "corpus.txt"
+        assert app.screen.query_one("#f-data", FormField).error is None
 
-    run(body)
+    run_app(models_root, body)
 
 
-def test_config_errors_land_on_the_right_field():
-    assert field_of_config_error("--vocab-size 12 is too small", None) == "vocab"
-    message = "d_model 100 is not divisible by 8 heads; pick --d-model a multiple of 8"
-    assert field_of_config_error(message, "d_model") == "d_model"
-    assert field_of_config_error(message, "heads") == "heads"
-    assert field_of_config_error(message, "vocab") == "heads"
+def test_errors_land_on_the_field_they_name():
+    from slavik_tui.errors import UserError
+
+    def error_of(**numbers) -> UserError:
+        with pytest.raises(UserError) as caught:
+            ModelConfig(**{**dict(d_model=64, n_layers=1, n_heads=2, vocab_size=400,
+                                  context=32), **numbers})
+        return caught.value
+
+    assert field_of_error(error_of(vocab_size=12)) == "vocab"
+    assert field_of_error(error_of(context=0)) == "context"
+    assert field_of_error(error_of(n_layers=0)) == "layers"
+    # heads that do not divide d_model: the one just changed is to blame
+    apart = error_of(d_model=100, n_heads=8)
+    assert field_of_error(apart, "d_model") == "d_model"
+    assert field_of_error(apart, "heads") == "heads"
+    assert field_of_error(apart, "vocab") == "heads"
+    assert field_of_error(UserError("bad name", field="name")) == "name"
+    assert field_of_error(UserError("not text", field="data")) == "data"
+    assert field_of_error(UserError("no field")) is None
 
 
 def test_a_refresh_keeps_the_cursor_and_updates_cells_in_place(models_root):
     make_untrained(models_root, "raw")
 
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await pilot.press("down")
-            table = app.screen.query_one(ModelTable)
-            assert table.selected_name == "tiny"
-            lock = ModelLock(models_root / "tiny").acquire()  # a trainer starts
-            try:
-                app.rescan()
-                await pilot.pause()
-                assert table.selected_name == "tiny" and table.cursor_row == 1
-                assert "▶" in str(table.get_cell("tiny", "name"))
-                assert "training now" in text_of(app.screen.query_one("#details"))
-            finally:
-                lock.release()
+    async def body(app, pilot):
+        await pilot.press("down")
+        table = app.screen.query_one(ModelTable)
+        assert table.selected_name == "tiny"
+        lock = ModelLock(models_root / "tiny").acquire()  # a trainer starts
+        try:
             app.rescan()
             await pilot.pause()
-            assert "▶" not in str(table.get_cell("tiny", "name"))
+            assert table.selected_name == "tiny" and table.cursor_row == 1
+            assert "▶" in str(table.get_cell("tiny", "name"))
+            assert "training now" in text_of(app.screen.query_one("#details"))
+        finally:
+            lock.release()
+        app.rescan()
+        await pilot.pause()
+        assert "▶" not in str(table.get_cell("tiny", "name"))
 
-    run(body)
+    run_app(models_root, body)
 
 
 def test_keys_typed_in_one_burst_land_in_the_right_fields(models_root, text_file):
@@ -345,23 +322,20 @@ def test_keys_typed_in_one_burst_land_in_the_right_fields(models_root, text_file
 
     folder = str(text_file.parent)
 
-    async def body():
-        app = SlavikApp(models_root)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await pilot.press("n")
-            form = app.screen
-            burst = [*"abc", "tab", *f"{folder}/co", "tab", "tab", "tab", *"64", "tab", "tab",
-                     *"3"]
-            for key in burst:
-                char = "\t" if key == "tab" else key
-                app.post_message(events.Key(key, char))
-            await pilot.pause(0.5)
-            values = {fid: form.query_one(f"#{fid}", Input).value
-                      for fid in ("name", "data", "d_model", "heads")}
-            assert values == {"name": "abc", "data": str(text_file), "d_model": "64",
-                              "heads": "3"}, values
-            # heads 3 does not divide 64: the error sits at the heads field
-            assert "not divisible by 3 heads" in form.query_one("#f-heads", FormField).error
+    async def body(app, pilot):
+        await pilot.press("n")
+        form = app.screen
+        burst = [*"abc", "tab", *f"{folder}/co", "tab", "tab", "tab", *"64", "tab", "tab",
+                 *"3"]
+        for key in burst:
+            char = "\t" if key == "tab" else key
+            app.post_message(events.Key(key, char))
+        await pilot.pause(0.5)
+        values = {fid: form.query_one(f"#{fid}", Input).value
+                  for fid in ("name", "data", "d_model", "heads")}
+        assert values == {"name": "abc", "data": str(text_file), "d_model": "64",
+                          "heads": "3"}, values
+        # heads 3 does not divide 64: the error sits at the heads field
+        assert "not divisible by 3 heads" in form.query_one("#f-heads", FormField).error
 
-    run(body)
+    run_app(models_root, body)

@@ -7,30 +7,31 @@ import math
 from collections import deque
 
 import pytest
-from conftest import make_untrained, notifications, run, wait_for
+from conftest import make_untrained, notifications, run_app, wait_for
 from live_trainers import TRAIN_FIELDS, alive, kill_trainers, run_status
 from textual.widgets import Button, Input
 
+from slavik_tui.spec.options import TrainOptions
 from slavik_tui.store.lock import lock_holder
-from slavik_tui.ui.app import SlavikApp
+
 from slavik_tui.ui.screens.training import TrainingScreen
 from slavik_tui.ui.widgets.forms import FormField
 from slavik_tui.ui.widgets.train_form import (
     DEFAULT_ITERS,
     FIELDS,
-    TrainSettings,
     command_line,
     parse_field,
     parse_settings,
     train_args,
 )
-from slavik_tui.ui.widgets.train_progress import RunProgress, progress_text
+from slavik_tui.runs.watch import RunProgress
+from slavik_tui.ui.widgets.train_progress import progress_text
 
 
 async def open_training(pilot, app) -> TrainingScreen:
     await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
     screen = app.screen
-    await wait_for(pilot, lambda: screen.snapshot is not None and screen._curve_known)
+    await wait_for(pilot, lambda: screen.live.snapshot is not None and screen.live.curve_known)
     return screen
 
 
@@ -41,70 +42,64 @@ async def fill(pilot, screen: TrainingScreen, values: dict[str, str]) -> None:
 
 
 def test_shows_the_models_existing_curve_and_its_last_run(models_root):
-    async def body():
-        app = SlavikApp(models_root, watch="tiny")
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_training(pilot, app)
-            lengths = screen.series_lengths()
-            assert lengths == {"loss": 20, "val_loss": 2, "reward": 2, "size_mb": 2}
-            assert app.focused is screen.chart  # the chart's keys work at once
-            assert screen.chart.save_dir == models_root / "tiny" / "charts"
-            line = screen.query_one("#train-progress").plain
-            assert "run 1 finished" in line and "step 20/20" in line and "loss " in line
-            assert str(screen.query_one("#tf-start", Button).label) == "▶ Start"
-            assert screen.query_one("#tf-stop", Button).disabled
-            # the last run's settings are what an empty field keeps
-            assert screen.form.query_one("#tf-batch_size", Input).placeholder == "4"
-            assert screen.form.query_one("#tf-iters", Input).placeholder == str(DEFAULT_ITERS)
-            # chart keys work when it has the focus; Tab leaves it for the form
-            await pilot.press("1")
-            assert "loss" in screen.chart.hidden_metrics
-            await pilot.press("1", "tab")
-            assert app.focused.id == "train-model"
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        lengths = screen.panel.series_lengths()
+        assert lengths == {"loss": 20, "val_loss": 2, "reward": 2, "size_mb": 2}
+        assert app.focused is screen.chart  # the chart's keys work at once
+        assert screen.chart.save_dir == models_root / "tiny" / "charts"
+        line = screen.query_one("#train-progress").plain
+        assert "run 1 finished" in line and "step 20/20" in line and "loss " in line
+        assert str(screen.query_one("#tf-start", Button).label) == "▶ Start"
+        assert screen.query_one("#tf-stop", Button).disabled
+        # the last run's settings are what an empty field keeps
+        assert screen.form.query_one("#tf-batch_size", Input).placeholder == "4"
+        assert screen.form.query_one("#tf-iters", Input).placeholder == str(DEFAULT_ITERS)
+        # chart keys work when it has the focus; Tab leaves it for the form
+        await pilot.press("1")
+        assert "loss" in screen.chart.hidden_metrics
+        await pilot.press("1", "tab")
+        assert app.focused.id == "train-model"
 
-    run(body)
+    run_app(models_root, body, size=(120, 40), watch="tiny")
 
 
 def test_command_line_follows_the_fields(models_root, text_file):
-    async def body():
-        app = SlavikApp(models_root, watch="tiny")
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_training(pilot, app)
-            command = lambda: str(screen.form.query_one("#tf-command").render())
-            assert command() == f"$ slavik-tui --models-dir {models_root} train tiny --detach"
-            screen.form.query_one("#tf-iters", Input).focus()
-            await pilot.press(*"500")
-            assert "train tiny --iters 500 --detach" in command()
-            await fill(pilot, screen, {"lr": "3e-4", "device": "cpu", "seed": "7",
-                                       "data": str(text_file)})
-            assert command().endswith(
-                f"train tiny --iters 500 --lr 0.0003 --seed 7 --device cpu "
-                f"--data {text_file} --detach")
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        command = lambda: str(screen.form.query_one("#tf-command").render())
+        assert command() == f"$ slavik-tui --models-dir {models_root} train tiny --detach"
+        screen.form.query_one("#tf-iters", Input).focus()
+        await pilot.press(*"500")
+        assert "train tiny --iters 500 --detach" in command()
+        await fill(pilot, screen, {"lr": "3e-4", "device": "cpu", "seed": "7",
+                                   "data": str(text_file)})
+        assert command().endswith(
+            f"train tiny --iters 500 --lr 0.0003 --seed 7 --device cpu "
+            f"--data {text_file} --detach")
 
-    run(body)
+    run_app(models_root, body, size=(120, 40), watch="tiny")
 
 
 def test_an_invalid_field_shows_the_trainers_words_and_blocks_start(models_root, tmp_path):
-    async def body():
-        app = SlavikApp(models_root, watch="tiny")
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_training(pilot, app)
-            await fill(pilot, screen, {"batch_size": "0", "lr": "fast",
-                                       "data": str(tmp_path / "nope.txt")})
-            field = lambda key: screen.form.query_one(f"#tff-{key}", FormField)
-            assert field("batch_size").error == "--batch-size must be a positive whole number, got 0"
-            assert field("lr").error == "--lr must be a number like 6e-4, got 'fast'"
-            assert field("data").error == f"{tmp_path / 'nope.txt'}: no such file; check the path"
-            assert field("iters").error is None
-            await pilot.press("ctrl+r")
-            await wait_for(pilot, lambda: any("Fix the fields marked in red" in n
-                                              for n in notifications(app)))
-            assert app.focused is screen.form.query_one("#tf-batch_size", Input)
-            assert not screen.starting and lock_holder(models_root / "tiny") is None
-            await fill(pilot, screen, {"batch_size": "2", "lr": "", "data": ""})
-            assert field("batch_size").error is None and field("data").error is None
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        await fill(pilot, screen, {"batch_size": "0", "lr": "fast",
+                                   "data": str(tmp_path / "nope.txt")})
+        field = lambda key: screen.form.query_one(f"#tff-{key}", FormField)
+        assert field("batch_size").error == "--batch-size must be a positive whole number, got 0"
+        assert field("lr").error == "--lr must be a number like 6e-4, got 'fast'"
+        assert field("data").error == f"{tmp_path / 'nope.txt'}: no such file; check the path"
+        assert field("iters").error is None
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: any("Fix the fields marked in red" in n
+                                          for n in notifications(app)))
+        assert app.focused is screen.form.query_one("#tf-batch_size", Input)
+        assert not screen.live.starting and lock_holder(models_root / "tiny") is None
+        await fill(pilot, screen, {"batch_size": "2", "lr": "", "data": ""})
+        assert field("batch_size").error is None and field("data").error is None
 
-    run(body)
+    run_app(models_root, body, size=(120, 40), watch="tiny")
 
 
 def test_field_checks_word_errors_as_the_trainer_does():
@@ -140,9 +135,9 @@ def test_train_args_are_the_cli_flags():
     parsed = build_parser().parse_args(["train", "m", *args])
     assert (parsed.iters, parsed.batch_size, parsed.lr, parsed.eval_every, parsed.save_every,
             parsed.seed) == (10, 2, 1e-3, 5, 5, 0)
-    assert command_line("славик", TrainSettings(iters=5)) == (
+    assert command_line("славик", TrainOptions(iters=5)) == (
         "slavik-tui train славик --iters 5 --detach")
-    assert command_line("m", TrainSettings(data=["/a b/c.txt"]), "~/models") == (
+    assert command_line("m", TrainOptions(data=["/a b/c.txt"]), "~/models") == (
         "slavik-tui --models-dir ~/models train m --data '/a b/c.txt' --detach")
 
 
@@ -171,84 +166,78 @@ def test_progress_line_reads_well():
 def test_a_model_never_trained_opens_with_the_form(models_root):
     make_untrained(models_root, "raw")
 
-    async def body():
-        app = SlavikApp(models_root, watch="raw")
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = await open_training(pilot, app)
-            assert screen.series_lengths()["loss"] == 0
-            assert screen.has_class("-form-shown")  # nothing to chart: the form is the point
-            assert "no runs yet: ctrl+r starts one" in screen.query_one("#train-progress").plain
-            await pilot.press("escape")  # back to the chart; f brings the form back
-            assert screen.has_class("-form-hidden") and app.focused is screen.chart
-            await pilot.press("f")
-            assert screen.has_class("-form-shown")
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        assert screen.panel.series_lengths()["loss"] == 0
+        assert screen.has_class("-form-shown")  # nothing to chart: the form is the point
+        assert "no runs yet: ctrl+r starts one" in screen.query_one("#train-progress").plain
+        await pilot.press("escape")  # back to the chart; f brings the form back
+        assert screen.has_class("-form-hidden") and app.focused is screen.chart
+        await pilot.press("f")
+        assert screen.has_class("-form-shown")
 
-    run(body)
+    run_app(models_root, body, watch="raw")
 
 
 def test_narrow_terminal_gives_the_chart_the_room(models_root):
-    async def body():
-        app = SlavikApp(models_root, watch="tiny")
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = await open_training(pilot, app)
-            assert screen.has_class("-form-hidden") and screen.chart.display
-            assert screen.chart.size.height >= 15
-            await pilot.press("f")
-            assert screen.has_class("-form-shown") and app.focused.id == "train-model"
-            await pilot.press("f")  # the Select has the focus: f is a key, not text
-            assert screen.has_class("-form-hidden") and app.focused is screen.chart
-            await pilot.resize_terminal(120, 40)
-            await pilot.pause(0.2)
-            assert screen.has_class("-form-shown") and screen.chart.display
-            assert app.focused is screen.chart  # the new layout keeps the chart's keys
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        assert screen.has_class("-form-hidden") and screen.chart.display
+        assert screen.chart.size.height >= 15
+        await pilot.press("f")
+        assert screen.has_class("-form-shown") and app.focused.id == "train-model"
+        await pilot.press("f")  # the Select has the focus: f is a key, not text
+        assert screen.has_class("-form-hidden") and app.focused is screen.chart
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.2)
+        assert screen.has_class("-form-shown") and screen.chart.display
+        assert app.focused is screen.chart  # the new layout keeps the chart's keys
 
-    run(body)
+    run_app(models_root, body, watch="tiny")
 
 
 def test_start_follow_and_stop_a_detached_trainer(models_root):
     """A real trainer process: starts from the screen, its points arrive, Stop ends it."""
 
-    async def body():
-        app = SlavikApp(models_root, watch="tiny")
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_training(pilot, app)
-            await fill(pilot, screen, TRAIN_FIELDS)
-            await pilot.press("ctrl+r")
-            assert screen.starting
-            await wait_for(pilot, lambda: screen.live_pid and screen.progress.run_id == 2
-                           and screen.progress.status == "running", timeout=30)
-            pid = screen.live_pid
-            assert alive(pid) and lock_holder(models_root / "tiny") == pid
-            await wait_for(pilot, lambda: any("run 2 of 'tiny' is training in the background"
-                                              in n for n in notifications(app)))
-            assert screen.query_one("#tf-start", Button).disabled
-            assert not screen.query_one("#tf-stop", Button).disabled
-            await wait_for(pilot, lambda: screen.series_lengths()["loss"] >= 30
-                           and screen.series_lengths()["val_loss"] >= 3, timeout=30)
-            line = screen.query_one("#train-progress").plain
-            assert "run 2 ● running" in line and "/100020" in line and "ETA" in line
-            await pilot.press("ctrl+t")
-            await wait_for(pilot, lambda: screen.progress.status == "stopped", timeout=30)
-            assert run_status(models_root, "tiny", 2) == "stopped"
-            assert lock_holder(models_root / "tiny") is None
-            await wait_for(pilot, lambda: any("run 2 of 'tiny' stopped at step" in n
-                                              for n in notifications(app)))
-            # Resume: clearing --iters continues the stopped plan
-            assert screen.resumable
-            assert str(screen.query_one("#tf-start", Button).label) == "▶ Start"
-            await fill(pilot, screen, {"iters": ""})
-            assert str(screen.query_one("#tf-start", Button).label) == "▶ Resume"
-            assert "ctrl+r resumes run 2" in screen.query_one("#train-progress").plain
-            descriptions = {b.binding.description for b in app.active_bindings.values()}
-            assert "Resume" in descriptions and "Start" not in descriptions
-            launched = []  # the key starts the trainer without --iters (not run again here)
-            screen._start_trainer = lambda *args: launched.append(args)
-            await pilot.press("ctrl+r")
-            assert launched and "--iters" not in launched[0][2]
-            assert launched[0][2][:2] == ["--batch-size", "2"]
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        await fill(pilot, screen, TRAIN_FIELDS)
+        await pilot.press("ctrl+r")
+        assert screen.live.starting
+        await wait_for(pilot, lambda: screen.live.live_pid and screen.live.progress.run_id == 2
+                       and screen.live.progress.status == "running", timeout=30)
+        pid = screen.live.live_pid
+        assert alive(pid) and lock_holder(models_root / "tiny") == pid
+        await wait_for(pilot, lambda: any("run 2 of 'tiny' is training in the background"
+                                          in n for n in notifications(app)))
+        assert screen.query_one("#tf-start", Button).disabled
+        assert not screen.query_one("#tf-stop", Button).disabled
+        await wait_for(pilot, lambda: screen.panel.series_lengths()["loss"] >= 30
+                       and screen.panel.series_lengths()["val_loss"] >= 3, timeout=30)
+        line = screen.query_one("#train-progress").plain
+        assert "run 2 ● running" in line and "/100020" in line and "ETA" in line
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: screen.live.progress.status == "stopped", timeout=30)
+        assert run_status(models_root, "tiny", 2) == "stopped"
+        assert lock_holder(models_root / "tiny") is None
+        await wait_for(pilot, lambda: any("run 2 of 'tiny' stopped at step" in n
+                                          for n in notifications(app)))
+        # Resume: clearing --iters continues the stopped plan
+        assert screen.live.resumable
+        assert str(screen.query_one("#tf-start", Button).label) == "▶ Start"
+        await fill(pilot, screen, {"iters": ""})
+        assert str(screen.query_one("#tf-start", Button).label) == "▶ Resume"
+        assert "ctrl+r resumes run 2" in screen.query_one("#train-progress").plain
+        descriptions = {b.binding.description for b in app.active_bindings.values()}
+        assert "Resume" in descriptions and "Start" not in descriptions
+        launched = []  # the key starts the trainer without --iters (not run again here)
+        screen.panel._start_trainer = lambda *args: launched.append(args)
+        await pilot.press("ctrl+r")
+        assert launched and "--iters" not in launched[0][2]
+        assert launched[0][2][:2] == ["--batch-size", "2"]
 
     try:
-        run(body)
+        run_app(models_root, body, size=(120, 40), watch="tiny")
     finally:
         assert kill_trainers(models_root) == []  # nothing was left running
 
@@ -257,32 +246,28 @@ def test_a_bad_dataset_is_reported_next_to_the_field(models_root, tmp_path):
     binary = tmp_path / "photo.txt"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)
 
-    async def body():
-        app = SlavikApp(models_root, watch="tiny")
-        async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_training(pilot, app)
-            await fill(pilot, screen, {"iters": "5", "data": str(binary)})
-            await pilot.press("ctrl+r")
-            await wait_for(pilot, lambda: not screen.starting, timeout=40)
-            error = screen.form.query_one("#tff-data", FormField).error
-            assert error and str(binary) in error
-            await wait_for(pilot, lambda: any(str(binary) in n for n in notifications(app)))
-            assert screen.progress.status == "finished"  # the last run, as before
-            assert not screen.query_one("#tf-start", Button).disabled
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        await fill(pilot, screen, {"iters": "5", "data": str(binary)})
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: not screen.live.starting, timeout=40)
+        error = screen.form.query_one("#tff-data", FormField).error
+        assert error and str(binary) in error
+        await wait_for(pilot, lambda: any(str(binary) in n for n in notifications(app)))
+        assert screen.live.progress.status == "finished"  # the last run, as before
+        assert not screen.query_one("#tf-start", Button).disabled
 
     try:
-        run(body)
+        run_app(models_root, body, size=(120, 40), watch="tiny")
     finally:
         kill_trainers(models_root)
 
 
 def test_unknown_model_says_so(models_root):
-    async def body():
-        app = SlavikApp(models_root, watch="ghost")
-        async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
-            await pilot.pause(0.3)
-            line = app.screen.query_one("#train-progress").plain
-            assert "no model 'ghost'" in line
+    async def body(app, pilot):
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+        await pilot.pause(0.3)
+        line = app.screen.query_one("#train-progress").plain
+        assert "no model 'ghost'" in line
 
-    run(body)
+    run_app(models_root, body, watch="ghost")

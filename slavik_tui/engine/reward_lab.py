@@ -22,7 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from slavik_tui.engine.reward import DEFAULT_SPEC, Pair, RewardSpec, held_out_pairs
+from slavik_tui.engine.reward import (
+    DEFAULT_SPEC,
+    Pair,
+    RewardSpec,
+    corpus_context,
+    held_out_pairs,
+)
 from slavik_tui.errors import UserError
 
 KINDS = ("real", "model", "shuffled", "repeated", "random")
@@ -85,7 +91,8 @@ def lab(spec: str | RewardSpec, pairs: list[Pair], tokenizer, model=None, seed: 
         **ctx) -> dict:
     """Scores of each kind of text: {"reward", "samples", "scores", "functions"}.
 
-    `ctx` reaches the reward functions (e.g. corpus_words=...). Means over the pairs.
+    `ctx` reaches the reward functions (corpus_words=..., corpus_ngram=...). Means over the
+    pairs.
     """
     spec = spec if isinstance(spec, RewardSpec) else RewardSpec.parse(spec)
     pairs = [p for p in pairs if p.reference.strip()]  # an ended document has nothing to match
@@ -109,19 +116,19 @@ def run_lab(model_dir: str | os.PathLike, spec: str | RewardSpec = DEFAULT_SPEC,
             reference_tokens: int = 32) -> dict:
     """The lab on a model folder: its weights, tokenizer and held-out data (the val split)."""
     from slavik_tui.engine.checkpoint import load_model
-    from slavik_tui.engine.data import TokenData, load_corpus_words
+    from slavik_tui.engine.data import TokenData
 
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise UserError(f"--samples must be a whole number of at least 1, got {samples!r}",
                         field="samples")
     model_dir = Path(model_dir)
     spec = spec if isinstance(spec, RewardSpec) else RewardSpec.parse(spec)
-    corpus_words = load_corpus_words(model_dir)
-    spec.check(corpus_words=corpus_words)
     model, tokenizer, cfg = load_model(model_dir, device=device)
     data = TokenData(model_dir, context=cfg.context)
+    ctx = corpus_context(model_dir, data, spec)
+    spec.check(**ctx)
     pairs = held_out_pairs(data, tokenizer, samples, prompt_tokens, reference_tokens)
-    return lab(spec, pairs, tokenizer, model=model, seed=seed, corpus_words=corpus_words)
+    return lab(spec, pairs, tokenizer, model=model, seed=seed, **ctx)
 
 
 def margin(result: dict) -> float:

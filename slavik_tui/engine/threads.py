@@ -9,8 +9,8 @@ parallel region waits for the thread that shares a core with it: a tiny run meas
   /proc/stat over ~0.2 s among the cores this process may use (`/proc/loadavg` where there is
   no /proc/stat).
 - `ThreadTuner` re-checks during an automatic run: a few steps after the start and then every
-  few hundred steps it times the run's own steps alternately at 1 thread and at all usable
-  cores, and keeps the faster. Nothing is wasted: the timed steps are real training steps.
+  few hundred steps it tries the other choice (1 thread or all usable cores) on the run's own
+  steps and keeps the faster. Nothing is wasted: the timed steps are real training steps.
 
 Different thread counts may round differently, so an automatic run is not bit-for-bit
 reproducible across machines or loads; fix `--threads` (or OMP_NUM_THREADS) when that matters.
@@ -21,14 +21,16 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-PROBE_STEPS = 3  # timed steps per candidate in one check
-FIRST_CHECK = 3  # steps into a run (the first steps pay for allocation and warm-up)
+PROBE_STEPS = 3  # steps timed per thread count (their median is compared)
+FIRST_CHECK = 5  # steps into a run (the first steps pay for allocation and warm-up)
 CHECK_EVERY = 300  # steps between checks
+CLEARLY_SLOWER = 1.5  # a first trial step this much slower ends the check at once
 
 
 @dataclass
@@ -106,8 +108,14 @@ def apply(threads: int) -> None:
 
 
 class ThreadTuner:
-    """Times the run's own steps at 1 thread and at all usable cores now and then, and keeps
-    the faster. The loop calls `before_step()` and `after_step(seconds)` around each step."""
+    """Now and then tries the other thread count (1 or all usable cores) on the run's own
+    steps and keeps it if it is faster. The loop calls `before_step()` and
+    `after_step(seconds)` around each step.
+
+    A check costs little: the current count's time is the median of the last few steps, and
+    a candidate that is clearly slower on its first step (beside a busy core, 2 threads can
+    be 6x slower) is dropped at once; otherwise it gets `probe_steps` steps to prove itself.
+    """
 
     def __init__(self, choice: ThreadChoice, check_every: int = CHECK_EVERY,
                  first_check: int = FIRST_CHECK, probe_steps: int = PROBE_STEPS) -> None:
@@ -116,34 +124,38 @@ class ThreadTuner:
         self.candidates = sorted({1, cores}) if choice.auto and cores > 1 else []
         self.check_every, self.probe_steps = check_every, probe_steps
         self.steps = 0
-        self.next_check = first_check
-        self.queue: list[int] = []
-        self.times: dict[int, list[float]] = {}
+        self.next_check = max(first_check, probe_steps)
+        self.recent: deque[float] = deque(maxlen=probe_steps)  # times at self.threads
+        self.trial: int | None = None  # the count being tried, while a check runs
+        self.trial_times: list[float] = []
         apply(self.threads)
 
     def before_step(self) -> None:
-        if self.candidates and not self.queue and self.steps >= self.next_check:
-            # alternate (1, N, 1, N, ...) so a change of load hits both candidates alike
-            self.queue = [c for _ in range(self.probe_steps) for c in self.candidates]
-            self.times = {c: [] for c in self.candidates}
-        if self.queue:
-            apply(self.queue[0])
+        if (self.trial is None and self.candidates and self.steps >= self.next_check
+                and len(self.recent) == self.probe_steps):
+            self.trial = next(c for c in self.candidates if c != self.threads)
+            self.trial_times = []
+        apply(self.threads if self.trial is None else self.trial)
 
     def after_step(self, seconds: float) -> str | None:
         """Record a step's time; at the end of a check, a line saying what changed (or None)."""
         self.steps += 1
-        if not self.queue:
+        if self.trial is None:
+            self.recent.append(seconds)
             return None
-        self.times[self.queue.pop(0)].append(seconds)
-        if self.queue:
+        self.trial_times.append(seconds)
+        current = statistics.median(self.recent)
+        trial = statistics.median(self.trial_times)
+        clearly_slower = trial > CLEARLY_SLOWER * current
+        if len(self.trial_times) < self.probe_steps and not clearly_slower:
             return None
-        medians = {c: statistics.median(t) for c, t in self.times.items()}
-        best = min(medians, key=medians.get)
-        changed, self.threads = best != self.threads, best
-        apply(best)
-        self.next_check = self.steps + self.check_every
-        if not changed:
+        old, new = self.threads, self.trial
+        self.trial, self.next_check = None, self.steps + self.check_every
+        if trial >= current:
+            apply(old)
             return None
-        worse = max(medians, key=medians.get)
-        return (f"threads: {best} (a step took {medians[best] * 1000:.0f} ms with {best}, "
-                f"{medians[worse] * 1000:.0f} ms with {worse})")
+        self.threads = new
+        self.recent = deque(self.trial_times[-self.probe_steps:], maxlen=self.probe_steps)
+        apply(new)
+        return (f"threads: {new} (a step took {trial * 1000:.0f} ms with {new}, "
+                f"{current * 1000:.0f} ms with {old})")

@@ -5,14 +5,20 @@ Design:
   printable characters and the ByteLevel decoder maps them back, and all 256 bytes are in the
   initial alphabet. So `decode(encode(s)) == s` for every Unicode string (Cyrillic, emoji, CRLF,
   tabs, NBSP, combining marks, the empty string) and any byte sequence is representable.
-- **`<|endoftext|>` (EOT) has id 0**, always: it is the trainer's only special token and special
-  tokens take the first ids; ids 1..256 are the single bytes, merges follow. EOT separates
-  documents in the token caches and stops generation.
-- **Plain text never produces the EOT id.** A literal "<|endoftext|>" inside user text is
-  tokenized as ordinary bytes (`encode_special_tokens`), so a corpus cannot inject document
-  boundaries, and it still round-trips. This is a runtime setting of our wrapper, not stored in
-  tokenizer.json: loaded in `transformers` (PreTrainedTokenizerFast), the file behaves like any
-  GPT-2 style tokenizer, where the literal string maps to the special token.
+- **Special tokens take the first ids.** `<|endoftext|>` (EOT) has id 0, always: it separates
+  documents in the token caches and stops generation. The chat tokens `<|system|>`,
+  `<|user|>`, `<|assistant|>` and `<|end|>` (end of turn) follow as ids 1..4, reserved in
+  every new tokenizer so that a model pretrained on plain text can be fine-tuned for
+  dialogue without changing its vocabulary (engine/chat renders conversations with them).
+  The 256 single bytes come next, then the merges. A tokenizer made before the chat tokens
+  existed gets them appended at its end (`add_chat_tokens`); the model then needs as many
+  embedding rows (engine/chat/embeddings.py).
+- **Plain text never produces a special id.** A literal "<|endoftext|>" or "<|user|>" inside
+  user text is tokenized as ordinary bytes (`encode_special_tokens`), so neither a corpus nor
+  a chat message can inject a document boundary or a turn, and it still round-trips. This is a
+  runtime setting of our wrapper, not stored in tokenizer.json: loaded in `transformers`
+  (PreTrainedTokenizerFast), the file behaves like any GPT-2 style tokenizer, where the literal
+  string maps to the special token.
 - **Fast.** Long documents are cut into ~64 KB chunks on line boundaries chosen so that the
   ByteLevel regex splits them exactly as it would split the whole text, then encoded with
   `encode_batch_fast`, which runs the chunks in parallel.
@@ -26,8 +32,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+from tokenizers import AddedToken, decoders, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as _HFTokenizer
-from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from slavik_tui.atomic import atomic_write_text
 from slavik_tui.spec.config import MAX_VOCAB, MIN_VOCAB  # noqa: F401 - re-exported
@@ -35,6 +41,14 @@ from slavik_tui.errors import UserError
 
 EOT = "<|endoftext|>"
 EOT_ID = 0  # special tokens come first in BpeTrainer's vocabulary
+# Chat roles and the end of a turn. The names are Phi-3's, which llama.cpp knows: its
+# built-in template detection maps a template with <|assistant|> and <|end|> to Phi-3's.
+SYSTEM = "<|system|>"
+USER = "<|user|>"
+ASSISTANT = "<|assistant|>"
+END_OF_TURN = "<|end|>"
+CHAT_TOKENS = (SYSTEM, USER, ASSISTANT, END_OF_TURN)
+SPECIAL_TOKENS = (EOT, *CHAT_TOKENS)
 
 CHUNK_CHARS = 64 * 1024  # encode_batch parallelises over chunks of about this size
 _BATCH_CHARS = 8 * 1024 * 1024  # chunks handed to one encode_batch call (bounds memory)
@@ -120,7 +134,10 @@ class Tokenizer:
         # literal "<|endoftext|>" in user text is ordinary text, never the special token
         self._hf.encode_special_tokens = True
         self._eot_id = eot_id
-        self._vocab_size = hf.get_vocab_size(with_added_tokens=True)
+        self._count_tokens()
+
+    def _count_tokens(self) -> None:
+        self._vocab_size = self._hf.get_vocab_size(with_added_tokens=True)
         if self._vocab_size > MAX_VOCAB + 1:
             raise UserError(
                 f"the tokenizer has {self._vocab_size} tokens, more than the uint16 token "
@@ -147,7 +164,7 @@ class Tokenizer:
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size,
             min_frequency=2,  # a pair seen once is not worth a token
-            special_tokens=[EOT],
+            special_tokens=list(SPECIAL_TOKENS),
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
         )
@@ -163,7 +180,7 @@ class Tokenizer:
         if seen == 0:
             raise UserError("there is no text to train the tokenizer on; add data with --data FILE")
         tok = cls(hf)
-        assert tok.eot_id == EOT_ID, tok.eot_id
+        assert [tok.special_id(t) for t in SPECIAL_TOKENS] == list(range(len(SPECIAL_TOKENS)))
         return tok
 
     @classmethod
@@ -194,8 +211,38 @@ class Tokenizer:
 
     @property
     def vocab_size(self) -> int:
-        """Actual number of ids (EOT included); may be below the requested size."""
+        """Actual number of ids (special tokens included); may be below the requested size."""
         return self._vocab_size
+
+    def special_id(self, token: str) -> int | None:
+        """The id of special token `token` (e.g. `USER`), None if this tokenizer lacks it."""
+        for idx, added in self._hf.get_added_tokens_decoder().items():
+            if added.content == token and added.special:
+                return idx
+        return None
+
+    @property
+    def has_chat_tokens(self) -> bool:
+        return all(self.special_id(t) is not None for t in CHAT_TOKENS)
+
+    def add_chat_tokens(self) -> dict[str, int]:
+        """Append the chat tokens this tokenizer lacks (one made before they were reserved);
+        returns {token: new id} of those added, {} when it had them all. Existing ids keep
+        their meaning; the model needs `vocab_size` embedding rows afterwards."""
+        added: dict[str, int] = {}
+        for token in CHAT_TOKENS:
+            if self.special_id(token) is not None:
+                continue
+            if token in self._hf.get_vocab(with_added_tokens=True):
+                # only a foreign tokenizer could hold the text as an ordinary token
+                raise UserError(
+                    f"the tokenizer already has {token} as an ordinary token, so it cannot be "
+                    "made the chat token; create a new model to train a fresh tokenizer"
+                )
+            self._hf.add_special_tokens([AddedToken(token, special=True, normalized=False)])
+            added[token] = self._hf.token_to_id(token)
+        self._count_tokens()
+        return added
 
     # ---- encoding ---------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -277,9 +324,32 @@ class Tokenizer:
         return f"Tokenizer(vocab_size={self._vocab_size}, eot_id={self._eot_id})"
 
 
+def add_chat_tokens(path: str | os.PathLike) -> dict[str, int]:
+    """Give the tokenizer.json at `path` the chat tokens it lacks (rewritten atomically, and
+    only when something was added); returns {token: new id} of those added."""
+    tok = Tokenizer.load(path)
+    added = tok.add_chat_tokens()
+    if added:
+        tok.save(path)
+    return added
+
+
 def tokenizer_summary(tok: Tokenizer) -> dict:
     """The "tokenizer" block of config.json."""
     return {"type": "byte-level-bpe", "vocab_size": tok.vocab_size, "eot": EOT}
 
 
-__all__ = ["EOT", "EOT_ID", "Tokenizer", "split_chunks", "tokenizer_summary"]
+__all__ = [
+    "ASSISTANT",
+    "CHAT_TOKENS",
+    "END_OF_TURN",
+    "EOT",
+    "EOT_ID",
+    "SPECIAL_TOKENS",
+    "SYSTEM",
+    "USER",
+    "Tokenizer",
+    "add_chat_tokens",
+    "split_chunks",
+    "tokenizer_summary",
+]

@@ -9,9 +9,10 @@ output goes to `models/NAME/runs/<run_id>.log`. The model's `.lock` names the li
 from __future__ import annotations
 
 import os
+import re
 import signal
+import stat
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slavik_tui.errors import UserError
+from slavik_tui.proc import child_python
+from slavik_tui.spec.folder import ModelFolder
 from slavik_tui.store.history import History, RunInfo
 from slavik_tui.store.lock import lock_holder
 
@@ -33,9 +36,11 @@ class DetachedRun:
 
 
 def train_command(models_root: Path, name: str, train_args: list[str]) -> list[str]:
-    """The argv of a trainer process (the CLI contract, so users can run the same line)."""
-    return [sys.executable, "-m", "slavik_tui", "--models-dir", str(models_root), "train", name,
-            *train_args]
+    """The argv of a trainer process (the CLI contract, so users can run the same line).
+    `train_args` are `train` flags, e.g. `spec.options.options_argv(opts)`, their paths absolute:
+    the trainer runs in the model folder, never in the user's cwd (see slavik_tui.proc)."""
+    return [*child_python(), "-m", "slavik_tui", "--models-dir", str(Path(models_root).resolve()),
+            "train", name, *train_args]
 
 
 def start_detached(models_root: Path, name: str, train_args: list[str],
@@ -53,15 +58,16 @@ def start_detached(models_root: Path, name: str, train_args: list[str],
             f"model '{name}' is already being trained (pid {holder}); "
             f"watch it with `slavik-tui watch {name}` or stop it with `slavik-tui stop {name}`"
         )
-    runs_dir = model_dir / "runs"
+    runs_dir = ModelFolder(model_dir).runs_dir
     runs_dir.mkdir(parents=True, exist_ok=True)
+    _tidy_pending_logs(model_dir, older_than=timeout)
     pending = runs_dir / f"starting-{uuid.uuid4().hex[:8]}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(pending, "ab") as log:
         proc = subprocess.Popen(
             train_command(models_root, name, train_args),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, env=env,
+            start_new_session=True, close_fds=True, env=env, cwd=model_dir,
         )
     # A long-lived parent (the app) reaps the trainer when it ends, leaving no zombie behind;
     # when the parent exits first, init adopts the trainer, which runs on.
@@ -70,7 +76,7 @@ def start_detached(models_root: Path, name: str, train_args: list[str],
     while time.monotonic() < deadline:
         run = _run_of_pid(model_dir, proc.pid)
         if run is not None:
-            log_path = runs_dir / f"{run.id}.log"
+            log_path = ModelFolder(model_dir).run_log(run.id)
             os.replace(pending, log_path)  # the trainer keeps writing through its open fd
             return DetachedRun(run.id, proc.pid, log_path)
         code = proc.poll()
@@ -83,8 +89,34 @@ def start_detached(models_root: Path, name: str, train_args: list[str],
     )
 
 
+_RUN_LINE = re.compile(rb"run (\d+): ")
+
+
+def _tidy_pending_logs(model_dir: Path, older_than: float) -> None:
+    """`starting-*.log` files left by a start whose parent was killed before the trainer opened
+    its run. Only ones older than a start may wait are touched (a concurrent start may own a
+    newer one), and only while no trainer holds the model: a log that names its run becomes
+    runs/<id>.log, one that never got that far is removed."""
+    folder = ModelFolder(model_dir)
+    now = time.time()
+    for log in folder.runs_dir.glob("starting-*.log"):
+        try:
+            st = os.lstat(log)
+            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < older_than:
+                continue
+            with open(log, "rb") as f:
+                found = _RUN_LINE.search(f.read(4096))
+            target = folder.run_log(int(found.group(1))) if found else None
+            if target is not None and not os.path.lexists(target):
+                os.replace(log, target)
+            else:
+                os.unlink(log)
+        except OSError:  # gone already, or not ours to touch: leave it
+            continue
+
+
 def _run_of_pid(model_dir: Path, pid: int) -> RunInfo | None:
-    path = model_dir / "history.sqlite"
+    path = ModelFolder(model_dir).history
     if not path.exists():
         return None
     with History(path, readonly=True) as history:

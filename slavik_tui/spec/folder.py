@@ -24,12 +24,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from slavik_tui.errors import UserError
+from slavik_tui.spec.config import ModelConfig, in_file
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -198,6 +200,16 @@ class ModelFolder:
                             "the model folder")
         return meta
 
+    def read_config(self) -> ModelConfig:
+        """The model's architecture from config.json, every value checked; a UserError names
+        the file and the field, never a command-line flag."""
+        try:
+            return ModelConfig.from_dict(self.read_meta()["model"])
+        except UserError as exc:
+            if str(self.config) in str(exc):
+                raise
+            raise in_file(exc, self.config) from None
+
     def read_record(self) -> dict | None:
         """checkpoint.json (None when the model was never saved); UserError when damaged."""
         record = self.read_json(self.record)
@@ -213,3 +225,56 @@ class ModelFolder:
         """The step of the last committed checkpoint (0 when never trained)."""
         record = self.read_record()
         return record["step"] if record else 0
+
+
+# ---- where exports and CSVs may go ---------------------------------------------------------
+def check_output(path: str | os.PathLike, models_root: str | os.PathLike, force: bool = False,
+                 folder: bool = False, example: str = "model.safetensors") -> Path:
+    """`path` as a place to write an export or a CSV, or UserError saying why not and what to do.
+
+    Refused: anything inside the models folder (the app's own territory: a target there could
+    replace a model's weights or history, and an exported folder would be listed as a model);
+    a path that is there but not a regular file (a device such as /dev/null, a link, a folder:
+    writing would replace it); an existing file unless `force`. With `folder` (the `hf`
+    export, a new folder) only a missing or empty folder will do: a folder of files is never
+    written over, `force` or not. `example` is the file name suggested when `path` is a folder.
+    """
+    out = Path(path).expanduser()
+    root = Path(models_root).expanduser().resolve()
+    where = out.parent.resolve() / out.name  # the link itself, if `out` is one
+    if where == root or root in where.parents or root in out.resolve().parents:
+        raise UserError(f"{out} is inside the models folder {root}, where it could replace a "
+                        "model's files or look like a model; write it outside, e.g. "
+                        f"{Path.home() / out.name}")
+    try:
+        st = os.lstat(out)
+    except FileNotFoundError:
+        return out
+    except OSError as exc:
+        raise UserError(f"{out} cannot be checked ({exc.strerror}); pick another path") from None
+    kind = _kind_of(st.st_mode)
+    if folder:
+        if kind == "folder" and not any(os.scandir(out)):
+            return out
+        what = "a folder with files in it" if kind == "folder" else _KIND_WORDS[kind]
+        raise UserError(f"{out} is {what}; the hf export writes a new folder, so give a path "
+                        "that does not exist yet")
+    if kind == "file":
+        if force:
+            return out
+        raise UserError(f"{out} already exists; add --force to replace it, or pick another path")
+    fix = (f"give a file path such as {out / example}" if kind == "folder"
+           else "pick another path")
+    raise UserError(f"{out} is {_KIND_WORDS[kind]}, not a file, and is never replaced; {fix}")
+
+
+_KIND_WORDS = {"file": "a file", "folder": "a folder", "link": "a symbolic link",
+               "special": "a device, pipe or socket"}
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "file" if stat.S_ISREG(mode) else "special"

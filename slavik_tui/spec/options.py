@@ -1,91 +1,203 @@
-"""What a user may ask of a training run: options, their defaults and their validation.
+"""What a user may ask of a training run: every `train` flag, its default, help and check.
 
-Pure Python (no torch), so the app's training form validates with the trainer's own rules and
-words without importing torch.
+`TrainOptions` is the one source of the training flags. Each field carries its flag's metadata
+(help, metavar, the form's label, its plan default, its rule), and everything else is derived
+from it: the command line's `train` options (cli), the detached trainer's argv
+(`options_argv`), the training form's fields and its command preview (ui), and the README's
+list (a test checks they agree). Pure Python (no torch), so the app's form checks values by the
+trainer's own rules and words without importing torch.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Callable
 
 from slavik_tui.errors import UserError
+from slavik_tui.spec.numbers import parse_number, parse_whole
 
 DEFAULT_ITERS = 1000
+DTYPES = ("auto", "fp32", "bf16")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICES_HINT = "auto, cpu, cuda, cuda:N or mps"
+
+
+# ---- rules: a value → what is wrong with it (None when fine) -------------------------------
+def _positive(v: int) -> str | None:
+    return None if v > 0 else f"must be a positive whole number, got {v}"
+
+
+def _not_negative(v: float) -> str | None:
+    return None if v >= 0 else f"must be 0 or more, got {v}"
+
+
+def _lr(v: float) -> str | None:
+    return None if 0 < v < 10 else f"must be a positive number like 6e-4, got {v}"
+
+
+def _share(v: float) -> str | None:
+    return None if 0 <= v <= 1 else f"must be between 0 and 1, got {v}"
+
+
+def _clip(v: float) -> str | None:
+    return None if v >= 0 else f"must be 0 (off) or positive, got {v}"
+
+
+def _dtype(v: str) -> str | None:
+    return None if v in DTYPES else f"must be auto, fp32 or bf16, got {v!r}"
+
+
+def _device(v: str) -> str | None:
+    return None if _DEVICE.match(v) else f"must be {DEVICES_HINT}, got {v!r}"
+
+
+def _option(default: Any, help: str, kind: str, *, metavar: str | None = None,
+            label: str | None = None, plan: Any = None, rule: Callable | None = None,
+            example: str = "") -> Any:
+    """A TrainOptions field with its flag's metadata (see `Flag` for what each part means)."""
+    meta = {"flag": dict(help=help, kind=kind, metavar=metavar, label=label, plan_default=plan,
+                         rule=rule, example=example)}
+    if kind == "list":
+        return field(default_factory=list, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainOptions:
-    """What a user may set. None means "continue the saved plan, else the default"."""
+    """What a user may set. None means "continue the saved plan, else the plan default"."""
 
-    iters: int | None = None  # new steps to run; None resumes an unfinished plan
-    batch_size: int | None = None  # default 8
-    grad_accum: int | None = None  # default 1
-    lr: float | None = None  # peak learning rate, default 6e-4
-    min_lr_ratio: float | None = None  # cosine floor as a share of lr, default 0.1
-    warmup: int | None = None  # default min(100, iters // 10)
-    weight_decay: float | None = None  # default 0.1 (2-D weights only)
-    grad_clip: float | None = None  # default 1.0 (0 disables)
-    eval_every: int | None = None  # default 50
-    save_every: int | None = None  # default 100
-    eval_batches: int | None = None  # default 8
-    seed: int | None = None  # default 1337
-    device: str = "auto"
-    dtype: str = "auto"  # auto | fp32 | bf16
-    compile: bool = False
-    reward: str = "corpus_words"
-    data: list[str] = field(default_factory=list)  # datasets to add before training
-    encoding: str | None = None
-    column: str | None = None
-    log_every: int = 10
+    iters: int | None = _option(
+        None, f"new steps to run (default: finish an unfinished run, else {DEFAULT_ITERS})",
+        "int", metavar="N", label="iters", rule=_positive)
+    batch_size: int | None = _option(None, "sequences per step", "int", metavar="B",
+                                     label="batch size", plan=8, rule=_positive)
+    grad_accum: int | None = _option(None, "micro-batches summed into one step", "int",
+                                     metavar="N", plan=1, rule=_positive)
+    lr: float | None = _option(None, "peak learning rate", "float", metavar="LR", label="lr",
+                               plan=6e-4, rule=_lr, example="6e-4")
+    min_lr_ratio: float | None = _option(None, "cosine floor as a share of --lr", "float",
+                                         metavar="R", plan=0.1, rule=_share, example="0.1")
+    warmup: int | None = _option(None, "warm-up steps (default: min(100, iters / 10))", "int",
+                                 metavar="N", rule=_not_negative)
+    weight_decay: float | None = _option(None, "AdamW weight decay of 2-D weights", "float",
+                                         metavar="WD", plan=0.1, rule=_not_negative,
+                                         example="0.1")
+    grad_clip: float | None = _option(None, "gradient-norm clip, 0 turns it off", "float",
+                                      metavar="C", plan=1.0, rule=_clip, example="1.0")
+    eval_every: int | None = _option(None, "steps between evaluations", "int", metavar="K",
+                                     label="eval every", plan=50, rule=_positive)
+    save_every: int | None = _option(None, "steps between checkpoints", "int", metavar="K",
+                                     label="save every", plan=100, rule=_positive)
+    eval_batches: int | None = _option(None, "batches per evaluation", "int", metavar="N",
+                                       plan=8, rule=_positive)
+    seed: int | None = _option(None, "random seed", "int", metavar="S", label="seed",
+                               plan=1337, rule=_not_negative)
+    device: str = _option("auto", f"where to train: {DEVICES_HINT}", "str", metavar="D",
+                          label="device", rule=_device)
+    dtype: str = _option("auto", "precision: auto (bf16 where fast), fp32 or bf16", "str",
+                         metavar="|".join(DTYPES), rule=_dtype)
+    compile: bool = _option(False, "torch.compile the model", "bool")
+    reward: str = _option("corpus_words", "reward function: corpus_words, distinct or "
+                          "module:function", "str", metavar="FN")
+    data: list[str] = _option(None, "add a dataset before training (repeat for several; "
+                              "the tokenizer is kept)", "list", metavar="FILE", label="add data")
+    encoding: str | None = _option(None, "text encoding of legacy --data files, e.g. cp1251",
+                                   "str", metavar="ENC")
+    column: str | None = _option(None, "JSONL field / CSV column with the text (default text)",
+                                 "str", metavar="COL")
+    log_every: int = _option(10, "steps between progress lines", "int", metavar="N",
+                             rule=_positive)
+    threads: int | None = _option(None, "CPU threads (default: chosen from the free cores; "
+                                  "OMP_NUM_THREADS is honoured)", "int", metavar="N",
+                                  rule=_positive)
+    reset_optimizer: bool = _option(False, "continue from the saved weights with a fresh "
+                                    "optimizer (when trainer_state.pt is lost or damaged)",
+                                    "bool")
 
     def validate(self) -> None:
-        positive_ints = {
-            "--iters": self.iters,
-            "--batch-size": self.batch_size,
-            "--grad-accum": self.grad_accum,
-            "--eval-every": self.eval_every,
-            "--save-every": self.save_every,
-            "--eval-batches": self.eval_batches,
-        }
-        for flag, value in positive_ints.items():
-            if value is not None and value <= 0:
-                raise UserError(f"{flag} must be a positive whole number, got {value}")
-        if self.lr is not None and not (0 < self.lr < 10):
-            raise UserError(f"--lr must be a positive number like 6e-4, got {self.lr}")
-        if self.warmup is not None and self.warmup < 0:
-            raise UserError(f"--warmup must be 0 or more, got {self.warmup}")
-        if self.grad_clip is not None and self.grad_clip < 0:
-            raise UserError(f"--grad-clip must be 0 (off) or positive, got {self.grad_clip}")
-        if self.weight_decay is not None and self.weight_decay < 0:
-            raise UserError(f"--weight-decay must be 0 or positive, got {self.weight_decay}")
-        if self.min_lr_ratio is not None and not (0 <= self.min_lr_ratio <= 1):
-            raise UserError("--min-lr-ratio must be between 0 and 1")
-        if self.dtype not in ("auto", "fp32", "bf16"):
-            raise UserError(f"--dtype must be auto, fp32 or bf16, got {self.dtype!r}")
-        if self.seed is not None and self.seed < 0:
-            raise UserError(f"--seed must be 0 or positive, got {self.seed}")
-        check_device_name(self.device)
+        """UserError (with `field` set) for the first value the trainer would refuse."""
+        for flag in FLAGS:
+            flag.check(getattr(self, flag.key))
 
 
-PLAN_DEFAULTS = {
-    "batch_size": 8,
-    "grad_accum": 1,
-    "lr": 6e-4,
-    "min_lr_ratio": 0.1,
-    "weight_decay": 0.1,
-    "grad_clip": 1.0,
-    "eval_every": 50,
-    "save_every": 100,
-    "eval_batches": 8,
-    "seed": 1337,
-}
+@dataclass(frozen=True)
+class Flag:
+    """One `train` flag, derived from a TrainOptions field."""
+
+    key: str  # the TrainOptions field (and the form input's id, "tf-<key>")
+    kind: str  # "int" | "float" | "str" | "bool" (a switch) | "list" (a repeatable flag)
+    default: Any  # the field's default: the value when the flag is not given
+    help: str
+    metavar: str | None
+    label: str | None  # the training form's label; None: command line only
+    plan_default: Any  # what None means in a new plan (the trainer's PLAN_DEFAULTS)
+    rule: Callable[[Any], str | None] | None
+    example: str  # a valid value, shown when a number does not parse
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+    @property
+    def help_text(self) -> str:
+        """The help with the default spelled out (the `--help` line and the README's)."""
+        shown = self.plan_default if self.plan_default is not None else self.default
+        if self.kind in ("bool", "list") or shown is None or "default" in self.help:
+            return self.help
+        return f"{self.help} (default {shown:g})" if isinstance(shown, float) else (
+            f"{self.help} (default {shown})")
+
+    def parse(self, text: str) -> Any:
+        """The value of this flag as typed (on the command line or into the form)."""
+        if self.kind == "int":
+            return parse_whole(text, self.flag, field=self.key)
+        if self.kind == "float":
+            return parse_number(text, self.flag, self.example, field=self.key)
+        return text
+
+    def check(self, value: Any) -> None:
+        """UserError naming the flag (and `field` = key) when the trainer would refuse `value`."""
+        if value is None or self.rule is None:
+            return
+        if self.kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+            problem: str | None = f"must be a whole number, got {value!r}"
+        elif self.kind == "float" and (not isinstance(value, (int, float))
+                                       or isinstance(value, bool)):
+            problem = f"must be a number, got {value!r}"
+        else:
+            problem = self.rule(value)
+        if problem:
+            raise UserError(f"{self.flag} {problem}", field=self.key)
+
+    def words(self, value: Any) -> list[str]:
+        """The argv that gives `value` ([] for the default, which needs no flag)."""
+        if value == self.default:
+            return []
+        if self.kind == "bool":
+            return [self.flag] if value else []
+        if self.kind == "list":
+            return [word for item in value for word in (self.flag, str(item))]
+        return [self.flag, repr(value) if isinstance(value, float) else str(value)]
 
 
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+def _flag_of(f) -> Flag:
+    default = [] if f.default is MISSING else f.default
+    return Flag(key=f.name, default=default, **f.metadata["flag"])
+
+
+FLAGS: tuple[Flag, ...] = tuple(_flag_of(f) for f in fields(TrainOptions))
+FLAG = {f.key: f for f in FLAGS}
+FORM_FLAGS: tuple[Flag, ...] = tuple(f for f in FLAGS if f.label)
+PLAN_DEFAULTS = {f.key: f.plan_default for f in FLAGS if f.plan_default is not None}
+
+
+def options_argv(opts: TrainOptions) -> list[str]:
+    """The `train` flags that give `opts` (the detached trainer's argv, the form's preview):
+    parsing them gives `opts` back; a value at its default needs no flag and has none."""
+    return [word for flag in FLAGS for word in flag.words(getattr(opts, flag.key))]
 
 
 def check_device_name(name: str) -> None:
     """A device name the trainer understands (whether it exists is checked when training)."""
-    if not _DEVICE.match(name):
-        raise UserError(f"unknown --device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    FLAG["device"].check(name)

@@ -94,6 +94,22 @@ def app_command(models_dir: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "slavik_tui", "--models-dir", str(models_dir), *args]
 
 
+def form_command(screen: str) -> str:
+    """The command line under the training form, unwrapped and with its spaces removed: the
+    form wraps it to the pane's width at places that depend on the models folder's path."""
+    # The form is the left pane; "▕" is its border with the chart.
+    lines = [line.split("▕")[0].strip() for line in screen.splitlines()]
+    for i, line in enumerate(lines):
+        if line.startswith("$ slavik-tui"):
+            block = []
+            for part in lines[i:]:
+                if not part:
+                    break
+                block.append(part)
+            return "".join("".join(block).split())
+    return ""
+
+
 def _step(screen: str) -> int | None:
     m = re.search(r"step ([\d ]+)/", screen)
     return int(m.group(1).replace(" ", "")) if m else None
@@ -133,8 +149,8 @@ def training_scenario(models_dir: Path, captures: Path,
         first.type("2")
         first.keys("Tab", "Tab")
         first.type("5")
-        first.wait_for(lambda s: "--iters 100000 --batch-size 2 --eval-every" in s
-                       and "5 --detach" in s, what="the command line under the form")
+        first.wait_for(lambda s: "--iters100000--batch-size2--eval-every5--detach"
+                       in form_command(s), what="the command line under the form")
         first.keys("C-r")
         first.wait_for("starting", timeout=10)
         note("start pressed")

@@ -225,7 +225,11 @@ def test_metadata_names_and_shapes(tmp_path, tokenizer_json, tie):
     hf = HFTokenizer.from_file(str(tokenizer_json)).get_vocab(with_added_tokens=True)
     assert all(tokens[i] == t for t, i in hf.items())
     assert tokens[tok.eot_id] == EOT and ttypes[tok.eot_id] == gguf.TokenType.CONTROL
-    assert ttypes.count(gguf.TokenType.NORMAL) == len(hf) - 1
+    from slavik_tui.engine.tokenizer import SPECIAL_TOKENS
+
+    # EOT and the reserved chat tokens are control tokens; every other token is normal.
+    assert ttypes.count(gguf.TokenType.NORMAL) == len(hf) - len(SPECIAL_TOKENS)
+    assert all(ttypes[hf[t]] == gguf.TokenType.CONTROL for t in SPECIAL_TOKENS)
     assert ttypes[400:] == [gguf.TokenType.UNUSED] * (vocab - 400)
 
     names = {"token_embd.weight", "output_norm.weight"} | {
@@ -303,18 +307,20 @@ def test_tokenising_from_the_file_gives_our_ids(tmp_path, tokenizer_json):
 
 
 def test_chat_special_tokens_are_control_tokens_and_end_a_turn(tmp_path, tokenizer_json):
+    from slavik_tui.engine.tokenizer import CHAT_TOKENS, END_OF_TURN
+
     hf = HFTokenizer.from_file(str(tokenizer_json))
-    hf.add_special_tokens(["<|user|>", "<|assistant|>", "<|end|>"])  # ids 400, 401, 402
-    chat_json = tmp_path / "tokenizer.json"
-    chat_json.write_text(hf.to_str(), encoding="utf-8")
-    model = make_model(vocab=403)
-    out = export_gguf(model.state_dict(), model.cfg, chat_json, tmp_path / "m.gguf",
-                      chat_template=CHAT, end_of_turn="<|end|>")
+    ids = [hf.token_to_id(t) for t in CHAT_TOKENS]  # reserved in every new tokenizer
+    assert None not in ids
+    model = make_model(vocab=400)
+    out = export_gguf(model.state_dict(), model.cfg, tokenizer_json, tmp_path / "m.gguf",
+                      chat_template=CHAT, end_of_turn=END_OF_TURN)
     fields, _, _ = read_back(out)
-    assert fields["tokenizer.ggml.tokens"][400:] == ["<|user|>", "<|assistant|>", "<|end|>"]
-    assert fields["tokenizer.ggml.token_type"][400:] == [gguf.TokenType.CONTROL] * 3
-    assert fields["tokenizer.ggml.eot_token_id"] == 402
+    assert [fields["tokenizer.ggml.tokens"][i] for i in ids] == list(CHAT_TOKENS)
+    assert [fields["tokenizer.ggml.token_type"][i] for i in ids] == [gguf.TokenType.CONTROL] * 4
+    assert fields["tokenizer.ggml.eot_token_id"] == hf.token_to_id(END_OF_TURN)
     assert fields["tokenizer.chat_template"] == CHAT
+    chat_json = tokenizer_json
     with pytest.raises(UserError, match="no '<\\|bye\\|>' token"):
         export_gguf(model.state_dict(), model.cfg, chat_json, tmp_path / "m.gguf",
                     end_of_turn="<|bye|>")

@@ -56,11 +56,15 @@ def test_free_cores_on_this_machine_is_sane():
     assert 0.0 <= free <= threads.usable_cores() + 1e-9
 
 
-def _drive(tuner: threads.ThreadTuner, step_time: dict[int, float], n: int) -> list[str]:
+def _drive(tuner: threads.ThreadTuner, step_time: dict[int, float], n: int,
+           used: list[int] | None = None) -> list[str]:
     said = []
     for _ in range(n):
         tuner.before_step()
-        line = tuner.after_step(step_time[torch.get_num_threads()])
+        count = torch.get_num_threads()
+        if used is not None:
+            used.append(count)
+        line = tuner.after_step(step_time[count])
         if line:
             said.append(line)
     return said
@@ -69,14 +73,24 @@ def _drive(tuner: threads.ThreadTuner, step_time: dict[int, float], n: int) -> l
 def test_tuner_keeps_the_faster_choice_and_rechecks(monkeypatch):
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
     tuner = threads.ThreadTuner(threads.ThreadChoice(2, "auto", auto=True),
-                                check_every=20, first_check=2, probe_steps=3)
+                                check_every=20, first_check=3, probe_steps=3)
     assert torch.get_num_threads() == 2
-    said = _drive(tuner, {1: 0.010, 2: 0.040}, 2 + 6)  # a busy neighbour: 1 thread wins
+    said = _drive(tuner, {1: 0.010, 2: 0.040}, 3 + 3)  # a busy neighbour: 1 thread wins
     assert tuner.threads == 1 and torch.get_num_threads() == 1
     assert said == ["threads: 1 (a step took 10 ms with 1, 40 ms with 2)"]
-    said = _drive(tuner, {1: 0.030, 2: 0.012}, 20 + 6)  # the neighbour left: back to 2
+    said = _drive(tuner, {1: 0.030, 2: 0.012}, 20 + 3)  # the neighbour left: back to 2
     assert tuner.threads == 2 and torch.get_num_threads() == 2
     assert said == ["threads: 2 (a step took 12 ms with 2, 30 ms with 1)"]
+
+
+def test_a_clearly_slower_trial_costs_one_step(monkeypatch):
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    tuner = threads.ThreadTuner(threads.ThreadChoice(1, "auto", auto=True),
+                                check_every=10, first_check=3, probe_steps=3)
+    used: list[int] = []
+    assert _drive(tuner, {1: 0.010, 2: 0.060}, 30, used) == []
+    assert tuner.threads == 1 and torch.get_num_threads() == 1
+    assert used.count(2) == 3  # one step per check (steps 4, 15, 26), not three
 
 
 def test_fixed_choice_is_never_tuned(monkeypatch):

@@ -158,6 +158,12 @@ class TokenData:
         starts = self._lo[split][part_idx] + rng.integers(0, self._starts[split][part_idx])
         return self._to_xy(self._gather(part_idx, starts))
 
+    def split_tokens(self, split: str) -> list[np.ndarray]:
+        """Each dataset's token ids in `split`, in file order (read-only memmap views)."""
+        self._check_split(split)
+        return [p.tokens[: p.split] if split == "train" else p.tokens[p.split :]
+                for p in self._parts]
+
     def _val_positions(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """`count` window starts evenly spaced through all val splits: (part_idx, starts)."""
         starts_per = self._starts["val"]

@@ -3,7 +3,8 @@
     fn(completions: list[str], prompts: list[str], **kwargs) -> list[float]
 
 `kwargs["references"]` holds the true continuation of each prompt (held-out text) and
-`kwargs["corpus_words"]` the training corpus's distinct lower-cased words; a function ignores
+`kwargs["corpus_words"]` the training corpus's distinct lower-cased words and
+`kwargs["corpus_ngram"]` its character n-gram model (context.py builds both); a function ignores
 the keyword arguments it does not need, as TRL's do. Scores and ranges:
 
 - `chrf`       chrF of the completion against its reference (sacrebleu's chrF2: character
@@ -19,6 +20,12 @@ the keyword arguments it does not need, as TRL's do. Scores and ranges:
                longer than its reference, in characters: 0 within 0.75–1.25× the reference's
                length, falling linearly to −1 at 0× and at 2× and beyond. An empty
                reference (the held-out text ended there) wants an empty completion.
+- `ngram`      how plausible the completion is as text of the training corpus, reference-free:
+               its per-character cross-entropy under a character 5-gram model of the training
+               text (`kwargs["corpus_ngram"]`, a `CharNgram`), against the corpus's own
+               held-out level, as exp(−max(0, H − H_ref) / scale), 0..1 (ngram.py has the
+               maths). Rewards fluent text that says something else than the reference;
+               shuffled words and random tokens score low; an empty completion scores 0.
 - `vocab`      share of the completion's words that are words of the training corpus ×
                (1 − share of repeated word 3-grams), 0..1 (the old `corpus_words`). Easy to
                max out with common short words, so it is not the default.
@@ -112,6 +119,18 @@ def length(completions: list[str], prompts: list[str], **kwargs) -> list[float]:
     return out
 
 
+def ngram(completions: list[str], prompts: list[str], **kwargs) -> list[float]:
+    """Plausibility of each completion after its prompt under kwargs["corpus_ngram"], 0..1."""
+    model = kwargs.get("corpus_ngram")
+    if model is None:
+        raise UserError(
+            "reward 'ngram' needs the n-gram model of the training text, but none was given; "
+            "pass corpus_ngram=... (the trainer and the lab build it from the model's data "
+            "with reward.corpus_context)", field="reward"
+        )
+    return model.scores(completions, prompts)
+
+
 def vocab_score(text: str, corpus_words: Collection[str]) -> float:
     """Share of corpus words × (1 − share of repeated word 3-grams); 0 for no words."""
     tokens = words(text)
@@ -134,4 +153,4 @@ def vocab(completions: list[str], prompts: list[str], **kwargs) -> list[float]:
 
 
 BUILTIN = {"chrf": chrf, "prefix": prefix, "repetition": repetition, "length": length,
-           "vocab": vocab}
+           "ngram": ngram, "vocab": vocab}

@@ -32,6 +32,23 @@ def _decode(data: bytes) -> str:
     return codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data)
 
 
+def span_text(ids: Sequence[int], tokenizer) -> list[str]:
+    """The text of a span of token ids cut out of a longer text, one str per document (split
+    at end-of-text): bytes of a character the span starts inside or ends inside are dropped."""
+    eot = int(tokenizer.eot_id)
+    docs, current = [], []
+    for t in ids:
+        if int(t) == eot:
+            docs.append(current)
+            current = []
+        else:
+            current.append(tokenizer.token_bytes(int(t)))
+    docs.append(current)
+    blobs = [b"".join(d) for d in docs]
+    blobs[0] = blobs[0].lstrip(_CONTINUATION)  # the tail of a character begun before the span
+    return [text for text in map(_decode, blobs) if text]
+
+
 def _start(pieces: list[bytes], latest: int) -> int:
     """The first line start (after blank lines), else word start, at or before `latest`."""
     for j, b in enumerate(pieces[:latest]):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from slavik_tui.engine.reward.functions import BUILTIN
+from slavik_tui.engine.reward.ngram import CharNgram
 from slavik_tui.engine.reward.text import words
 from slavik_tui.errors import UserError
 
@@ -240,9 +241,12 @@ class RewardSpec:
         return RewardScores(total, functions)
 
     def check(self, **ctx) -> RewardScores:
-        """Run every function once on a tiny input (with `ctx`, and the tiny input's words as
-        corpus_words unless given); a broken one raises its one-line UserError here."""
+        """Run every function once on a tiny input (with `ctx`; the tiny input's words and its
+        n-gram model stand in for corpus_words and corpus_ngram unless given); a broken one
+        raises its one-line UserError here."""
         ctx.setdefault("corpus_words", {w for r in _CHECK_REFERENCES for w in words(r)})
+        if "corpus_ngram" not in ctx:
+            ctx["corpus_ngram"] = CharNgram.fit(_CHECK_REFERENCES, _CHECK_PROMPTS, order=3)
         return self.score(list(_CHECK_COMPLETIONS), list(_CHECK_PROMPTS),
                           list(_CHECK_REFERENCES), **ctx)
 

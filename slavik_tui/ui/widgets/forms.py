@@ -2,12 +2,11 @@
 
 A field shows its own error (the `UserError` text) right next to the input, so a user sees
 which value to change and how; a parser turns the typed text into a number or says, in one
-line, what is wrong with it.
+line, what is wrong with it. A form puts an error beside the field named by its `field`
+(`UserError.field`), never by searching the message's text.
 """
 
 from __future__ import annotations
-
-import math
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -15,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from slavik_tui.errors import UserError
+from slavik_tui.spec.numbers import parse_number, parse_whole
 
 
 class FormField(Widget):
@@ -23,15 +23,6 @@ class FormField(Widget):
 
     The input is any focusable widget (Input, Select, ...); extra widgets (a "browse" button)
     sit after it. `set_error(text)` shows or clears the error and marks the field invalid.
-    """
-
-    DEFAULT_CSS = """
-    FormField { height: auto; width: 1fr; }
-    FormField > .field--row { height: auto; width: 1fr; }
-    FormField .field--label { width: 13; padding: 0 1 0 0; color: $text-muted; }
-    FormField .field--error { color: $error; width: 1fr; height: auto; padding: 0 0 0 1; }
-    FormField .field--error.-empty { display: none; }
-    FormField.-stacked .field--error { padding: 0 0 0 13; }
     """
 
     def __init__(self, label: str, widget: Widget, *extra: Widget, layout: str = "row",
@@ -78,42 +69,34 @@ class FormField(Widget):
 
 
 # ---- parsers: text typed into a field → value, or a UserError that says what to type ----------
-def parse_int(text: str, what: str, minimum: int = 1, maximum: int | None = None) -> int:
-    text = text.strip().replace("_", "").replace(",", "")
-    try:
-        value = int(text)
-    except ValueError:
-        shown = repr(text) if text else "nothing"
-        raise UserError(f"{what} must be a whole number, got {shown}") from None
+# The text → number step is spec/numbers.py's (the command line's too); these add the range.
+def parse_int(text: str, what: str, minimum: int = 1, maximum: int | None = None,
+              field: str | None = None) -> int:
+    value = parse_whole(text, what, field=field)
     if value < minimum:
-        raise UserError(f"{what} must be at least {minimum}, got {value}")
+        raise UserError(f"{what} must be at least {minimum}, got {value}", field=field)
     if maximum is not None and value > maximum:
-        raise UserError(f"{what} must be at most {maximum}, got {value}")
+        raise UserError(f"{what} must be at most {maximum}, got {value}", field=field)
     return value
 
 
-def parse_optional_int(text: str, what: str, minimum: int = 0) -> int | None:
+def parse_optional_int(text: str, what: str, minimum: int = 0,
+                       field: str | None = None) -> int | None:
     """Empty means "not set" (e.g. a random seed)."""
     if not text.strip():
         return None
-    return parse_int(text, what, minimum=minimum)
+    return parse_int(text, what, minimum=minimum, field=field)
 
 
 def parse_float(text: str, what: str, minimum: float, maximum: float | None = None,
-                above_minimum: bool = False, example: str = "") -> float:
+                above_minimum: bool = False, example: str = "",
+                field: str | None = None) -> float:
     """A finite number in [minimum, maximum] (or (minimum, ...] with `above_minimum`)."""
+    value = parse_number(text, what, example, field=field)
     hint = f", e.g. {example}" if example else ""
-    text = text.strip().replace(",", ".")
-    try:
-        value = float(text)
-    except ValueError:
-        shown = repr(text) if text else "nothing"
-        raise UserError(f"{what} must be a number{hint}, got {shown}") from None
-    if not math.isfinite(value):
-        raise UserError(f"{what} must be a finite number{hint}")
     if value < minimum or (above_minimum and value == minimum):
         sign = ">" if above_minimum else "≥"
-        raise UserError(f"{what} must be {sign} {minimum:g}{hint}, got {value:g}")
+        raise UserError(f"{what} must be {sign} {minimum:g}{hint}, got {value:g}", field=field)
     if maximum is not None and value > maximum:
-        raise UserError(f"{what} must be ≤ {maximum:g}{hint}, got {value:g}")
+        raise UserError(f"{what} must be ≤ {maximum:g}{hint}, got {value:g}", field=field)
     return value

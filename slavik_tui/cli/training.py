@@ -1,0 +1,62 @@
+"""`new`, `train` and `stop`: create a model, train it (here or detached), stop its trainer."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from slavik_tui.cli.common import PROG, note, say, workspace
+from slavik_tui.cli.parser import new_config, train_options
+from slavik_tui.errors import UserError
+from slavik_tui.spec.folder import validate_name
+from slavik_tui.spec.options import options_argv
+
+
+def cmd_new(args) -> int:
+    name = validate_name(args.name)
+    cfg = new_config(args)
+    ws = workspace(args)
+    if (ws.root / name).exists():
+        raise UserError(f"model '{name}' already exists in {ws.root}; pick another name")
+    from slavik_tui.engine.create import create_model
+
+    create_model(ws, name, args.data, cfg, args.encoding, args.column, report=say)
+    return 0
+
+
+def cmd_train(args) -> int:
+    ws = workspace(args)
+    model_dir = ws.model_dir(args.name)
+    opts = train_options(args)  # checked here, so a detached start fails in the foreground
+    if args.detach:
+        from slavik_tui.runs import start_detached
+
+        # The trainer runs in another folder's session: give it the files, not relative names.
+        opts = dataclasses.replace(opts, data=[str(Path(p).resolve()) for p in opts.data])
+        run = start_detached(ws.root, args.name, options_argv(opts))
+        print(run.run_id)
+        note(f"run {run.run_id} of '{args.name}' is training in the background (pid {run.pid}); "
+             f"log: {run.log_path}; watch: {PROG} watch {args.name}; "
+             f"stop: {PROG} stop {args.name}")
+        return 0
+    from slavik_tui.engine.trainer import TrainingFailed, train
+
+    try:
+        train(model_dir, opts, report=say)
+    except TrainingFailed as exc:
+        print(f"{PROG}: training failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_stop(args) -> int:
+    from slavik_tui.runs import stop
+    from slavik_tui.store.lock import lock_holder
+
+    model_dir = workspace(args).model_dir(args.name)
+    if lock_holder(model_dir):
+        note(f"asking the trainer of '{args.name}' to stop (it finishes the step and saves)…")
+    pid = stop(model_dir)
+    print(f"stopped: trainer {pid} of '{args.name}' saved its checkpoint and exited")
+    return 0

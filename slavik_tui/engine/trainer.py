@@ -144,7 +144,7 @@ class Trainer:
 
     def _run_locked(self, on_run_started) -> dict:
         opts, model_dir, report = self.opts, self.model_dir, self.report
-        point = start_point(model_dir, getattr(opts, "reset_optimizer", False))
+        point = start_point(model_dir, opts.reset_optimizer)
         cfg = ModelConfig.load(model_dir / "config.json")
         tokenizer = Tokenizer.load(model_dir / "tokenizer.json")
         if opts.data:
@@ -184,7 +184,7 @@ class Trainer:
             except (KeyError, TypeError, ValueError, RuntimeError, AttributeError):
                 report("the saved random state is unreadable; continuing without it")
         step_fn = torch.compile(model) if opts.compile else model
-        threads = choose_threads(getattr(opts, "threads", None))
+        threads = choose_threads(opts.threads)
         tuner = ThreadTuner(threads)
 
         history = History(model_dir / "history.sqlite")

@@ -1,4 +1,4 @@
-"""Byte-level BPE tokenizer: exact round trips, EOT handling, caches of bytes, save/load."""
+"""Byte-level BPE tokenizer: exact round trips, EOT and chat tokens, caches of bytes, save/load."""
 
 from __future__ import annotations
 
@@ -8,7 +8,19 @@ import random
 import numpy as np
 import pytest
 
-from slavik_tui.engine.tokenizer import EOT, EOT_ID, Tokenizer, split_chunks
+from slavik_tui.engine.tokenizer import (
+    ASSISTANT,
+    CHAT_TOKENS,
+    END_OF_TURN,
+    EOT,
+    EOT_ID,
+    SPECIAL_TOKENS,
+    SYSTEM,
+    USER,
+    Tokenizer,
+    add_chat_tokens,
+    split_chunks,
+)
 from slavik_tui.errors import UserError
 
 RU = (
@@ -57,6 +69,8 @@ TRICKY = [
     EOT,
     f"a{EOT}b",
     f"{EOT}{EOT}",
+    f"{USER}Привет{END_OF_TURN}{ASSISTANT}",
+    f"{SYSTEM} <|user |> <|end|",
     "<|endoftext",
     "\ufeffBOM at start",
     "\U0010ffff\U0001f600",
@@ -141,7 +155,7 @@ def test_train_rejects_no_text() -> None:
 def test_round_trip_tricky(tok: Tokenizer, text: str) -> None:
     ids = tok.encode(text)
     assert tok.decode(ids) == text
-    assert tok.eot_id not in ids  # user text never yields the special token
+    assert not set(ids) & set(range(len(SPECIAL_TOKENS)))  # text never yields a special id
     assert b"".join(tok.token_bytes(i) for i in ids) == text.encode("utf-8")
 
 
@@ -231,7 +245,9 @@ def test_save_load_equivalent(tok: Tokenizer, tmp_path, corpus: str) -> None:
     assert [loaded.token_bytes(i) for i in range(50)] == [tok.token_bytes(i) for i in range(50)]
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["normalizer"] is None
-    assert data["added_tokens"][0]["content"] == EOT and data["added_tokens"][0]["id"] == 0
+    assert [(t["content"], t["id"], t["special"]) for t in data["added_tokens"]] == [
+        (t, i, True) for i, t in enumerate(SPECIAL_TOKENS)
+    ]
     assert not list(tmp_path.glob("*.tmp"))  # atomic write left no temp file
 
 
@@ -276,3 +292,93 @@ def test_loads_in_transformers(tok: Tokenizer, tmp_path, corpus: str) -> None:
     assert len(fast) == tok.vocab_size
     # documented difference: outside slavik-tui the literal marker is the special token
     assert fast.encode(f"x{EOT}", add_special_tokens=False)[-1] == tok.eot_id
+
+
+# ---- chat tokens ------------------------------------------------------------------------------
+def old_tokenizer(text: str, vocab_size: int = 400) -> Tokenizer:
+    """A tokenizer as slavik-tui trained them before the chat tokens were reserved."""
+    from tokenizers import Tokenizer as HF
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    hf = HF(models.BPE())
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    hf.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=2, special_tokens=[EOT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    hf.train_from_iterator([text], trainer)
+    return Tokenizer(hf)
+
+
+def test_chat_tokens_are_reserved_after_eot(tok: Tokenizer) -> None:
+    assert [tok.special_id(t) for t in SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
+    assert tok.has_chat_tokens
+    assert tok.special_id("<|nope|>") is None
+    assert tok.special_id("a") is None  # an ordinary token is not a special one
+    for i, t in enumerate(CHAT_TOKENS, start=1):
+        assert tok.decode([i]) == t and tok.token_bytes(i) == t.encode()
+    # the 256 bytes follow the specials
+    assert {len(tok.token_bytes(i)) for i in range(5, 261)} == {1}
+
+
+def test_chat_markers_in_text_are_plain_text(tok: Tokenizer) -> None:
+    text = f"{SYSTEM}Ты бот{END_OF_TURN}{USER} вопрос {ASSISTANT}{EOT}"
+    ids = tok.encode(text)
+    assert min(ids) >= len(SPECIAL_TOKENS)
+    assert tok.decode(ids) == text
+    arr = tok.encode_to_array([text])
+    assert arr[:-1].tolist() == ids and arr[-1] == EOT_ID
+
+
+def test_add_chat_tokens_to_an_old_tokenizer(corpus: str) -> None:
+    old = old_tokenizer(corpus)
+    n = old.vocab_size
+    assert not old.has_chat_tokens and old.special_id(USER) is None
+    sample = corpus[:3000]
+    before = old.encode(sample)
+    added = old.add_chat_tokens()
+    assert added == {t: n + i for i, t in enumerate(CHAT_TOKENS)}
+    assert old.vocab_size == n + 4 and old.has_chat_tokens
+    assert old.encode(sample) == before  # existing ids keep their meaning
+    assert old.token_bytes(n + 1) == USER.encode()  # the bytes table was rebuilt
+    assert USER not in [old.decode([i]) for i in old.encode(f"x{USER}y")]  # still plain text
+    assert old.add_chat_tokens() == {}  # a second call adds nothing
+
+
+def test_add_chat_tokens_file(tmp_path, corpus: str) -> None:
+    path = tmp_path / "tokenizer.json"
+    old = old_tokenizer(corpus)
+    old.save(path)
+    n = old.vocab_size
+    assert add_chat_tokens(path) == {t: n + i for i, t in enumerate(CHAT_TOKENS)}
+    loaded = Tokenizer.load(path)
+    assert loaded.vocab_size == n + 4 and loaded.special_id(END_OF_TURN) == n + 3
+    text = path.read_text(encoding="utf-8")
+    assert add_chat_tokens(path) == {}
+    assert path.read_text(encoding="utf-8") == text  # nothing to add: not rewritten
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_add_chat_tokens_refuses_an_ordinary_token_of_that_text(tmp_path) -> None:
+    from tokenizers import Tokenizer as HF
+    from tokenizers import models, pre_tokenizers
+
+    vocab = {EOT: 0, "a": 1, USER: 2}
+    hf = HF(models.BPE(vocab=vocab, merges=[]))
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.add_special_tokens([EOT])
+    with pytest.raises(UserError) as exc:
+        Tokenizer(hf).add_chat_tokens()
+    assert_one_line(exc, USER, "ordinary token", "create a new model")
+
+
+def test_chat_tokens_in_transformers(tok: Tokenizer, tmp_path) -> None:
+    transformers = pytest.importorskip("transformers")
+    path = tmp_path / "tokenizer.json"
+    tok.save(path)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_file=str(path), eos_token=EOT)
+    # outside slavik-tui the markers are the special tokens (what a chat template relies on)
+    ids = fast.encode(f"{USER}кошка{END_OF_TURN}", add_special_tokens=False)
+    assert ids[0] == tok.special_id(USER) and ids[-1] == tok.special_id(END_OF_TURN)
+    assert ids[1:-1] == tok.encode("кошка")

@@ -36,7 +36,8 @@ def conversation_problem(messages: list[Message]) -> str | None:
         if m.role not in ROLES:
             return f"message {i} has role {m.role!r}; roles are system, user and assistant"
         if not isinstance(m.content, str):
-            return f"message {i} ({m.role}) has content of type {type(m.content).__name__}, not text"
+            kind = type(m.content).__name__
+            return f"message {i} ({m.role}) has content of type {kind}, not text"
         if not m.content.strip():
             return f"message {i} ({m.role}) is empty"
         if m.role == SYSTEM_ROLE and i > 1:

@@ -2,7 +2,8 @@
 
     ids, mask = pack_conversations(conversations, tokenizer, context)
     # ids, mask: (rows, context + 1); a batch of rows r:
-    x, y = ids[r, :-1], ids[r, 1:]               # inputs and next-token targets
+    rows = ids[r].astype(np.int64)               # before any -1: ids are uint16
+    x, y = rows[:, :-1], rows[:, 1:]             # inputs and next-token targets
     y = np.where(mask[r, 1:] == 1, y, -1)        # loss only on the assistant's tokens
 
 - **Whole conversations per row.** A row holds one or more rendered conversations
@@ -72,25 +73,26 @@ def _pieces(conversation: list[Message], tokenizer: Tokenizer, ids: ChatIds,
     if len(whole[0]) <= width:
         return [whole]
     system = conversation[:1] if conversation[0].role == SYSTEM_ROLE else []
-    exchanges = _exchanges(conversation[len(system):])
+    # every piece starts as the conversation does: <|endoftext|>, then the system message
+    prefix = render_conversation(system, tokenizer, ids) if system else ([ids.eot], [0])
     pieces: list[Piece] = []
-    current: list[list[Message]] = []
-
-    def render(group: list[list[Message]]) -> Piece:
-        return render_conversation(system + [m for ex in group for m in ex], tokenizer, ids)
+    piece: Piece = ([], [])
 
     def close() -> None:
-        if current:
-            piece_ids, piece_mask = render(current)
-            piece = (piece_ids[:width], piece_mask[:width])  # only a lone long exchange is cut
-            if any(piece[1]):
-                pieces.append(piece)
-            current.clear()
+        cut = (piece[0][:width], piece[1][:width])  # only a lone long exchange is cut
+        if any(cut[1]):
+            pieces.append(cut)
 
-    for exchange in exchanges:
-        if current and len(render([*current, exchange])[0]) > width:
+    for exchange in _exchanges(conversation[len(system):]):
+        ex_ids, ex_mask = render_conversation(exchange, tokenizer, ids)
+        ex_ids, ex_mask = ex_ids[1:], ex_mask[1:]  # without its own <|endoftext|>
+        if piece[0] and len(piece[0]) + len(ex_ids) > width:
             close()
-        current.append(exchange)
+            piece = ([], [])
+        if not piece[0]:
+            piece = (list(prefix[0]), list(prefix[1]))
+        piece[0].extend(ex_ids)
+        piece[1].extend(ex_mask)
     close()
     return pieces
 

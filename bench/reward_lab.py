@@ -2,7 +2,7 @@
 
     python bench/reward_lab.py MODEL_DIR [--reward SPEC ...] [--samples 16] [--seed 0]
     python bench/reward_lab.py --texts [--reward SPEC ...] [--samples 64] [--seed 0]
-    python bench/reward_lab.py --train [FILE ...] [--iters 400] [--reward SPEC ...]
+    python bench/reward_lab.py --train [FILE ...] [--iters 400] [--reward SPEC ...] [--out DIR]
 
 With a model folder: loads it (trains nothing) and prints the lab's table — real, model,
 shuffled, repeated, random — on its held-out prompts (engine/reward_lab.py).
@@ -133,12 +133,13 @@ def excess_nats(model_dir: Path, samples: int, seed: int) -> str:
             + "  ".join(f"{k} {v:+.2f}" for k, v in row.items()))
 
 
-def run_train(files: list[Path], specs: list[str], iters: int, samples: int, seed: int) -> None:
+def run_train(files: list[Path], specs: list[str], iters: int, samples: int, seed: int,
+              out: Path | None) -> None:
     summary: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="reward-lab-") as tmp:
         for path in files:
             t0 = time.perf_counter()
-            model_dir = train_small(path, Path(tmp), iters)
+            model_dir = train_small(path, out or Path(tmp), iters)
             took = time.perf_counter() - t0
             print(f"== {path.name}: {SMALL}, {iters} steps in {took:.0f} s")
             print(excess_nats(model_dir, samples, seed))
@@ -163,6 +164,8 @@ def main() -> None:
     ap.add_argument("--train", nargs="*", metavar="FILE", default=None,
                     help="train a small model per text (default: ../shared/data) and run the lab")
     ap.add_argument("--iters", type=int, default=400, help="training steps for --train")
+    ap.add_argument("--out", type=Path, help="--train keeps its models in OUT/models (for "
+                    "rerunning the lab on them by folder) instead of a temporary folder")
     ap.add_argument("--reward", action="append", help="a reward spec (repeatable)")
     ap.add_argument("--samples", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -173,7 +176,7 @@ def main() -> None:
     elif args.train is not None:
         files = [Path(f) for f in args.train] or shared_texts()
         run_train(files, args.reward or [DEFAULT_SPEC], args.iters, args.samples or 64,
-                  args.seed)
+                  args.seed, args.out)
     elif args.model_dir:
         for spec in args.reward or [DEFAULT_SPEC]:
             result = reward_lab.run_lab(args.model_dir, spec, samples=args.samples or 16,

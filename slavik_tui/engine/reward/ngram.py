@@ -51,7 +51,16 @@ import numpy as np
 
 PAD, UNKNOWN = 0, 1  # ids below the corpus's characters
 ORDER = 5
-SCALE = 1.0  # nats per character that divide the score by e
+SCALE = 0.5  # nats per character (beyond the tolerance) that divide the score by e
+PIECE = 128  # characters per held-out piece when measuring the corpus's own level and spread
+
+
+def _level(logs: list[np.ndarray]) -> tuple[float, float]:
+    """(H_ref, τ): the mean of the held-out text's cross-entropy over PIECE-character pieces
+    and its standard deviation (0 with a single piece)."""
+    pieces = [x[i : i + PIECE] for x in logs for i in range(0, x.size, PIECE)]
+    full = [-p.mean() for p in pieces if p.size == PIECE] or [-np.concatenate(logs).mean()]
+    return float(np.mean(full)), float(np.std(full))
 
 
 @dataclass(frozen=True)
@@ -74,12 +83,13 @@ class CharNgram:
     """A character n-gram model of a corpus with its held-out cross-entropy (see the module)."""
 
     def __init__(self, chars: np.ndarray, tables: list[_Table], reference_nats: float,
-                 scale: float = SCALE) -> None:
+                 tolerance: float = 0.0, scale: float = SCALE) -> None:
         self.chars = chars  # sorted code points; char id = index + 2
         self.tables = tables  # tables[k - 1] for k-grams, k = 1..order
         self.order = len(tables)
         self.size = len(chars) + 2  # V: the ids' base
         self.reference_nats = float(reference_nats)
+        self.tolerance = float(tolerance)
         self.scale = float(scale)
 
     # ---- building ---------------------------------------------------------------------------
@@ -100,7 +110,7 @@ class CharNgram:
         limit = min(max_alphabet, int(math.floor(2 ** (63 / order) * (1 - 1e-12))) - 2)
         if alphabet.size > limit:  # rare characters become the unknown one
             alphabet = np.sort(alphabet[np.argsort(-counts, kind="stable")[:limit]])
-        lm = cls(alphabet, [], math.nan, scale)
+        lm = cls(alphabet, [], math.nan, 0.0, scale)
         seq, pos = lm._layout([(np.empty(0, np.int64), lm._ids(p)) for p in points], order)
         size = lm.size
         history = np.zeros(pos.size, dtype=np.int64)
@@ -119,8 +129,8 @@ class CharNgram:
         held = [h for h in held_out if h]
         if not held:
             raise ValueError("no held-out text to measure the corpus's own cross-entropy")
-        nats = lm._log_probs([("", h) for h in held])
-        lm.reference_nats = float(-np.concatenate(nats).mean())
+        logs = lm._log_probs([("", h) for h in held])
+        lm.reference_nats, lm.tolerance = _level(logs)
         return lm
 
     @classmethod
@@ -197,15 +207,16 @@ class CharNgram:
         return [float(-x.mean()) if x.size else math.nan for x in logs]
 
     def scores(self, texts: Sequence[str], prompts: Sequence[str] | None = None) -> list[float]:
-        """exp(−max(0, H − H_ref) / scale) per text, 0..1; 0 for an empty text."""
+        """exp(−max(0, |H − H_ref| − τ) / scale) per text, 0..1; 0 for an empty text."""
         out = []
         for h in self.cross_entropy(texts, prompts):
             if math.isnan(h):
                 out.append(0.0)
             else:
-                out.append(math.exp(-max(0.0, h - self.reference_nats) / self.scale))
+                excess = max(0.0, abs(h - self.reference_nats) - self.tolerance)
+                out.append(math.exp(-excess / self.scale))
         return out
 
     def __repr__(self) -> str:
         return (f"CharNgram(order={self.order}, alphabet={self.chars.size}, "
-                f"reference_nats={self.reference_nats:.3f})")
+                f"reference_nats={self.reference_nats:.3f}, tolerance={self.tolerance:.3f})")

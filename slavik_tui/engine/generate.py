@@ -29,6 +29,7 @@ than a chain of small torch calls (softmax, cumsum, mask, multinomial, gather).
 from __future__ import annotations
 
 import codecs
+from dataclasses import dataclass
 import math
 from collections.abc import Iterator
 
@@ -96,16 +97,39 @@ def generate(
     `next()`. An empty prompt starts from the end-of-text token, i.e. a new document.
     """
     _check_args(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, prompt)
-    n_vocab = int(tokenizer.vocab_size)
-    if n_vocab > model.cfg.vocab_size:
-        raise UserError(
-            f"the tokenizer has {n_vocab} tokens but the model only {model.cfg.vocab_size}; "
-            "the tokenizer.json does not belong to this model — restore the matching one"
-        )
-    return _generate(
-        model, tokenizer, prompt, int(max_tokens), float(temperature), int(top_k),
-        float(top_p), float(repetition_penalty), seed, n_vocab,
-    )
+    sampling = Sampling.checked(model, tokenizer, max_tokens, temperature, top_k, top_p,
+                                repetition_penalty, seed)
+    eot = int(tokenizer.eot_id)
+    ids = tokenizer.encode(prompt) if prompt else []
+    ids = (ids or [eot])[-model.cfg.context:]
+    return stream_ids(model, tokenizer, ids, sampling, stops=frozenset({eot}))
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Checked sampling settings (see `generate`), shared by text continuation and chat."""
+
+    max_tokens: int
+    temperature: float
+    top_k: int
+    top_p: float
+    repetition_penalty: float
+    seed: int | None
+    n_vocab: int  # the tokenizer's size: ids past it (the model's padding rows) are never drawn
+
+    @classmethod
+    def checked(cls, model, tokenizer, max_tokens, temperature, top_k, top_p,
+                repetition_penalty, seed) -> "Sampling":
+        """Validate the settings (UserError) and that the tokenizer fits the model."""
+        _check_args(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, "")
+        n_vocab = int(tokenizer.vocab_size)
+        if n_vocab > model.cfg.vocab_size:
+            raise UserError(
+                f"the tokenizer has {n_vocab} tokens but the model only {model.cfg.vocab_size}; "
+                "the tokenizer.json does not belong to this model — restore the matching one"
+            )
+        return cls(int(max_tokens), float(temperature), int(top_k), float(top_p),
+                   float(repetition_penalty), seed, n_vocab)
 
 
 class _Sampler:
@@ -155,27 +179,30 @@ class _Sampler:
         return choice if ids is None else int(ids.cpu().numpy()[choice])
 
 
-def _generate(model, tokenizer, prompt, max_tokens, temperature, top_k, top_p,
-              repetition_penalty, seed, n_vocab) -> Iterator[str]:
-    eot = int(tokenizer.eot_id)
+def stream_ids(model, tokenizer, prompt: list[int], sampling: Sampling,
+               stops: frozenset[int]) -> Iterator[str]:
+    """Sample after the token ids `prompt`, yielding text pieces (whole characters only) until
+    a token in `stops` (not yielded) or `sampling.max_tokens`. Stop tokens in the prompt are
+    not counted by the repetition penalty (penalising `<|end|>` would teach a chat never to
+    stop). At the context limit the window slides, keeping the latest half."""
     context = model.cfg.context
-    ids = tokenizer.encode(prompt) if prompt else []
-    ids = (ids or [eot])[-context:]
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    max_tokens = sampling.max_tokens
 
     # Only the computation runs under inference_mode, never across a `yield`: grad mode is
     # thread-local, and the caller's code between two pieces must run in its own mode.
     with torch.inference_mode():
         decoder = model.decoder()
-        sample = _Sampler(n_vocab, temperature, top_k, top_p, repetition_penalty, seed,
+        sample = _Sampler(sampling.n_vocab, sampling.temperature, sampling.top_k,
+                          sampling.top_p, sampling.repetition_penalty, sampling.seed,
                           decoder.device)
-        sample.mark(ids)
-        logits = decoder.prefill(ids)
-    history = ids
+        sample.mark([t for t in prompt if t not in stops])
+        logits = decoder.prefill(prompt)
+    history = list(prompt)
     for n in range(max_tokens):
         with torch.inference_mode():
             token = sample(logits)
-            if token != eot and n < max_tokens - 1:  # logits for the next token
+            if token not in stops and n < max_tokens - 1:  # logits for the next token
                 history.append(token)
                 sample.mark([token])
                 if decoder.pos < decoder.max_len:
@@ -184,7 +211,7 @@ def _generate(model, tokenizer, prompt, max_tokens, temperature, top_k, top_p,
                     history = history[-max(1, context // 2):]
                     decoder.reset()
                     logits = decoder.prefill(history)
-        if token == eot:
+        if token in stops:
             break
         piece = utf8.decode(tokenizer.token_bytes(token))
         if piece:

@@ -14,7 +14,6 @@ UserError naming the file, the line and the fix; so is a file without a single d
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -30,8 +29,7 @@ from slavik_tui.engine.chat.messages import (
     conversation_problem,
 )
 from slavik_tui.engine.chat.prose import dash_dialogues, looks_like_qa, qa_dialogues
-from slavik_tui.engine.data.encoding import check_not_binary, decode
-from slavik_tui.engine.data.read import normalise_newlines, read_raw
+from slavik_tui.engine.data.read import decoded_text, read_raw
 from slavik_tui.errors import UserError
 
 DEFAULT_COLUMNS = ("question", "answer")
@@ -58,7 +56,7 @@ def read_dialogues(
 ) -> list[Conversation]:
     """The conversations in one file; see the module docstring for the formats."""
     p, raw = read_raw(path)
-    text = _text_of(p, raw, encoding)
+    text = decoded_text(p, raw, encoding, what="some dialogues")[0]
     ext = p.suffix.lower()
     if ext in (".jsonl", ".ndjson"):
         return _jsonl_dialogues(p, text)
@@ -67,23 +65,6 @@ def read_dialogues(
     if looks_like_qa(text):
         return qa_dialogues(p, text)
     return dash_dialogues(p, text)
-
-
-def _text_of(path: Path, raw: bytes, encoding: str | None) -> str:
-    if not raw:
-        raise UserError(f"{path} is empty; put some dialogues in it or pass another file",
-                        field="data")
-    if encoding is not None:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise UserError(
-                f"unknown encoding {encoding!r}; use a name Python knows, such as utf-8, "
-                "cp1251, koi8-r, cp866, mac-cyrillic, utf-16 or latin-1",
-                field="encoding",
-            ) from None
-    check_not_binary(path, raw, encoding)
-    return normalise_newlines(decode(path, raw, encoding)[0])
 
 
 # ---- .jsonl -----------------------------------------------------------------------------------

@@ -18,15 +18,11 @@ and ends:
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterator
-
-import torch
 
 from slavik_tui.engine.chat.messages import Message
 from slavik_tui.engine.chat.template import chat_ids, prompt_ids
-from slavik_tui.engine.generate import _check_args, _Sampler
-from slavik_tui.errors import UserError
+from slavik_tui.engine.generate import Sampling, stream_ids
 
 
 def chat_reply(
@@ -45,52 +41,12 @@ def chat_reply(
     Sampling settings as `generate`'s. Everything is checked at the call (UserError), not
     on the first `next()`.
     """
-    # the prompt is the conversation, checked by prompt_ids; "" stands in for generate's
-    _check_args(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, "")
-    n_vocab = int(tokenizer.vocab_size)
-    if n_vocab > model.cfg.vocab_size:
-        raise UserError(
-            f"the tokenizer has {n_vocab} tokens but the model only {model.cfg.vocab_size}; "
-            "the tokenizer.json does not belong to this model — restore the matching one"
-        )
+    # the prompt is the conversation, checked by prompt_ids
+    sampling = Sampling.checked(model, tokenizer, max_tokens, temperature, top_k, top_p,
+                                repetition_penalty, seed)
     ids = chat_ids(tokenizer)
     context = model.cfg.context
     # room for the reply: all of it when it is short, at least half the context otherwise
-    room = min(int(max_tokens), context // 2)
+    room = min(sampling.max_tokens, context // 2)
     prompt = prompt_ids(conversation, tokenizer, max_len=max(1, context - room), ids=ids)
-    sampler = (n_vocab, float(temperature), int(top_k), float(top_p),
-               float(repetition_penalty), seed)
-    return _reply(model, tokenizer, prompt, int(max_tokens), sampler, ids.stops)
-
-
-def _reply(model, tokenizer, prompt: list[int], max_tokens: int, sampler_args,
-           stops: frozenset[int]) -> Iterator[str]:
-    context = model.cfg.context
-    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    # as in generate: inference mode only around the computation, never across a yield
-    with torch.inference_mode():
-        decoder = model.decoder()
-        sample = _Sampler(*sampler_args, decoder.device)
-        sample.mark([t for t in prompt if t not in stops])
-        logits = decoder.prefill(prompt)
-    history = list(prompt)
-    for n in range(max_tokens):
-        with torch.inference_mode():
-            token = sample(logits)
-            if token not in stops and n < max_tokens - 1:
-                history.append(token)
-                sample.mark([token])
-                if decoder.pos < decoder.max_len:
-                    logits = decoder.step(token)
-                else:  # the context is full: slide, keeping the latest half
-                    history = history[-max(1, context // 2):]
-                    decoder.reset()
-                    logits = decoder.prefill(history)
-        if token in stops:
-            break
-        piece = utf8.decode(tokenizer.token_bytes(token))
-        if piece:
-            yield piece
-    tail = utf8.decode(b"", final=True)
-    if tail:
-        yield tail
+    return stream_ids(model, tokenizer, prompt, sampling, ids.stops)

@@ -181,12 +181,12 @@ def _csv_documents(path: Path, text: str, column: str) -> list[str]:
     return docs
 
 
-def parse(
-    path: Path, raw: bytes, encoding: str | None, column: str | None
-) -> tuple[list[str], str, str, str | None]:
-    """(documents, codec, format, column) of one file's raw bytes."""
+def decoded_text(path: Path, raw: bytes, encoding: str | None,
+                 what: str = "some text") -> tuple[str, str]:
+    """(text with \n newlines, codec used) of a file's raw bytes: empty, binary, UTF-16 and
+    undecodable files each get their one-line error; `what` says what the file should hold."""
     if not raw:
-        raise UserError(f"{path} is empty; put some text in it or pass another file", field="data")
+        raise UserError(f"{path} is empty; put {what} in it or pass another file", field="data")
     if encoding is not None:
         try:
             codecs.lookup(encoding)
@@ -198,7 +198,14 @@ def parse(
             ) from None
     check_not_binary(path, raw, encoding)
     text, used = decode(path, raw, encoding)
-    text = normalise_newlines(text)
+    return normalise_newlines(text), used
+
+
+def parse(
+    path: Path, raw: bytes, encoding: str | None, column: str | None
+) -> tuple[list[str], str, str, str | None]:
+    """(documents, codec, format, column) of one file's raw bytes."""
+    text, used = decoded_text(path, raw, encoding)
     if not text.strip():
         raise UserError(
             f"{path} contains only whitespace; put some text in it or pass another file",

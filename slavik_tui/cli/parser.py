@@ -14,7 +14,7 @@ from slavik_tui import __version__
 from slavik_tui.errors import UserError
 from slavik_tui.spec.config import NEW_FLAGS, ModelConfig
 from slavik_tui.spec.numbers import parse_number, parse_whole
-from slavik_tui.spec.options import FLAGS, TrainOptions
+from slavik_tui.spec.options import TrainOptions, flags_of
 
 PROG = "slavik-tui"
 EXPORT_FORMATS = ("weights", "bf16", "hf")
@@ -35,9 +35,10 @@ def _number(flag: str):
     return lambda text: parse_number(text, flag)
 
 
-def add_train_flags(parser: argparse.ArgumentParser) -> None:
-    """One argument per TrainOptions field, as its metadata says."""
-    for flag in FLAGS:
+def add_train_flags(parser: argparse.ArgumentParser, cls: type = TrainOptions) -> None:
+    """One argument per field of `cls` (TrainOptions or a stage's subclass), as its metadata
+    says."""
+    for flag in flags_of(cls):
         common = dict(dest=flag.key, default=flag.default, help=flag.help_text)
         if flag.kind == "bool":
             parser.add_argument(flag.flag, action="store_true", **common)
@@ -47,9 +48,9 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag.flag, type=flag.parse, metavar=flag.metavar, **common)
 
 
-def train_options(args: argparse.Namespace) -> TrainOptions:
-    """The parsed `train` flags as TrainOptions (checked by the trainer's rules)."""
-    opts = TrainOptions(**{flag.key: getattr(args, flag.key) for flag in FLAGS})
+def train_options(args: argparse.Namespace, cls: type = TrainOptions) -> TrainOptions:
+    """The parsed flags as `cls` options (checked by the trainer's rules)."""
+    opts = cls(**{flag.key: getattr(args, flag.key) for flag in flags_of(cls)})
     opts.validate()
     return opts
 

@@ -19,7 +19,7 @@ import torch
 
 from slavik_tui.atomic import disk_full_error, is_disk_full, on_disk_full
 from slavik_tui.engine import checkpoint as ckpt
-from slavik_tui.engine import reward as rewards
+from slavik_tui.engine.evals import evaluate
 from slavik_tui.engine.threads import ThreadTuner
 from slavik_tui.errors import DiskFull
 from slavik_tui.proc import child_python
@@ -112,28 +112,9 @@ class TrainLoop:
         self.optimizer.zero_grad(set_to_none=True)
         return loss_value, lr, grad_norm
 
-    @torch.no_grad()
     def evaluate(self, step: int) -> dict:
-        from slavik_tui.engine.generate import generate
-
-        model, plan = self.model, self.plan
-        model.eval()
-        losses = []
-        for x, y in self.data.val_batches(plan["eval_batches"], plan["batch_size"]):
-            with self._autocast():
-                _, loss = model(x.to(self.device), y.to(self.device))
-            losses.append(float(loss))
-        val_loss = sum(losses) / len(losses)
-        val_bpb = val_loss / math.log(2) / self.data.val_bytes_per_token
-        texts = []
-        for i, prompt_ids in enumerate(self.data.reward_prompts(4, 16)):
-            prompt = self.tokenizer.decode(prompt_ids)
-            pieces = generate(model, self.tokenizer, prompt, max_tokens=32, temperature=0.8,
-                              top_k=50, top_p=0.95, seed=plan["seed"] * 1000 + step * 4 + i)
-            texts.append("".join(pieces))
-        reward = rewards.score(self.reward_fn, texts, self.reward_ctx)
-        model.train()
-        return {"val_loss": val_loss, "val_bpb": val_bpb, "reward": reward, "sample": texts[0]}
+        """val loss, bits/byte, reward and a sample (engine/evals.py)."""
+        return evaluate(self, step)
 
     def size_mb(self) -> float:
         files = [self.t.model_dir / ckpt.WEIGHTS, self.t.model_dir / ckpt.STATE]
@@ -157,7 +138,7 @@ class TrainLoop:
             ckpt.save_checkpoint(self.t.model_dir, weights, state, step)
 
     def _resume_advice(self) -> str:
-        return f"resume with `slavik-tui train {self.t.name}`"
+        return f"resume with `slavik-tui {self.t.stage.command} {self.t.name}`"
 
     def run(self, step: int) -> dict:
         plan, report, history, tuner = self.plan, self.t.report, self.history, self.tuner

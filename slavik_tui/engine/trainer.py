@@ -50,6 +50,7 @@ from slavik_tui.spec.options import (  # noqa: F401 - re-exported: the trainer's
     PLAN_DEFAULTS,
     TrainOptions,
     check_device_name,
+    plan_defaults,
 )
 from slavik_tui.store.history import History
 from slavik_tui.store.lock import ModelLock
@@ -57,18 +58,24 @@ from slavik_tui.store.lock import ModelLock
 REWARD_PROBE = "Проверка награды: короткий текст, чтобы вызвать функцию один раз."
 
 
-def make_plan(opts: TrainOptions, step: int, previous: dict | None) -> tuple[dict, bool]:
-    """The run's plan and whether it resumes `previous` (an unfinished plan, no --iters)."""
-    resuming = bool(previous) and opts.iters is None and step < previous["target_step"]
+def make_plan(opts: TrainOptions, step: int, previous: dict | None,
+              kind: str = "pretrain") -> tuple[dict, bool]:
+    """The run's plan and whether it resumes `previous` (an unfinished plan of the same stage
+    `kind`, no --iters). The plan's defaults come from the options' class (a stage's subclass
+    of TrainOptions adds its own)."""
+    defaults = plan_defaults(type(opts))
+    same_stage = bool(previous) and previous.get("kind", "pretrain") == kind
+    resuming = same_stage and opts.iters is None and step < previous["target_step"]
     if resuming:
-        plan = {**PLAN_DEFAULTS, **previous}  # a state from an older version may lack keys
+        plan = {**defaults, **previous}  # a state from an older version may lack keys
     else:
         iters = opts.iters or DEFAULT_ITERS
-        plan = dict(PLAN_DEFAULTS)
-        if previous:  # a new plan keeps the last one's settings unless told otherwise
-            plan.update({k: previous[k] for k in PLAN_DEFAULTS if k in previous})
+        plan = dict(defaults)
+        if same_stage:  # a new plan keeps the last one's settings unless told otherwise
+            plan.update({k: previous[k] for k in defaults if k in previous})
         plan.update(start_step=step, target_step=step + iters, warmup=min(100, iters // 10))
-    for key in list(PLAN_DEFAULTS) + ["warmup"]:
+    plan["kind"] = kind
+    for key in list(defaults) + ["warmup"]:
         value = getattr(opts, key, None)
         if value is not None:
             plan[key] = value
@@ -104,13 +111,46 @@ def check_reward(name: str, ctx: rewards.RewardContext):
     return fn
 
 
+# ---- stages -------------------------------------------------------------------------------
+class Stage:
+    """What makes a run pretraining, dialogue fine-tuning or RL: its history `kind`, the command
+    that resumes it, where its batches come from, and the loop that steps it. Everything else —
+    lock, signals, resume point, plan, optimizer, history run, checkpoints, evals, the NaN guard
+    — is the trainer's, the same for every stage."""
+
+    kind = "pretrain"
+    command = "train"  # `slavik-tui <command> NAME` resumes a run of this stage
+    loop_class = TrainLoop
+
+    def make_data(self, model_dir: Path, cfg: ModelConfig, tokenizer: Tokenizer,
+                  opts: TrainOptions, report: Callable[[str], None]):
+        """The run's batches: an object with TokenData's interface (get_batch, val_batches,
+        val_bytes_per_token, reward_prompts, datasets, train_tokens)."""
+        if opts.data:
+            with on_disk_full(model_dir, "the token cache of the new data"):
+                for entry in add_datasets(model_dir, opts.data, tokenizer, opts.encoding,
+                                          opts.column):
+                    report(f"dataset {Path(entry.path).name}: {entry.tokens:,} tokens")
+        return TokenData(model_dir, cfg.context)
+
+    def prepare_model(self, model: torch.nn.Module, tokenizer: Tokenizer,
+                      report: Callable[[str], None]) -> None:
+        """A hook run on the loaded model before it moves to the device (SFT grows the
+        embeddings for the chat tokens here)."""
+
+
+PRETRAIN = Stage()
+
+
 # ---- the trainer ----------------------------------------------------------------------------
 class Trainer:
-    def __init__(self, model_dir: Path, opts: TrainOptions, report: Callable[[str], None] = print):
+    def __init__(self, model_dir: Path, opts: TrainOptions, report: Callable[[str], None] = print,
+                 stage: Stage = PRETRAIN):
         opts.validate()
         self.model_dir = Path(model_dir)
         self.opts = opts
         self.report = report
+        self.stage = stage
         self.stop_requested = False
         self.name = self.model_dir.name
 
@@ -147,19 +187,15 @@ class Trainer:
         point = start_point(model_dir, opts.reset_optimizer)
         cfg = ModelConfig.load(model_dir / "config.json")
         tokenizer = Tokenizer.load(model_dir / "tokenizer.json")
-        if opts.data:
-            with on_disk_full(model_dir, "the token cache of the new data"):
-                for entry in add_datasets(model_dir, opts.data, tokenizer, opts.encoding,
-                                          opts.column):
-                    report(f"dataset {Path(entry.path).name}: {entry.tokens:,} tokens")
-        data = TokenData(model_dir, cfg.context)
+        stage = self.stage
+        data = stage.make_data(model_dir, cfg, tokenizer, opts, report)
         reward_ctx = rewards.RewardContext(corpus_words=load_corpus_words(model_dir))
         reward_fn = check_reward(opts.reward, reward_ctx)
 
         device = pick_device(opts.device)
         dtype = pick_dtype(opts.dtype, device)
         step, state = point.step, point.state
-        plan, resuming = make_plan(opts, step, state["plan"] if state else None)
+        plan, resuming = make_plan(opts, step, state["plan"] if state else None, stage.kind)
         if plan["start_step"] >= plan["target_step"]:
             raise UserError("nothing to do: use --iters N to train N more steps", field="iters")
         check_step_fits(cfg, plan["batch_size"], plan["grad_accum"], device)
@@ -171,6 +207,7 @@ class Trainer:
         model = GPT(cfg)
         if point.weights is not None:
             ckpt.apply_weights(model, point.weights, model_dir)
+        stage.prepare_model(model, tokenizer, report)
         model.to(device)
         optimizer = make_optimizer(model, plan, device)
         if state is not None:
@@ -201,7 +238,7 @@ class Trainer:
                 "datasets": [Path(d.path).name for d in data.datasets],
             }
             run_id = history.start_run(
-                "pretrain", config_record, step, plan["target_step"], os.getpid()
+                stage.kind, config_record, step, plan["target_step"], os.getpid()
             )
             history.supersede_after(step, run_id)
             if on_run_started:
@@ -212,7 +249,7 @@ class Trainer:
                 f"on {device} ({config_record['dtype']}, {threads.threads} threads: "
                 f"{threads.why}), {cfg.n_params:,} params, {data.train_tokens:,} train tokens"
             )
-            loop = TrainLoop(self, model, step_fn, optimizer, data, tokenizer, cfg, plan,
+            loop = stage.loop_class(self, model, step_fn, optimizer, data, tokenizer, cfg, plan,
                              device, dtype, history, run_id, reward_fn, reward_ctx, tuner)
             return loop.run(step)
         finally:
@@ -220,6 +257,7 @@ class Trainer:
 
 
 def train(model_dir: Path, opts: TrainOptions, report: Callable[[str], None] = print,
-          on_run_started: Callable[[int], None] | None = None) -> dict:
-    return Trainer(model_dir, opts, report).run(on_run_started)
+          on_run_started: Callable[[int], None] | None = None,
+          stage: Stage = PRETRAIN) -> dict:
+    return Trainer(model_dir, opts, report, stage).run(on_run_started)
 

@@ -35,16 +35,18 @@ class DetachedRun:
     log_path: Path
 
 
-def train_command(models_root: Path, name: str, train_args: list[str]) -> list[str]:
+def train_command(models_root: Path, name: str, train_args: list[str],
+                  command: str = "train") -> list[str]:
     """The argv of a trainer process (the CLI contract, so users can run the same line).
-    `train_args` are `train` flags, e.g. `spec.options.options_argv(opts)`, their paths absolute:
-    the trainer runs in the model folder, never in the user's cwd (see slavik_tui.proc)."""
+    `command` is the stage's command (`train`, `sft`, `rl`); `train_args` its flags, e.g.
+    `spec.options.options_argv(opts)`, their paths absolute: the trainer runs in the model
+    folder, never in the user's cwd (see slavik_tui.proc)."""
     return [*child_python(), "-m", "slavik_tui", "--models-dir", str(Path(models_root).resolve()),
-            "train", name, *train_args]
+            command, name, *train_args]
 
 
 def start_detached(models_root: Path, name: str, train_args: list[str],
-                   timeout: float = 300.0) -> DetachedRun:
+                   timeout: float = 300.0, command: str = "train") -> DetachedRun:
     """Start a trainer in its own session and wait until it has opened its run.
 
     Waiting (usually a few seconds: importing torch, reading the data) turns every early
@@ -65,7 +67,7 @@ def start_detached(models_root: Path, name: str, train_args: list[str],
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(pending, "ab") as log:
         proc = subprocess.Popen(
-            train_command(models_root, name, train_args),
+            train_command(models_root, name, train_args, command),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True, env=env, cwd=model_dir,
         )

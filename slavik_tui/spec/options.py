@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import MISSING, dataclass, field, fields
+from functools import cache
 from typing import Any, Callable
 
 from slavik_tui.errors import UserError
@@ -117,7 +118,7 @@ class TrainOptions:
 
     def validate(self) -> None:
         """UserError (with `field` set) for the first value the trainer would refuse."""
-        for flag in FLAGS:
+        for flag in flags_of(type(self)):
             flag.check(getattr(self, flag.key))
 
 
@@ -186,16 +187,28 @@ def _flag_of(f) -> Flag:
     return Flag(key=f.name, default=default, **f.metadata["flag"])
 
 
-FLAGS: tuple[Flag, ...] = tuple(_flag_of(f) for f in fields(TrainOptions))
+@cache
+def flags_of(cls: type) -> tuple[Flag, ...]:
+    """The flags of an options class: TrainOptions, or a stage's subclass of it that adds its
+    own fields (RL, SFT) with `_option` metadata."""
+    return tuple(_flag_of(f) for f in fields(cls))
+
+
+def plan_defaults(cls: type) -> dict[str, Any]:
+    """What None means in a new plan of a stage whose options are `cls`."""
+    return {f.key: f.plan_default for f in flags_of(cls) if f.plan_default is not None}
+
+
+FLAGS: tuple[Flag, ...] = flags_of(TrainOptions)
 FLAG = {f.key: f for f in FLAGS}
 FORM_FLAGS: tuple[Flag, ...] = tuple(f for f in FLAGS if f.label)
-PLAN_DEFAULTS = {f.key: f.plan_default for f in FLAGS if f.plan_default is not None}
+PLAN_DEFAULTS = plan_defaults(TrainOptions)
 
 
 def options_argv(opts: TrainOptions) -> list[str]:
-    """The `train` flags that give `opts` (the detached trainer's argv, the form's preview):
-    parsing them gives `opts` back; a value at its default needs no flag and has none."""
-    return [word for flag in FLAGS for word in flag.words(getattr(opts, flag.key))]
+    """The flags that give `opts` (the detached trainer's argv, the form's preview): parsing
+    them gives `opts` back; a value at its default needs no flag and has none."""
+    return [word for flag in flags_of(type(opts)) for word in flag.words(getattr(opts, flag.key))]
 
 
 def check_device_name(name: str) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from slavik_tui.atomic import atomic_write_text
 from slavik_tui.errors import UserError
+from slavik_tui.spec.folder import ModelFolder
 from slavik_tui.store.history import History, RunInfo
 
 SVG_SIZE = (120, 35)
@@ -91,7 +92,7 @@ def autosave_run(model_dir: str | Path, run_id: int) -> tuple[Path, Path]:
     if not path.is_file():
         raise UserError(f"{model_dir} has no history.sqlite; is it a model folder?")
     svg_path, csv_path = chart_paths(model_dir, run_id)
-    svg_path.parent.mkdir(parents=True, exist_ok=True)
+    ModelFolder(model_dir).inner_dir(svg_path.parent)  # a linked charts/ is refused
     with History(path, readonly=True) as history:
         run = history.run(int(run_id))
         steps = history.steps_arrays(run.id, include_superseded=True)

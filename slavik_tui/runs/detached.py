@@ -60,8 +60,8 @@ def start_detached(models_root: Path, name: str, train_args: list[str],
             f"model '{name}' is already being trained (pid {holder}); "
             f"watch it with `slavik-tui watch {name}` or stop it with `slavik-tui stop {name}`"
         )
-    runs_dir = ModelFolder(model_dir).runs_dir
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    folder = ModelFolder(model_dir)
+    runs_dir = folder.inner_dir(folder.runs_dir)  # a linked runs/ is refused
     _tidy_pending_logs(model_dir, older_than=timeout)
     pending = runs_dir / f"starting-{uuid.uuid4().hex[:8]}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -154,6 +154,23 @@ class ModelFolder:
             )
         return self.data_dir / f"{sha256}{suffix}"
 
+    def inner_dir(self, path: Path, create: bool = True) -> Path:
+        """`path` (runs/, charts/: a folder of this model), refused when it is a symbolic link
+        or not a folder, so nothing is ever written outside the model through it; made when
+        `create`. Returns `path`."""
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            if create:
+                path.mkdir(exist_ok=True)
+            return path
+        if not stat.S_ISDIR(mode):  # lstat: a link to a folder is a link, not a folder
+            raise UserError(
+                f"{path} is {_KIND_WORDS[_kind_of(mode)]}, not a folder of the model; "
+                f"slavik-tui writes only inside the model's folder: remove it (rm {path}) "
+                "and run the command again")
+        return path
+
     def run_log(self, run_id: int) -> Path:
         return self.runs_dir / f"{int(run_id)}.log"
 

@@ -430,3 +430,42 @@ def test_export_onto_a_device_or_fifo_is_refused(trained, tmp_path):
     link.symlink_to(tmp_path / "elsewhere")
     with pytest.raises(UserError, match="symbolic link"):
         export(trained, link, "hf")
+
+
+# ---- #6: a linked charts/ or runs/ is never written through ---------------------------------
+@pytest.mark.parametrize("sub", ["charts", "runs"])
+def test_linked_inner_folders_are_refused_and_the_advice_works(trained, tmp_path, sub):
+    from slavik_tui.charts.autosave import autosave_run
+    from slavik_tui.runs import start_detached
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = trained / sub
+    if link.exists():
+        shutil.rmtree(link)
+    link.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UserError) as info:
+        if sub == "charts":
+            autosave_run(trained, runs(trained)[-1].id)
+        else:
+            start_detached(trained.parent, trained.name, ["--iters", "1"])
+    message = one_line(info.value)
+    assert "symbolic link" in message and f"rm {link}" in message
+    assert list(outside.iterdir()) == []
+    os.remove(link)  # the advice, followed
+    if sub == "charts":
+        svg, csv_path = autosave_run(trained, runs(trained)[-1].id)
+        assert svg.parent == link and svg.is_file() and not link.is_symlink()
+
+
+def test_chart_saved_from_the_app_refuses_a_linked_charts_folder(tmp_path):
+    from slavik_tui.ui.chart.save import prepare_save
+
+    model = tmp_path / "m"
+    model.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (model / "charts").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UserError, match="symbolic link"):  # refused before anything is drawn
+        prepare_save(model / "charts", None, "t", None)
+    assert list(outside.iterdir()) == []

@@ -20,6 +20,7 @@ from slavik_tui.atomic import atomic_write_text, replacing
 from slavik_tui.charts.frame import Frame
 from slavik_tui.charts.series import Series, time_origin
 from slavik_tui.charts.svg import frame_svg
+from slavik_tui.spec.folder import ModelFolder
 from slavik_tui.ui.chart.view import ChartView
 
 NOTE_WIDTH = 38
@@ -80,6 +81,8 @@ def prepare_save(
     file names that are free now, the SVG text, the visible series' rows in the frame's
     x-range. Creates the folder."""
     folder = Path(directory) if directory is not None else Path.cwd()
+    if directory is not None:  # a model's charts/: never written through a link out of it
+        ModelFolder(folder.parent).inner_dir(folder)
     folder.mkdir(parents=True, exist_ok=True)
     svg = frame_svg(frame, title)
     lo, hi = frame.x_range

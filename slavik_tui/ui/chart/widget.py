@@ -19,6 +19,7 @@ from textual.message import Message
 from slavik_tui.charts.series import Series
 from slavik_tui.charts.theme import PALETTE
 from slavik_tui.charts.training import training_series
+from slavik_tui.errors import UserError
 from slavik_tui.ui.chart.paint import ChartPainter
 from slavik_tui.ui.chart.save import SaveJob, prepare_save, saved_note
 
@@ -266,7 +267,7 @@ class MetricsChart(ChartPainter):
     def action_save(self) -> None:
         try:
             job = self._prepare_save(self.save_dir)
-        except OSError as exc:
+        except (OSError, UserError) as exc:
             self.notify(f"Could not save the chart: {exc}", severity="error")
             return
         self._write_save(job)

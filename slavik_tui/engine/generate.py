@@ -7,8 +7,9 @@
   `Decoder.step` (see engine/model.py for why that is fast on a CPU).
 - **Whole characters only.** A byte-level BPE token can be half of a Cyrillic letter or a
   quarter of an emoji. Token bytes go through an incremental UTF-8 decoder, which holds back
-  an incomplete character until its last byte arrives; at the end, a dangling partial
-  character comes out as U+FFFD rather than being lost silently.
+  an incomplete character until its last byte arrives. Invalid bytes come out as U+FFFD
+  where they are; a character cut off by `max_tokens` (bytes that could still have become
+  one) is dropped, so the text never ends in U+FFFD.
 - **Context.** A prompt longer than the model's context keeps its last `context` tokens. When
   the text being generated fills the context, the cache slides: it is rebuilt from the last
   `context // 2` tokens (one prefill) and generation goes on, so `max_tokens` may exceed the
@@ -31,6 +32,7 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 import math
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -87,6 +89,7 @@ def generate(
     top_p: float = 0.95,
     repetition_penalty: float = 1.0,
     seed: int | None = None,
+    stats: "GenerationStats | None" = None,
 ) -> Iterator[str]:
     """Continue `prompt` with up to `max_tokens` sampled tokens, yielding text pieces.
 
@@ -95,14 +98,50 @@ def generate(
     1 = off (> 1 makes every token already in the prompt or output less likely, as in CTRL /
     Hugging Face). The arguments are checked here, at the call (UserError), not on the first
     `next()`. An empty prompt starts from the end-of-text token, i.e. a new document.
+    A `GenerationStats` passed as `stats` is filled in as the text streams (counts, timings).
     """
+    started = time.perf_counter()
     _check_args(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, prompt)
     sampling = Sampling.checked(model, tokenizer, max_tokens, temperature, top_k, top_p,
                                 repetition_penalty, seed)
     eot = int(tokenizer.eot_id)
     ids = tokenizer.encode(prompt) if prompt else []
     ids = (ids or [eot])[-model.cfg.context:]
-    return stream_ids(model, tokenizer, ids, sampling, stops=frozenset({eot}))
+    if stats is not None:
+        stats.started = started
+    return stream_ids(model, tokenizer, ids, sampling, stops=frozenset({eot}), stats=stats)
+
+
+@dataclass
+class GenerationStats:
+    """What one generation did, filled in by `stream_ids` (times from `time.perf_counter`):
+    `started` when the call began (tokenizing and the weights' snapshot included),
+    `first_token` when the first new token was sampled, `finished` when the stream ended."""
+
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    started: float | None = None
+    first_token: float | None = None
+    finished: float | None = None
+
+    @property
+    def time_to_first_token(self) -> float | None:
+        if self.started is None or self.first_token is None:
+            return None
+        return self.first_token - self.started
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """New tokens per second from the start of the call to the end (prefill included)."""
+        if self.started is None or self.finished is None or self.finished <= self.started:
+            return None
+        return self.new_tokens / (self.finished - self.started)
+
+    def line(self) -> str:
+        ttft, rate = self.time_to_first_token, self.tokens_per_second
+        return (f"prompt {self.prompt_tokens} tokens, {self.new_tokens} new tokens, "
+                f"first token after {'-' if ttft is None else f'{ttft * 1000:.0f} ms'}, "
+                f"{'-' if rate is None else f'{rate:,.1f}'} tok/s")
 
 
 @dataclass(frozen=True)
@@ -180,11 +219,17 @@ class _Sampler:
 
 
 def stream_ids(model, tokenizer, prompt: list[int], sampling: Sampling,
-               stops: frozenset[int]) -> Iterator[str]:
+               stops: frozenset[int], stats: GenerationStats | None = None) -> Iterator[str]:
     """Sample after the token ids `prompt`, yielding text pieces (whole characters only) until
     a token in `stops` (not yielded) or `sampling.max_tokens`. Stop tokens in the prompt are
     not counted by the repetition penalty (penalising `<|end|>` would teach a chat never to
-    stop). At the context limit the window slides, keeping the latest half."""
+    stop). At the context limit the window slides, keeping the latest half. `stats` (a
+    `GenerationStats`) counts the prompt's and the new tokens (a stop token is not counted)
+    and times the first token and the end."""
+    if stats is not None:
+        stats.prompt_tokens = len(prompt)
+        if stats.started is None:
+            stats.started = time.perf_counter()
     context = model.cfg.context
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     max_tokens = sampling.max_tokens
@@ -202,6 +247,12 @@ def stream_ids(model, tokenizer, prompt: list[int], sampling: Sampling,
     for n in range(max_tokens):
         with torch.inference_mode():
             token = sample(logits)
+            if stats is not None:
+                if n == 0:
+                    stats.first_token = time.perf_counter()
+                if token not in stops:
+                    stats.new_tokens += 1
+                    stats.finished = time.perf_counter()
             if token not in stops and n < max_tokens - 1:  # logits for the next token
                 history.append(token)
                 sample.mark([token])
@@ -216,6 +267,8 @@ def stream_ids(model, tokenizer, prompt: list[int], sampling: Sampling,
         piece = utf8.decode(tokenizer.token_bytes(token))
         if piece:
             yield piece
-    tail = utf8.decode(b"", final=True)
-    if tail:
-        yield tail
+    if stats is not None:
+        stats.finished = time.perf_counter()
+    # Bytes still held are the start of a character that max_tokens cut off (invalid bytes
+    # came out as U+FFFD as soon as they were seen): drop them rather than end the text with
+    # a U+FFFD, which is what the eval sample of 32 tokens used to show.

@@ -94,12 +94,30 @@ def test_multibyte_characters_come_out_whole():
     assert "\ufffd" not in "".join(pieces)
 
 
-def test_a_dangling_partial_character_is_flushed_as_replacement():
+def test_invalid_bytes_are_replaced_and_a_cut_off_character_is_dropped():
+    # "П"'s first byte followed by the start of another character is invalid (U+FFFD where it
+    # is); the first 3 of 👋's 4 bytes, cut off by max_tokens, are held and then dropped.
     data = "ok".encode() + "П".encode()[:1] + "👋".encode()[:3]
     model = ScriptedModel(script(list(data), then=256))
     pieces = list(generate(model, ByteTokenizer(), "x", max_tokens=6, temperature=0))
-    assert pieces[:2] == ["o", "k"]
-    assert "".join(pieces) == data.decode("utf-8", errors="replace")  # "ok\ufffd\ufffd"
+    assert pieces == ["o", "k", "\ufffd"]
+    model = ScriptedModel(script(list("да".encode()), then=256))
+    pieces = list(generate(model, ByteTokenizer(), "x", max_tokens=3, temperature=0))
+    assert pieces == ["д"]  # "а" cut after its first byte: no U+FFFD at the end
+
+
+def test_stats_count_tokens_and_time_the_first_one():
+    from slavik_tui.engine.generate import GenerationStats
+
+    model = ScriptedModel(script(list(b"hello"), then=256))  # then end-of-text
+    stats = GenerationStats()
+    pieces = list(generate(model, ByteTokenizer(), "hi!", max_tokens=50, temperature=0,
+                           stats=stats))
+    assert "".join(pieces) == "hello"
+    assert (stats.prompt_tokens, stats.new_tokens) == (3, 5)  # the stop token not counted
+    assert stats.started <= stats.first_token <= stats.finished
+    assert 0 <= stats.time_to_first_token and stats.tokens_per_second > 0
+    assert stats.line().startswith("prompt 3 tokens, 5 new tokens, first token after ")
 
 
 def test_stops_at_end_of_text_and_after_max_tokens():

@@ -90,8 +90,8 @@ class Attention(nn.Module):
         super().__init__()
         d = cfg.d_model
         self.n_heads, self.head_dim = cfg.n_heads, cfg.head_dim
-        # Separate q/k/v projections (HF names). A fused qkv matmul measured no faster for
-        # training on CPU, and the decoder fuses them itself where it does pay off.
+        # Separate q/k/v weights (HF's names and layout, so export is a rename); forward
+        # concatenates them into one matmul.
         self.q_proj = nn.Linear(d, d, bias=False)
         self.k_proj = nn.Linear(d, d, bias=False)
         self.v_proj = nn.Linear(d, d, bias=False)
@@ -99,11 +99,14 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
-        shape = (B, T, self.n_heads, self.head_dim)
-        q = self.q_proj(x).view(shape).transpose(1, 2)  # (B, H, T, hd)
-        k = self.k_proj(x).view(shape).transpose(1, 2)
-        v = self.v_proj(x).view(shape).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        H, hd = self.n_heads, self.head_dim
+        # One matmul for q, k and v (the weights concatenated per call: 3·d² values, cheap
+        # next to the activations) and RoPE on q and k together: half the small operations.
+        w = torch.cat((self.q_proj.weight, self.k_proj.weight, self.v_proj.weight))
+        qkv = F.linear(x, w).view(B, T, 3 * H, hd)
+        qk = apply_rope(qkv[:, :, : 2 * H], cos[:, None], sin[:, None])  # (B, T, 2H, hd)
+        q, k = qk.transpose(1, 2).split(H, dim=1)  # (B, H, T, hd) each
+        v = qkv[:, :, 2 * H :].transpose(1, 2)
         y = causal_attention(q, k, v)  # SDPA, or explicit bf16 matmuls (engine/attention.py)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, C))
 
@@ -118,7 +121,10 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(cfg.ffn_hidden, cfg.d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        # gate and up in one matmul (weights concatenated per call, as q/k/v in Attention)
+        w = torch.cat((self.gate_proj.weight, self.up_proj.weight))
+        gate, up = F.linear(x, w).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class Block(nn.Module):

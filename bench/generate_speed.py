@@ -1,6 +1,6 @@
 """How fast does `generate()` write? Tokens per second at batch 1, against two references.
 
-    python bench/generate_speed.py [--repeats 7] [--tokens 256] [--threads N]
+    python bench/generate_speed.py [--repeats 7] [--tokens 256] [--threads N] [--quick]
 
 The seed config (6 layers, 8 heads, d_model 256, context 256, vocab 8000) with random
 weights, and a byte-level BPE tokenizer trained on real text from ../shared/data when it is
@@ -13,7 +13,8 @@ the median of the rounds is reported.
     generate   engine/generate.py (fused KV-cache decoder + top-k-then-numpy sampling)
     kv-plain   a straightforward KV cache: the model's own modules, one token at a time,
                a static cache written by slicing, sampling with torch ops
-    naive      nanoGPT's sample(): no cache, the whole (cropped) sequence re-run per token
+    nanogpt    nanoGPT's own model.generate on nanoGPT's model at the same size (no cache, the
+               whole cropped sequence re-run per token; bench/nanogpt_ref.py)
 
 A random model could sample end-of-text at any step and stop early; the tokenizer is
 wrapped so that no id counts as end-of-text, and every run produces exactly --tokens tokens.
@@ -39,6 +40,9 @@ from slavik_tui.spec.config import ModelConfig  # noqa: E402
 from slavik_tui.engine.generate import generate  # noqa: E402
 from slavik_tui.engine.model import GPT, apply_rope  # noqa: E402
 from slavik_tui.engine.tokenizer import Tokenizer  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from nanogpt_ref import RefGPT, cpu_flags  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SAMPLING = dict(temperature=0.8, top_k=50, top_p=0.95)
@@ -117,17 +121,16 @@ def kv_plain(model: GPT, tokenizer, prompt: str, max_tokens: int, seed: int) -> 
             return n_new
 
 
-@torch.inference_mode()
-def naive(model: GPT, tokenizer, prompt: str, max_tokens: int, seed: int) -> int:
-    """nanoGPT's sample(): re-run the whole (cropped) sequence for every new token."""
+def naive(model, tokenizer, prompt: str, max_tokens: int, seed: int) -> int:
+    """nanoGPT's own `model.generate` (bench/nanogpt_ref.py: its model, no KV cache, the whole
+    cropped sequence re-run per token), temperature 0.8 and top-k 50 as ours."""
     gen = torch.Generator().manual_seed(seed)
     idx = torch.tensor([tokenizer.encode(prompt)])
-    for _ in range(max_tokens):
-        logits, _ = model(idx[:, -model.cfg.context:])
-        nxt = torch_sample(logits[:, -1], gen, **SAMPLING)
-        tokenizer.token_bytes(int(nxt))
-        idx = torch.cat([idx, nxt], dim=1)
-    return max_tokens
+    out = model.generate(idx, max_tokens, temperature=SAMPLING["temperature"],
+                         top_k=SAMPLING["top_k"], generator=gen)
+    for t in out[0, idx.shape[1]:].tolist():
+        tokenizer.token_bytes(t)
+    return out.shape[1] - idx.shape[1]
 
 
 def ours(model: GPT, tokenizer: NoStopTokenizer, prompt: str, max_tokens: int, seed: int) -> int:
@@ -143,11 +146,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7, help="rounds (median reported)")
     ap.add_argument("--tokens", type=int, default=256, help="new tokens per run")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
-    ap.add_argument("--naive-repeats", type=int, default=3, help="rounds for the slow naive run")
+    ap.add_argument("--naive-repeats", type=int, default=3, help="rounds for the slow nanogpt run")
+    ap.add_argument("--quick", action="store_true", help="3 rounds (nanogpt: 1)")
     args = ap.parse_args()
+    if args.quick:
+        args.repeats, args.naive_repeats = 3, 1
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    print(cpu_flags())
     text, source = training_text()
     t0 = time.perf_counter()
     tok = Tokenizer.train([text], 8000)
@@ -156,6 +163,8 @@ def main() -> None:
     cfg = ModelConfig()  # the seed config
     torch.manual_seed(0)
     model = GPT(cfg).eval()
+    torch.manual_seed(0)
+    nano = RefGPT(cfg.vocab_size, cfg.context, cfg.d_model, cfg.n_layers, cfg.n_heads).eval()
     tokenizer = NoStopTokenizer(tok)
     prompt = "Все"
     assert len(tok.encode(prompt)) == 1, "the prompt should be one token"
@@ -164,16 +173,17 @@ def main() -> None:
           f"{torch.__version__}, {torch.get_num_threads()} threads; {args.tokens} new tokens, "
           f"batch 1, {args.repeats} rounds")
 
-    variants = {"generate": ours, "kv-plain": kv_plain, "naive": naive}
+    variants = {"generate": (ours, model), "kv-plain": (kv_plain, model),
+                "nanogpt": (naive, nano)}
     rates: dict[str, list[float]] = {name: [] for name in variants}
-    for fn in variants.values():  # warm-up (first-call allocations, lazy views)
-        fn(model, tokenizer, prompt, 8, seed=0)
+    for fn, m in variants.values():  # warm-up (first-call allocations, lazy views)
+        fn(m, tokenizer, prompt, 8, seed=0)
     for r in range(args.repeats):
-        for name, fn in variants.items():
-            if name == "naive" and r >= args.naive_repeats:
+        for name, (fn, m) in variants.items():
+            if name == "nanogpt" and r >= args.naive_repeats:
                 continue
             t0 = time.perf_counter()
-            n = fn(model, tokenizer, prompt, args.tokens, seed=r)
+            n = fn(m, tokenizer, prompt, args.tokens, seed=r)
             rates[name].append(n / (time.perf_counter() - t0))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average (1 min, this run included): {load:.2f} on {os.cpu_count()} CPUs; "

@@ -1,6 +1,6 @@
 """Training speed at the seed config, side by side with a nanoGPT-style reference.
 
-    python bench/train_speed.py [--steps 12] [--repeats 3] [--curve 150]
+    python bench/train_speed.py [--steps 10] [--repeats 3] [--curve 150] [--quick]
 
 Times, in one run (the machine's speed drifts between runs, so only ratios measured together
 mean much):
@@ -18,15 +18,12 @@ the two smoothed loss curves — bf16 must stay within 2% of fp32.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,55 +31,11 @@ from slavik_tui.spec.config import ModelConfig  # noqa: E402
 from slavik_tui.engine.model import GPT  # noqa: E402
 from slavik_tui.engine.trainer import make_optimizer  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nanogpt_ref import RefGPT, cpu_flags  # noqa: E402
+
 SEED = dict(vocab_size=8000, context=256, d_model=256, n_layers=6, n_heads=8)
 BATCH = 8
-
-
-# ---- the reference: what nanoGPT's eager training loop does -------------------------------
-class RefBlock(nn.Module):
-    def __init__(self, d: int, heads: int, ctx: int):
-        super().__init__()
-        self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-
-    def forward(self, x):
-        B, T, C = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # nanoGPT's "flash" path
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
-        x = x + self.proj(y)
-        return x + self.out(F.gelu(self.fc(self.ln2(x))))
-
-
-class RefGPT(nn.Module):
-    def __init__(self, vocab: int, ctx: int, d: int, layers: int, heads: int):
-        super().__init__()
-        self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
-        self.blocks = nn.ModuleList(RefBlock(d, heads, ctx) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(d)
-        self.head = nn.Linear(d, vocab, bias=False)
-        self.head.weight = self.wte.weight
-        # nanoGPT's init (std 0.02, residual projections scaled by 1/sqrt(2L)). Without it,
-        # PyTorch's N(0, 1) embedding saturates the softmax and the head's gradient fills
-        # with denormals, which made the reference 20× slower in its backward matmuls.
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-        for block in self.blocks:
-            for proj in (block.proj, block.out):
-                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * layers))
-
-    def forward(self, idx, targets):
-        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1)))
-        for block in self.blocks:
-            x = block(x)
-        logits = self.head(self.ln_f(x))
-        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
 
 # ---- timing ---------------------------------------------------------------------------------
@@ -190,7 +143,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--curve", type=int, default=0, help="steps of the fp32-vs-bf16 check")
+    ap.add_argument("--quick", action="store_true", help="4 steps × 2 repeats, no curve")
     args = ap.parse_args()
+    if args.quick:
+        args.steps, args.repeats, args.curve = 4, 2, 0
+    print(cpu_flags())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {SEED}")
     peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     print(f"matmul peak: fp32 {peak32 / 1e9:,.0f} GFLOP/s, bf16 {peak16 / 1e9:,.0f} GFLOP/s")
@@ -213,6 +170,12 @@ def main() -> None:
         mfu = flops_per_token(cfg) * tok_s / peak
         print(f"{name:5s} {ms:8.1f} ms/step  {tok_s:9,.0f} tokens/s  MFU {mfu:6.1%} "
               f"(of its dtype's peak)  speed-up vs ref {ref_ms / ms:5.2f}x")
+    for name, peak in (("fp32", peak32), ("bf16", peak16)):
+        floor = flops_per_token(cfg) * tokens / peak * 1000
+        ms = statistics.median(results[name]) * 1000
+        print(f"physical limit ({name}): the step's matmul FLOPs at the peak above take "
+              f"{floor:.0f} ms; the step is {ms / floor:.1f}x that; 2x ref needs "
+              f"{ref_ms / 2:.0f} ms")
     if args.curve:
         ids = real_tokens(3_000_000)
         a, b = curve("fp32", args.curve, ids), curve("bf16", args.curve, ids)

@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_flags(p)
     p.add_argument("--detach", action="store_true",
                    help="run in the background, surviving the terminal; prints the run id")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the command that would train (torchrun with --nproc/--nnodes)")
 
     p = sub.add_parser("stop", parents=[common], help="stop a model's training gracefully")
     p.add_argument("name")

@@ -10,7 +10,7 @@ from slavik_tui.cli.common import PROG, note, say, workspace
 from slavik_tui.cli.parser import new_config, train_options
 from slavik_tui.errors import UserError
 from slavik_tui.spec.folder import validate_name
-from slavik_tui.spec.options import options_argv
+from slavik_tui.spec.options import check_launch, options_argv
 
 
 def cmd_new(args) -> int:
@@ -29,6 +29,9 @@ def cmd_train(args) -> int:
     ws = workspace(args)
     model_dir = ws.model_dir(args.name)
     opts = train_options(args)  # checked here, so a detached start fails in the foreground
+    check_launch(opts)
+    if opts.launched or getattr(args, "dry_run", False):
+        return launch(ws, model_dir, args, opts)
     if args.detach:
         from slavik_tui.runs import start_detached
 
@@ -46,6 +49,49 @@ def cmd_train(args) -> int:
         train(model_dir, opts, report=say)
     except TrainingFailed as exc:
         print(f"{PROG}: training failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def launch(ws, model_dir: Path, args, opts, command: str = "train") -> int:
+    """`--nproc N` / `--nnodes K`: torchrun over N ranks (here, or detached), each running
+    `slavik-tui <command> NAME` with the same flags; `--dry-run` prints the command only."""
+    import shlex
+    import subprocess
+
+    from slavik_tui.runs.detached import launch_command, launcher_env, start_detached
+    from slavik_tui.store.lock import lock_holder
+
+    opts = dataclasses.replace(opts, data=[str(Path(p).resolve()) for p in opts.data])
+    argv = launch_command(ws.root, args.name, opts, command)
+    if getattr(args, "dry_run", False):
+        print(shlex.join(argv))
+        return 0
+    if not opts.launched:  # only --dry-run brought us here
+        raise AssertionError("launch() without a launch")
+    holder = lock_holder(model_dir) if opts.node_rank == 0 else None
+    if holder:
+        raise UserError(
+            f"model '{args.name}' is already being trained (pid {holder}); "
+            f"watch it with `{PROG} watch {args.name}` or stop it with `{PROG} stop {args.name}`")
+    if args.detach:
+        run = start_detached(ws.root, args.name, [], command=command, argv=argv)
+        print(run.run_id)
+        note(f"run {run.run_id} of '{args.name}' is training in the background on "
+             f"{opts.nproc * opts.nnodes} processes (torchrun pid {run.pid}); log: "
+             f"{run.log_path}; watch: {PROG} watch {args.name}; stop: {PROG} stop {args.name}")
+        return 0
+    note(shlex.join(argv))
+    proc = subprocess.Popen(argv, env=launcher_env(), cwd=model_dir)
+    while True:
+        try:
+            code = proc.wait()
+            break
+        except KeyboardInterrupt:  # the ranks got the SIGINT too: wait for their checkpoint
+            continue
+    if code != 0:
+        print(f"{PROG}: training failed: torchrun exited with code {code} (the failing "
+              "rank's error is above; the last checkpoint is kept)", file=sys.stderr)
         return 1
     return 0
 

@@ -45,8 +45,70 @@ def train_command(models_root: Path, name: str, train_args: list[str],
             command, name, *train_args]
 
 
+def torchrun_command(models_root: Path, name: str, train_args: list[str], opts,
+                     command: str = "train") -> list[str]:
+    """The launcher's argv when `opts` (TrainOptions or a stage's subclass) asks for several
+    processes or machines: PyTorch's own `torch.distributed.run` (torchrun), started isolated
+    (`python -P`), each of its processes running the stage's ordinary command. `train_args`
+    are the ranks' flags, without the launch ones (`rank_argv`).
+
+    One machine: `--standalone --nproc-per-node N` (a local rendezvous on a free port).
+    Several: `--nnodes K --node-rank R --master-addr HOST --master-port P` (static
+    rendezvous, the same line on every node but R), or `--rdzv-backend c10d
+    --rdzv-endpoint HOST:PORT --rdzv-id ID` (the id: the model's name, the same on every node).
+    """
+    launcher = [*child_python(), "-m", "torch.distributed.run"]
+    if opts.nnodes == 1 and opts.rdzv_endpoint is None:
+        if opts.master_port is not None:  # a fixed port, e.g. to keep two runs apart
+            launcher += ["--nnodes", "1", "--node-rank", "0", "--master-addr", "127.0.0.1",
+                         "--master-port", str(opts.master_port)]
+        else:
+            launcher += ["--standalone"]
+    elif opts.rdzv_endpoint is not None:
+        launcher += ["--nnodes", str(opts.nnodes), "--rdzv-backend", "c10d",
+                     "--rdzv-endpoint", opts.rdzv_endpoint, "--rdzv-id", f"slavik-{name}"]
+    else:
+        launcher += ["--nnodes", str(opts.nnodes), "--node-rank", str(opts.node_rank),
+                     "--master-addr", opts.master_addr,
+                     "--master-port", str(opts.master_port or 29500)]
+    launcher += ["--nproc-per-node", str(opts.nproc), "--max-restarts", "0"]
+    worker = train_command(models_root, name, train_args, command)[len(child_python()):]
+    return [*launcher, *worker]
+
+
+def rank_argv(opts) -> list[str]:
+    """The flags every rank gets: `opts` without the launch ones (a rank never relaunches)."""
+    import dataclasses
+
+    from slavik_tui.spec.options import LAUNCH_KEYS, options_argv
+
+    defaults = {f.name: f.default for f in dataclasses.fields(opts) if f.name in LAUNCH_KEYS}
+    plain = dataclasses.replace(opts, **defaults)
+    return options_argv(plain)
+
+
+def launch_command(models_root: Path, name: str, opts, command: str = "train") -> list[str]:
+    """The exact command that runs `opts` (what `--dry-run` prints and the form previews):
+    torchrun over the ranks when several processes or machines are asked for, else the
+    trainer itself. No torch imported (the app calls it for its preview)."""
+    from slavik_tui.spec.options import check_launch
+
+    check_launch(opts)
+    if opts.launched:
+        return torchrun_command(models_root, name, rank_argv(opts), opts, command)
+    return train_command(models_root, name, rank_argv(opts), command)
+
+
+def launcher_env() -> dict:
+    """The environment of a trainer or launcher: unbuffered output, and PYTHONSAFEPATH so the
+    ranks torchrun starts (`python -u -m slavik_tui`, without -P) are isolated from the cwd
+    too."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1"}
+
+
 def start_detached(models_root: Path, name: str, train_args: list[str],
-                   timeout: float = 300.0, command: str = "train") -> DetachedRun:
+                   timeout: float = 300.0, command: str = "train",
+                   argv: list[str] | None = None) -> DetachedRun:
     """Start a trainer in its own session and wait until it has opened its run.
 
     Waiting (usually a few seconds: importing torch, reading the data) turns every early
@@ -64,10 +126,10 @@ def start_detached(models_root: Path, name: str, train_args: list[str],
     runs_dir = folder.inner_dir(folder.runs_dir)  # a linked runs/ is refused
     _tidy_pending_logs(model_dir, older_than=timeout)
     pending = runs_dir / f"starting-{uuid.uuid4().hex[:8]}.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = launcher_env()
     with open(pending, "ab") as log:
         proc = subprocess.Popen(
-            train_command(models_root, name, train_args, command),
+            argv or train_command(models_root, name, train_args, command),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True, env=env, cwd=model_dir,
         )
@@ -77,6 +139,8 @@ def start_detached(models_root: Path, name: str, train_args: list[str],
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = _run_of_pid(model_dir, proc.pid)
+        if run is None and argv is not None:  # a launcher: rank 0 (its child) holds the lock
+            run = live_run(model_dir)
         if run is not None:
             log_path = ModelFolder(model_dir).run_log(run.id)
             os.replace(pending, log_path)  # the trainer keeps writing through its open fd

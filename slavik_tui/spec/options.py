@@ -53,6 +53,10 @@ def _device(v: str) -> str | None:
     return None if _DEVICE.match(v) else f"must be {DEVICES_HINT}, got {v!r}"
 
 
+def _port(v: int) -> str | None:
+    return None if 0 < v < 65536 else f"must be a port from 1 to 65535, got {v}"
+
+
 def _option(default: Any, help: str, kind: str, *, metavar: str | None = None,
             label: str | None = None, plan: Any = None, rule: Callable | None = None,
             example: str = "") -> Any:
@@ -115,11 +119,50 @@ class TrainOptions:
     reset_optimizer: bool = _option(False, "continue from the saved weights with a fresh "
                                     "optimizer (when trainer_state.pt is lost or damaged)",
                                     "bool")
+    # ---- the launch (torchrun); never passed on to the ranks themselves ----
+    nproc: int = _option(1, "processes on this machine: one per GPU on CUDA, N gloo "
+                         "processes on CPU (started by torchrun)", "int", metavar="N",
+                         rule=_positive)
+    nnodes: int = _option(1, "machines in the run (each starts the same command with its "
+                          "--node-rank)", "int", metavar="K", rule=_positive)
+    node_rank: int = _option(0, "this machine's number, 0 to K-1 (0 writes the model)", "int",
+                             metavar="R", rule=_not_negative)
+    master_addr: str | None = _option(None, "host of node 0 (with --nnodes K > 1)", "str",
+                                      metavar="HOST")
+    master_port: int | None = _option(None, "port on node 0 (default 29500)", "int",
+                                      metavar="P", rule=_port)
+    rdzv_endpoint: str | None = _option(None, "HOST:PORT of a c10d rendezvous, instead of "
+                                        "--master-addr/--node-rank", "str",
+                                        metavar="HOST:PORT")
 
     def validate(self) -> None:
         """UserError (with `field` set) for the first value the trainer would refuse."""
         for flag in flags_of(type(self)):
             flag.check(getattr(self, flag.key))
+
+    @property
+    def launched(self) -> bool:
+        """Whether these options ask for torchrun (several processes or machines)."""
+        return self.nproc > 1 or self.nnodes > 1
+
+
+LAUNCH_KEYS = ("nproc", "nnodes", "node_rank", "master_addr", "master_port", "rdzv_endpoint")
+
+
+def check_launch(opts) -> None:
+    """The launch flags make one torchrun job: several machines need node 0's address.
+    (Checked where a launch is built, `runs.detached.launch_command`: each flag alone is valid.)"""
+    if opts.node_rank >= opts.nnodes:
+        raise UserError(f"--node-rank {opts.node_rank} must be below --nnodes {opts.nnodes} "
+                        f"(0 to {opts.nnodes - 1})", field="node_rank")
+    if opts.rdzv_endpoint is not None and not re.match(r"^[\w.\-\[\]:]+:\d+$",
+                                                         opts.rdzv_endpoint):
+        raise UserError(f"--rdzv-endpoint must be HOST:PORT, got {opts.rdzv_endpoint!r}",
+                        field="rdzv_endpoint")
+    if opts.nnodes > 1 and not (opts.master_addr or opts.rdzv_endpoint):
+        raise UserError(f"--nnodes {opts.nnodes} needs the address of node 0: add "
+                        "--master-addr HOST (and the same --master-port on every node), or "
+                        "--rdzv-endpoint HOST:PORT", field="master_addr")
 
 
 @dataclass(frozen=True)

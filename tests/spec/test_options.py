@@ -26,10 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # A valid value that differs from the default, for every kind of flag.
 SAMPLES = {"int": 7, "float": 0.25, "bool": True, "list": ["a.txt", "b c/д.txt"]}
 STRINGS = {"device": "cuda:1", "dtype": "bf16", "reward": "distinct", "encoding": "cp1251",
-           "column": "body"}
+           "column": "body", "master_addr": "10.0.0.1", "rdzv_endpoint": "10.0.0.1:29400"}
+INTS = {"node_rank": 3}  # below the sample --nnodes
 
 
 def sample(flag):
+    if flag.key in INTS:
+        return INTS[flag.key]
     return STRINGS[flag.key] if flag.kind == "str" else SAMPLES[flag.kind]
 
 

@@ -8,6 +8,7 @@ the last checkpoint and every logged point are kept.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -19,6 +20,7 @@ import torch
 
 from slavik_tui.atomic import disk_full_error, is_disk_full, on_disk_full
 from slavik_tui.engine import checkpoint as ckpt
+from slavik_tui.engine import distributed as dist
 from slavik_tui.engine.evals import evaluate
 from slavik_tui.engine.threads import ThreadTuner
 from slavik_tui.errors import DiskFull
@@ -71,6 +73,15 @@ def _as_tuple(value):
 
 # ---- the loop ------------------------------------------------------------------------------
 class TrainLoop:
+    """One run's steps. Under torchrun the trainer sets `world` (this rank's place: rank,
+    size, is_main) and `ddp` (the DistributedDataParallel around `model`; `step_fn` calls
+    it): each rank steps its share of the global batch, and only `world.is_main` saves,
+    evaluates and reports. A stage's subclass that overrides `train_step` keeps that split
+    (see `micro_batches` and `finish_step`)."""
+
+    world: dist.World = dist.SINGLE
+    ddp: torch.nn.Module | None = None
+
     def __init__(self, trainer, model, step_fn, optimizer, data, tokenizer, cfg, plan, device,
                  dtype, history, run_id, reward_fn, reward_ctx, tuner: ThreadTuner):
         self.t = trainer
@@ -92,15 +103,19 @@ class TrainLoop:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        accum = plan["grad_accum"]
+        accum = dist.rank_accum(plan["grad_accum"], self.world)
         total = torch.zeros((), device=self.device)
-        for micro in range(accum):
-            x, y = self.data.get_batch("train", plan["batch_size"], step * accum + micro, plan["seed"])
+        for micro, sync in self.micro_batches(accum):
+            index = dist.micro_index(step, micro, plan["grad_accum"], self.world)
+            x, y = self.data.get_batch("train", plan["batch_size"], index, plan["seed"])
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            with self._autocast():
-                _, loss = self.step_fn(x, y)
-            (loss / accum).backward()
+            with sync:
+                with self._autocast():
+                    _, loss = self.step_fn(x, y)
+                (loss / accum).backward()
             total += loss.detach()
+        total = self.finish_step(total)
+        accum = plan["grad_accum"]
         if plan["grad_clip"] > 0:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), plan["grad_clip"]))
         else:
@@ -111,6 +126,23 @@ class TrainLoop:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss_value, lr, grad_norm
+
+    def micro_batches(self, accum: int):
+        """(micro, context) for each of this rank's micro-steps: DDP's no_sync on all but the
+        last, so gradients are all-reduced once per step."""
+        for micro in range(accum):
+            last = micro == accum - 1
+            no_sync = self.ddp is not None and self.world.distributed and not last
+            yield micro, self.ddp.no_sync() if no_sync else contextlib.nullcontext()
+
+    def finish_step(self, loss_sum: torch.Tensor) -> torch.Tensor:
+        """The loss summed over the whole world's micro-batches (this rank's alone in one
+        process), and every rank learns whether any was asked to stop: all ranks stop after
+        the same step."""
+        loss_sum, stop = dist.agree(self.world, loss_sum, self.t.stop_requested)
+        if stop:
+            self.t.stop_requested = True
+        return loss_sum
 
     def evaluate(self, step: int) -> dict:
         """val loss, bits/byte, reward and a sample (engine/evals.py)."""
@@ -123,6 +155,8 @@ class TrainLoop:
         return self.cfg.sizes_mb()["checkpoint"]
 
     def save(self, step: int) -> None:
+        if not self.world.is_main:
+            return
         weights = ckpt.serialize_weights(
             self.model.state_dict(), {"format": "pt", "step": str(step)}
         )
@@ -176,7 +210,8 @@ class TrainLoop:
                 if step % plan["save_every"] == 0 or step == target or stopping:
                     self.save(step)
                     last_saved = step
-                if step % plan["eval_every"] == 0 or step == target or stopping:
+                if self.world.is_main and (step % plan["eval_every"] == 0 or step == target
+                                           or stopping):
                     ev = self.evaluate(step)
                     history.log_eval(self.run_id, step, time.time(), ev["val_loss"],
                                      ev["val_bpb"], ev["reward"], self.size_mb())
@@ -193,10 +228,12 @@ class TrainLoop:
                 self._end("failed", str(full))  # no chart: it would need space too
                 raise full from None
             self._end("failed", f"{type(exc).__name__}: {exc}")
-            autosave_charts(self.t.model_dir, self.run_id)
+            if self.world.is_main:
+                autosave_charts(self.t.model_dir, self.run_id)
             raise
         history.end_run(self.run_id, status, reason)
-        autosave_charts(self.t.model_dir, self.run_id)
+        if self.world.is_main:
+            autosave_charts(self.t.model_dir, self.run_id)
         elapsed = time.time() - started
         if status == "failed":
             report(f"run {self.run_id} failed: {reason}")

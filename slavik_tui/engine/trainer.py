@@ -15,6 +15,8 @@ any UI.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import os
 import signal
@@ -25,6 +27,7 @@ import torch
 
 from slavik_tui.atomic import on_disk_full
 from slavik_tui.engine import checkpoint as ckpt
+from slavik_tui.engine import distributed as dist
 from slavik_tui.engine import reward as rewards
 from slavik_tui.engine.data import TokenData, add_datasets, load_corpus_words
 from slavik_tui.engine.device import (  # noqa: F401 - pick_device re-exported
@@ -153,6 +156,10 @@ class Trainer:
         self.stage = stage
         self.stop_requested = False
         self.name = self.model_dir.name
+        # This process' place in a torchrun job (rank 0 of 1 outside one); only rank 0 writes.
+        self.world = dist.world_from_env()
+        if not self.world.is_main:
+            self.report = lambda line: None
 
     # Signals only set a flag: the current step finishes, then we checkpoint and leave.
     def _install_signal_handlers(self) -> dict:
@@ -173,31 +180,42 @@ class Trainer:
         self.stop_requested = True
 
     def run(self, on_run_started: Callable[[int], None] | None = None) -> dict:
-        """Train until the plan's target step or a stop request. Returns a summary dict."""
-        with ModelLock(self.model_dir):
+        """Train until the plan's target step or a stop request. Returns a summary dict.
+        Under torchrun, rank 0 holds the lock (the other ranks write nothing)."""
+        lock = ModelLock(self.model_dir) if self.world.is_main else contextlib.nullcontext()
+        with lock:
             old_handlers = self._install_signal_handlers()
             try:
                 return self._run_locked(on_run_started)
             finally:
                 for sig, h in old_handlers.items():
                     signal.signal(sig, h)
+                dist.shutdown(self.world)
 
     def _run_locked(self, on_run_started) -> dict:
         opts, model_dir, report = self.opts, self.model_dir, self.report
         point = start_point(model_dir, opts.reset_optimizer)
         cfg = ModelConfig.load(model_dir / "config.json")
         tokenizer = Tokenizer.load(model_dir / "tokenizer.json")
-        stage = self.stage
-        data = stage.make_data(model_dir, cfg, tokenizer, opts, report)
+        stage, world = self.stage, self.world
+        device = dist.rank_device(pick_device(opts.device), world)
+        dist.init(world, device)
+        if world.is_main:  # rank 0 adds new data; the others read its token cache after
+            data = stage.make_data(model_dir, cfg, tokenizer, opts, report)
+            dist.barrier(world)
+        else:
+            dist.barrier(world)
+            data = stage.make_data(model_dir, cfg, tokenizer, dataclasses.replace(opts, data=[]),
+                                   report)
         reward_ctx = rewards.RewardContext(corpus_words=load_corpus_words(model_dir))
         reward_fn = check_reward(opts.reward, reward_ctx)
 
-        device = pick_device(opts.device)
         dtype = pick_dtype(opts.dtype, device)
         step, state = point.step, point.state
         plan, resuming = make_plan(opts, step, state["plan"] if state else None, stage.kind)
         if plan["start_step"] >= plan["target_step"]:
             raise UserError("nothing to do: use --iters N to train N more steps", field="iters")
+        plan = fit_world(plan, world, resuming or opts.grad_accum is not None, report)
         check_step_fits(cfg, plan["batch_size"], plan["grad_accum"], device)
         for note in point.notes:
             report(note)
@@ -220,11 +238,14 @@ class Trainer:
                 set_rng_state(state["rng"])
             except (KeyError, TypeError, ValueError, RuntimeError, AttributeError):
                 report("the saved random state is unreadable; continuing without it")
-        step_fn = torch.compile(model) if opts.compile else model
-        threads = choose_threads(opts.threads)
+        ddp = dist.wrap(model, world, device)
+        step_fn = torch.compile(ddp) if opts.compile else ddp
+        threads = choose_threads(opts.threads if opts.threads or not world.distributed
+                                 or device.type != "cpu"
+                                 else max(1, (os.cpu_count() or 1) // world.local_size))
         tuner = ThreadTuner(threads)
 
-        history = History(model_dir / "history.sqlite")
+        history = History(model_dir / "history.sqlite") if world.is_main else dist.NullHistory()
         try:
             history.reap_dead_runs()
             config_record = {
@@ -236,6 +257,7 @@ class Trainer:
                 "params": cfg.n_params,
                 "resumed": resuming,
                 "datasets": [Path(d.path).name for d in data.datasets],
+                "world_size": world.size,
             }
             run_id = history.start_run(
                 stage.kind, config_record, step, plan["target_step"], os.getpid()
@@ -246,14 +268,34 @@ class Trainer:
             verb = "resuming" if resuming else "training"
             report(
                 f"run {run_id}: {verb} '{self.name}' from step {step} to {plan['target_step']} "
-                f"on {device} ({config_record['dtype']}, {threads.threads} threads: "
+                f"on {device}{f' x {world.size} processes' if world.distributed else ''} "
+                f"({config_record['dtype']}, {threads.threads} threads: "
                 f"{threads.why}), {cfg.n_params:,} params, {data.train_tokens:,} train tokens"
             )
             loop = stage.loop_class(self, model, step_fn, optimizer, data, tokenizer, cfg, plan,
                              device, dtype, history, run_id, reward_fn, reward_ctx, tuner)
+            loop.world, loop.ddp = world, ddp
             return loop.run(step)
         finally:
             history.close()
+
+
+def fit_world(plan: dict, world: dist.World, fixed: bool, report) -> dict:
+    """The plan's grad_accum counts the micro-batches of the whole world, so it must divide
+    among the ranks. A new plan without --grad-accum takes one micro-batch per rank (the usual
+    DDP global batch, batch_size × world); a fixed one that does not divide is refused."""
+    accum, size = plan["grad_accum"], world.size
+    if accum % size == 0:
+        return plan
+    if not fixed:
+        report(f"--grad-accum {size}: one micro-batch of {plan['batch_size']} per process")
+        return {**plan, "grad_accum": size * math.ceil(accum / size)}
+    fits = size * math.ceil(accum / size)
+    raise UserError(
+        f"--grad-accum {accum} does not divide among {size} processes (the global batch is "
+        f"--batch-size x --grad-accum on any number of processes); use --grad-accum {fits} "
+        f"(or --iters N for a new plan), or a process count that divides {accum}",
+        field="grad_accum")
 
 
 def train(model_dir: Path, opts: TrainOptions, report: Callable[[str], None] = print,

@@ -102,7 +102,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss):
         saved = iter(ctx.saved_tensors)
         grads = [next(saved) if has else None for has in ctx.has]
-        one = grad_loss.device.type == "cpu" and float(grad_loss) == 1.0
+        # Reading the number back is free on a CPU; on a GPU, or traced by torch.compile
+        # (where it would break the graph), always multiply.
+        one = (grad_loss.device.type == "cpu" and not torch.compiler.is_compiling()
+               and float(grad_loss) == 1.0)
         if not one:  # a scaled loss (accumulation, a weighted sum): scale the gradients
             grads = [None if g is None else g * grad_loss for g in grads]
         return grads[0], grads[1], None, None, None

@@ -3,15 +3,16 @@
 `causal_attention(q, k, v)` (each (B, H, T, hd)) equals
 `F.scaled_dot_product_attention(q, k, v, is_causal=True)` up to rounding, and picks:
 
-- CPU, bf16, with a gradient (autocast training on AMX/AVX512-BF16): the scores as one batched matmul that
-  adds the causal mask in its epilogue (`baddbmm(mask, q, kᵀ, alpha=1/√hd)`), a bf16 softmax
-  (computed in float32 inside the kernel), and one more batched matmul. At the seed config
-  (B 8, H 8, T 256, hd 32) forward + backward took 25 ms per layer against 41 ms for SDPA's
-  flash kernel for CPU, whose backward alone was 35 ms (measured side by side, issue 11). The
+- CPU, bf16, with a gradient (autocast training on AMX/AVX512-BF16): the scores as one
+  batched matmul that adds the causal mask in its epilogue (`baddbmm(mask, q, kᵀ,
+  alpha=1/√hd)`), a bf16 softmax (computed in float32 inside the kernel), and one more
+  batched matmul. At the seed config (B 8, H 8, T 256, hd 32) forward + backward took
+  17–25 ms per layer against 38–41 ms for SDPA's flash kernel for CPU, whose backward is the
+  slow part (measured side by side, twice, issue 11). The
   (T × T) scores are 1 MB per head in bf16: at these context lengths they are cheap to keep,
   and the flash kernel's tiling costs more than it saves.
-- everything else (float32, no gradient, CUDA, long contexts): SDPA, which picks flash/memory-efficient
-  kernels itself.
+- everything else (float32, no gradient, CUDA, long contexts): SDPA, which picks its
+  flash/memory-efficient kernels itself.
 """
 
 from __future__ import annotations

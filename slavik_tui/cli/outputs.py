@@ -52,8 +52,10 @@ def cmd_export(args) -> int:
     out = check_output(args.out, ws.root, args.force, folder=args.format == "hf")
     from slavik_tui.engine.export import export
 
-    path = export(model_dir, Path(out), args.format)
-    print(f"exported '{args.name}' ({args.format}) to {path or out}")
+    quant = getattr(args, "quant", "f16")
+    path = export(model_dir, Path(out), args.format, quant=quant)
+    what = f"{args.format}, {quant}" if args.format == "gguf" else args.format
+    print(f"exported '{args.name}' ({what}) to {path or out}")
     return 0
 
 

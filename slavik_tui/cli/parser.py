@@ -17,7 +17,7 @@ from slavik_tui.spec.numbers import parse_number, parse_whole
 from slavik_tui.spec.options import TrainOptions, flags_of
 
 PROG = "slavik-tui"
-EXPORT_FORMATS = ("weights", "bf16", "hf")
+EXPORT_FORMATS = ("weights", "bf16", "hf", "gguf")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -118,10 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", nargs=2, metavar=("RUN_ID", "OUT.csv"))
     p.add_argument("--force", action="store_true", help="replace OUT.csv if it exists")
 
-    p = sub.add_parser("export", parents=[common], help="export weights (safetensors / HF)")
+    p = sub.add_parser("export", parents=[common],
+                       help="export weights (safetensors / HF / GGUF for llama.cpp)")
     p.add_argument("name")
     p.add_argument("out")
     p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("--quant", default="f16", choices=("f16", "q8_0"),
+                   help="GGUF tensor type: f16 (default) or q8_0 (about half the size)")
     p.add_argument("--force", action="store_true", help="replace OUT if it is an existing file")
 
     p = sub.add_parser("delete", parents=[common], help="delete a model and all its files")

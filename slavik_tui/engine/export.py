@@ -3,7 +3,11 @@
     export(model_dir, out, "weights")   fp32 safetensors, weights only (≈ 1/3 of a checkpoint)
     export(model_dir, out, "bf16")      the same in bfloat16 (≈ 1/6)
     export(model_dir, out, "hf")        a folder that `AutoModelForCausalLM.from_pretrained(out)`
-                                        and `AutoTokenizer.from_pretrained(out)` load
+                                        and `AutoTokenizer.from_pretrained(out)` load, with our
+                                        chat template (`apply_chat_template` gives our ids)
+    export(model_dir, out, "gguf", quant="f16"|"q8_0")
+                                        one GGUF file for llama.cpp (engine/gguf.py), with the
+                                        chat template and <|end|> as its end-of-turn token
 
 "weights" and "bf16" keep our parameter names (`GPT.load_state_dict(..., strict=False)` reads
 them back; a tied LM head is stored once, as `embed_tokens.weight`) and carry the model config
@@ -47,30 +51,42 @@ FORMATS = {
     "weights": "safetensors file, fp32 weights only",
     "bf16": "safetensors file, bfloat16 weights only (half the size)",
     "hf": "Hugging Face transformers folder (LlamaForCausalLM + tokenizer)",
+    "gguf": "GGUF file for llama.cpp (f16, or q8_0 with --quant q8_0)",
 }
 
 
-def export(model_dir: str | os.PathLike, out: str | os.PathLike, fmt: str) -> Path:
-    """Export the model in `model_dir` to `out` as `fmt` (one of FORMATS); returns `out`."""
+def export(model_dir: str | os.PathLike, out: str | os.PathLike, fmt: str,
+           quant: str = "f16") -> Path:
+    """Export the model in `model_dir` to `out` as `fmt` (one of FORMATS); returns `out`.
+    `quant` is the GGUF tensor type (f16 or q8_0); other formats refuse anything but f16."""
     from slavik_tui.engine.checkpoint import load_weights
 
-    _check_format(fmt)
+    _check_format(fmt, quant)
     model_dir = Path(model_dir)
     cfg = ModelConfig.load(model_dir / "config.json")
     _check_out(Path(out), fmt)  # before the (slower) weight load and checksum
     state = load_weights(model_dir)  # UserError "train it first" when never trained
-    return export_state(state, cfg, model_dir / "tokenizer.json", out, fmt)
+    return export_state(state, cfg, model_dir / "tokenizer.json", out, fmt, quant=quant,
+                        name=model_dir.name)
 
 
 def export_state(state_dict: dict, cfg: ModelConfig, tokenizer_json: str | os.PathLike,
-                 out: str | os.PathLike, fmt: str) -> Path:
+                 out: str | os.PathLike, fmt: str, quant: str = "f16",
+                 name: str | None = None) -> Path:
     """Export a GPT state dict (our names; a tied `lm_head.weight` may be absent)."""
     import torch
     from safetensors.torch import save
 
-    _check_format(fmt)
+    _check_format(fmt, quant)
     out = Path(out)
     _check_out(out, fmt)
+    if fmt == "gguf":
+        from slavik_tui.engine.chat.template import CHAT_TEMPLATE
+        from slavik_tui.engine.gguf import export_gguf
+        from slavik_tui.engine.tokenizer import END_OF_TURN
+
+        return export_gguf(state_dict, cfg, tokenizer_json, out, quant=quant,
+                           chat_template=CHAT_TEMPLATE, name=name, end_of_turn=END_OF_TURN)
     tensors = _our_tensors(state_dict, cfg)
     if fmt in ("weights", "bf16"):
         dtype = torch.float32 if fmt == "weights" else torch.bfloat16
@@ -88,10 +104,20 @@ def export_state(state_dict: dict, cfg: ModelConfig, tokenizer_json: str | os.Pa
 
 
 # ---- checks -------------------------------------------------------------------------------
-def _check_format(fmt: str) -> None:
+def _check_format(fmt: str, quant: str = "f16") -> None:
     if fmt not in FORMATS:
         valid = ", ".join(f"{name} ({what})" for name, what in FORMATS.items())
         raise UserError(f"unknown export format {fmt!r}; choose one of: {valid}")
+    if fmt == "gguf":
+        from slavik_tui.engine.gguf import QUANTS
+
+        if quant not in QUANTS:
+            valid = ", ".join(f"{q} ({what})" for q, what in QUANTS.items())
+            raise UserError(f"unknown GGUF quantisation {quant!r}; choose one of: {valid}",
+                            field="quant")
+    elif quant != "f16":
+        raise UserError(f"--quant applies to the gguf format only; drop it for {fmt}",
+                        field="quant")
 
 
 def _check_out(out: Path, fmt: str) -> None:
@@ -179,6 +205,8 @@ def hf_config(cfg: ModelConfig, eot_id: int) -> dict:
 def _export_hf(tensors: dict, cfg: ModelConfig, tokenizer_json: Path, out: Path) -> Path:
     from safetensors.torch import save
 
+    from slavik_tui.engine.chat.template import CHAT_TEMPLATE
+
     if not tokenizer_json.is_file():
         raise UserError(f"{tokenizer_json} is missing; restore the model's tokenizer.json")
     tok = json.loads(tokenizer_json.read_text(encoding="utf-8"))
@@ -205,6 +233,7 @@ def _export_hf(tensors: dict, cfg: ModelConfig, tokenizer_json: Path, out: Path)
             "add_bos_token": False,
             "add_eos_token": False,
             "clean_up_tokenization_spaces": False,  # keep decode lossless
+            "chat_template": CHAT_TEMPLATE,  # apply_chat_template gives our chat ids
         },
         "special_tokens_map.json": {"bos_token": EOT, "eos_token": EOT},
     }

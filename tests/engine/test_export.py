@@ -109,8 +109,13 @@ def test_hf_folder_loads_in_transformers_with_equal_logits(tmp_path, tokenizer_j
 def test_format_and_destination_errors(tmp_path, tokenizer_json):
     model = make_model()
     sd, cfg = model.state_dict(), model.cfg
-    with pytest.raises(UserError, match="weights.*bf16.*hf"):
-        export_state(sd, cfg, tokenizer_json, tmp_path / "x", "gguf")
+    with pytest.raises(UserError, match="weights.*bf16.*hf.*gguf"):
+        export_state(sd, cfg, tokenizer_json, tmp_path / "x", "onnx")
+    with pytest.raises(UserError, match="gguf format only"):
+        export_state(sd, cfg, tokenizer_json, tmp_path / "x", "weights", quant="q8_0")
+    with pytest.raises(UserError, match="f16.*q8_0"):
+        export_state(sd, cfg, tokenizer_json, tmp_path / "x.gguf", "gguf", quant="q4")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.gguf").exists()
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep.txt").write_text("mine")
@@ -148,4 +153,72 @@ def test_export_from_a_model_folder(tmp_path, tokenizer_json):
     out = export(model_dir, tmp_path / "w.safetensors", "bf16")
     loaded = load_file(out)
     assert torch.equal(loaded["embed_tokens.weight"], model.embed_tokens.weight.to(torch.bfloat16))
-    assert set(FORMATS) == {"weights", "bf16", "hf"}
+    assert set(FORMATS) == {"weights", "bf16", "hf", "gguf"}
+
+
+def test_hf_export_carries_our_chat_template(tmp_path, tokenizer_json):
+    """transformers' apply_chat_template on the exported folder gives exactly our chat ids."""
+    transformers = pytest.importorskip("transformers")
+    from slavik_tui.engine.chat.messages import Message
+    from slavik_tui.engine.chat.template import CHAT_TEMPLATE, prompt_ids, render_conversation
+
+    model = make_model()
+    out = export_state(model.state_dict(), model.cfg, tokenizer_json, tmp_path / "hf", "hf")
+    config = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert config["chat_template"] == CHAT_TEMPLATE
+    conv = [Message("system", "Ты помощник."), Message("user", "Привет, как дела?"),
+            Message("assistant", "Хорошо — «ёлка» 👋"), Message("user", "А ещё?")]
+    hf_tok = transformers.AutoTokenizer.from_pretrained(out)
+    dicts = [{"role": m.role, "content": m.content} for m in conv]
+
+    def ids(messages, **kw):
+        got = hf_tok.apply_chat_template(messages, tokenize=True, return_dict=False, **kw)
+        return list(got["input_ids"] if hasattr(got, "keys") else got)
+
+    ours = Tokenizer.load(tokenizer_json)
+    assert ids(dicts[:3]) == render_conversation(conv[:3], ours)[0]
+    assert ids(dicts, add_generation_prompt=True) == prompt_ids(conv, ours)
+
+
+@pytest.mark.parametrize("quant", ["f16", "q8_0"])
+def test_gguf_from_a_model_folder_has_the_chat_template_and_end_of_turn(tmp_path, tokenizer_json,
+                                                                        quant, capsys):
+    """`slavik-tui export NAME OUT.gguf --format gguf --quant Q`: the file gguf's reader opens
+    holds our weights in that type, the chat template and <|end|> as the end-of-turn token."""
+    import gguf
+
+    from slavik_tui.cli import main
+    from slavik_tui.engine.chat.template import CHAT_TEMPLATE
+    from slavik_tui.engine.tokenizer import END_OF_TURN
+
+    model = make_model()
+    models = tmp_path / "models"
+    model_dir = models / "славик"
+    model_dir.mkdir(parents=True)
+    tok = Tokenizer.load(tokenizer_json)
+    tok.save(model_dir / "tokenizer.json")
+    (model_dir / "config.json").write_text(json.dumps({
+        "format_version": 1, "model": model.cfg.to_dict(), "tokenizer": tokenizer_summary(tok)}))
+    ckpt.save_checkpoint(model_dir, ckpt.serialize_weights(model.state_dict()),
+                         ckpt.serialize_state({"step": 3}), step=3)
+    out = tmp_path / "m.gguf"
+    argv = ["--models-dir", str(models), "export", "славик", str(out), "--format", "gguf",
+            "--quant", quant]
+    assert main(argv) == 0
+    assert f"(gguf, {quant})" in capsys.readouterr().out
+    reader = gguf.GGUFReader(out)
+
+    def field(key):
+        f = reader.fields[key]
+        return f.contents() if hasattr(f, "contents") else f.parts[f.data[0]]
+
+    assert field("tokenizer.chat_template") == CHAT_TEMPLATE
+    assert field("tokenizer.ggml.eot_token_id") == tok.special_id(END_OF_TURN)
+    assert field("general.name") == "славик"
+    embd = next(t for t in reader.tensors if t.name == "token_embd.weight")
+    assert embd.tensor_type.name == quant.upper()
+    # --quant is refused, in one line, for a format it does not apply to
+    assert main(argv[:4] + [str(tmp_path / "w.safetensors"), "--format", "bf16",
+                            "--quant", "q8_0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gguf format only" in err[0]

@@ -61,6 +61,35 @@ def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+def setup_cuda(device: torch.device) -> None:
+    """What a CUDA run wants before its first step: TF32 for the fp32 matmuls and convolutions
+    that remain under bf16 autocast (norms, the optimizer), and SDPA free to pick the flash
+    kernel (causal, bf16, head size <= 256)."""
+    if device.type != "cuda":
+        return
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.set_float32_matmul_precision("high")
+    torch.backends.cuda.enable_flash_sdp(True)
+    torch.backends.cuda.enable_mem_efficient_sdp(True)
+
+
+def wants_compile(requested: bool, no_compile: bool, device: torch.device) -> bool:
+    """torch.compile when asked (`--compile`), and by default on CUDA, where it pays for its
+    first compile within minutes (on CPU it gained nothing: NOTES.md); `--no-compile` wins."""
+    return not no_compile and (requested or device.type == "cuda")
+
+
+def oom_advice(plan: dict, step: int, saved: int, device: torch.device) -> str:
+    """The one line a CUDA out-of-memory during a run ends with: the flags that halve the
+    micro-batch and keep the global batch."""
+    b, a = plan["batch_size"], plan["grad_accum"]
+    fix = (f"--batch-size {b // 2} --grad-accum {a * 2}" if b > 1
+           else "a smaller model")
+    return (f"out of memory on {device} at step {step}; the last checkpoint (step {saved}) is "
+            f"kept: train again with {fix} (the same tokens per step), or free the GPU")
+
+
 # ---- memory of one step -------------------------------------------------------------------
 # Per token, a layer keeps about 32 floats per unit of d_model for the backward pass (norms,
 # q/k/v, attention output, the SwiGLU's three projections, their products and the gradients

@@ -21,6 +21,9 @@ import torch
 from slavik_tui.atomic import disk_full_error, is_disk_full, on_disk_full
 from slavik_tui.engine import checkpoint as ckpt
 from slavik_tui.engine import distributed as dist
+from slavik_tui.engine import mfu as mfu_
+from slavik_tui.engine.device import oom_advice
+from slavik_tui.engine.gpu_stats import GpuStats, describe
 from slavik_tui.engine.evals import evaluate
 from slavik_tui.engine.threads import ThreadTuner
 from slavik_tui.errors import DiskFull
@@ -81,6 +84,7 @@ class TrainLoop:
 
     world: dist.World = dist.SINGLE
     ddp: torch.nn.Module | None = None
+    uncompiled: torch.nn.Module | None = None  # step_fn without torch.compile, until it works
 
     def __init__(self, trainer, model, step_fn, optimizer, data, tokenizer, cfg, plan, device,
                  dtype, history, run_id, reward_fn, reward_ctx, tuner: ThreadTuner):
@@ -144,6 +148,25 @@ class TrainLoop:
             self.t.stop_requested = True
         return loss_sum
 
+    def _step(self, step: int) -> tuple[float, float, float]:
+        """train_step, falling back once to the uncompiled model when torch.compile fails
+        (its errors surface at the first call)."""
+        if self.uncompiled is None:
+            return self.train_step(step)
+        try:
+            result = self.train_step(step)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:
+            why = " ".join(str(exc).split())[:120]
+            self.t.report(f"torch.compile failed ({type(exc).__name__}: {why}); training "
+                          "without it (--no-compile skips the attempt)")
+            self.step_fn, self.uncompiled = self.uncompiled, None
+            self.optimizer.zero_grad(set_to_none=True)
+            return self.train_step(step)
+        self.uncompiled = None
+        return result
+
     def evaluate(self, step: int) -> dict:
         """val loss, bits/byte, reward and a sample (engine/evals.py)."""
         return evaluate(self, step)
@@ -181,11 +204,13 @@ class TrainLoop:
         status, reason = "finished", None
         started = time.time()
         last_saved = step
+        peak = mfu_.device_peak(self.device, self.dtype) if self.world.is_main else None
+        gpu = GpuStats.open(self.device) if self.world.is_main else None
         try:
             while step < target:
                 tuner.before_step()
                 t0 = time.perf_counter()
-                loss, lr, grad_norm = self.train_step(step + 1)
+                loss, lr, grad_norm = self._step(step + 1)
                 dt = time.perf_counter() - t0
                 change = tuner.after_step(dt)
                 if change:
@@ -203,9 +228,12 @@ class TrainLoop:
                 self.last_loss = loss
                 if step % self.t.opts.log_every == 0 or step == target:
                     eta = (target - step) * dt
+                    use = mfu_.mfu(self.cfg, tok_s, peak, self.world.size)
+                    shown = f" | MFU {100 * use:.1f}%" if use is not None else ""
+                    where = f"threads {tuner.threads}" if self.device.type == "cpu" else (
+                        describe(gpu.read()) if gpu else str(self.device))
                     report(f"step {step}/{target} | loss {loss:.4f} | lr {lr:.2e} | "
-                           f"{tok_s:,.0f} tok/s | eta {fmt_duration(eta)} | "
-                           f"threads {tuner.threads}")
+                           f"{tok_s:,.0f} tok/s{shown} | eta {fmt_duration(eta)} | {where}")
                 stopping = self.t.stop_requested
                 if step % plan["save_every"] == 0 or step == target or stopping:
                     self.save(step)
@@ -215,12 +243,18 @@ class TrainLoop:
                     ev = self.evaluate(step)
                     history.log_eval(self.run_id, step, time.time(), ev["val_loss"],
                                      ev["val_bpb"], ev["reward"], self.size_mb())
+                    self._log_gpu(gpu, step)
                     report(f"eval {step}: val loss {ev['val_loss']:.4f} | "
                            f"{ev['val_bpb']:.3f} bits/byte | reward {ev['reward']:.3f} | "
                            f"sample: {ev['sample'][:60]!r}")
                 if stopping:
                     status = "stopped"
                     break
+        except torch.OutOfMemoryError:
+            reason = oom_advice(plan, step + 1, last_saved, self.device)
+            self._end("failed", reason)
+            report(f"run {self.run_id} failed: {reason}")
+            raise TrainingFailed(reason) from None
         except BaseException as exc:
             if isinstance(exc, DiskFull) or is_disk_full(exc):
                 full = exc if isinstance(exc, DiskFull) else disk_full_error(
@@ -242,6 +276,15 @@ class TrainLoop:
                f"last loss {self.last_loss:.4f}")
         return {"run_id": self.run_id, "status": status, "step": step, "loss": self.last_loss,
                 "threads": tuner.threads}
+
+    def _log_gpu(self, gpu: GpuStats | None, step: int) -> None:
+        """The GPU's readings beside the eval (History.log_metrics, where the store has it)."""
+        log_metrics = getattr(self.history, "log_metrics", None)
+        if gpu is None or log_metrics is None:
+            return
+        stats = gpu.read()
+        if stats:
+            log_metrics(self.run_id, step, time.time(), stats)
 
     def _end(self, status: str, reason: str) -> None:
         """Record how the run ended; on a full disk even that may fail, and must not hide the

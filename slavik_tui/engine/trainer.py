@@ -34,6 +34,8 @@ from slavik_tui.engine.device import (  # noqa: F401 - pick_device re-exported
     check_step_fits,
     pick_device,
     pick_dtype,
+    setup_cuda,
+    wants_compile,
 )
 from slavik_tui.engine.model import GPT
 from slavik_tui.engine.resume import start_point
@@ -200,6 +202,7 @@ class Trainer:
         stage, world = self.stage, self.world
         device = dist.rank_device(pick_device(opts.device), world)
         dist.init(world, device)
+        setup_cuda(device)
         if world.is_main:  # rank 0 adds new data; the others read its token cache after
             data = stage.make_data(model_dir, cfg, tokenizer, opts, report)
             dist.barrier(world)
@@ -239,7 +242,8 @@ class Trainer:
             except (KeyError, TypeError, ValueError, RuntimeError, AttributeError):
                 report("the saved random state is unreadable; continuing without it")
         ddp = dist.wrap(model, world, device)
-        step_fn = torch.compile(ddp) if opts.compile else ddp
+        compiled = wants_compile(opts.compile, opts.no_compile, device)
+        step_fn = torch.compile(ddp) if compiled else ddp
         threads = choose_threads(opts.threads if opts.threads or not world.distributed
                                  or device.type != "cpu"
                                  else max(1, (os.cpu_count() or 1) // world.local_size))
@@ -275,6 +279,7 @@ class Trainer:
             loop = stage.loop_class(self, model, step_fn, optimizer, data, tokenizer, cfg, plan,
                              device, dtype, history, run_id, reward_fn, reward_ctx, tuner)
             loop.world, loop.ddp = world, ddp
+            loop.uncompiled = ddp if compiled else None
             return loop.run(step)
         finally:
             history.close()

@@ -102,7 +102,8 @@ class TrainOptions:
                           label="device", rule=_device)
     dtype: str = _option("auto", "precision: auto (bf16 where fast), fp32 or bf16", "str",
                          metavar="|".join(DTYPES), rule=_dtype)
-    compile: bool = _option(False, "torch.compile the model", "bool")
+    compile: bool = _option(False, "torch.compile the model (on by default on CUDA)", "bool")
+    no_compile: bool = _option(False, "never torch.compile (not even on CUDA)", "bool")
     reward: str = _option("corpus_words", "reward function: corpus_words, distinct or "
                           "module:function", "str", metavar="FN")
     data: list[str] = _option(None, "add a dataset before training (repeat for several; "

@@ -251,3 +251,79 @@ def test_train_adds_dataset_keeping_tokenizer(model_dir, tmp_path):
     assert (model_dir / "tokenizer.json").read_bytes() == tok_before
     info = Workspace(model_dir.parent).info("tiny")
     assert info.datasets == 2
+
+
+# ---- the CUDA path, exercised on CPU (issue 10) ----------------------------------------------
+def test_an_out_of_memory_step_ends_the_run_in_one_line_and_keeps_the_checkpoint(model_dir,
+                                                                               monkeypatch):
+    from slavik_tui.engine.train_loop import TrainLoop
+
+    real = TrainLoop.train_step
+
+    def step(self, n):
+        if n == 13:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, n)
+
+    monkeypatch.setattr(TrainLoop, "train_step", step)
+    with pytest.raises(TrainingFailed) as err:
+        train(model_dir, opts(iters=20, save_every=5), **QUIET)
+    line = str(err.value)
+    assert "\n" not in line and "out of memory" in line and "step 13" in line
+    assert "(step 10) is kept" in line and "--batch-size 2 --grad-accum 2" in line
+    assert ckpt.saved_step(model_dir) == 10
+    with History(model_dir / "history.sqlite", readonly=True) as h:
+        (run,) = h.runs()
+    assert run.status == "failed" and "out of memory" in run.reason
+    # the advice works: the same flags train on from the kept checkpoint
+    monkeypatch.setattr(TrainLoop, "train_step", real)
+    summary = train(model_dir, opts(batch_size=2, grad_accum=2), **QUIET)
+    assert summary["status"] == "finished" and summary["step"] == 20
+
+
+def test_a_failing_torch_compile_falls_back_to_the_plain_model(model_dir, monkeypatch):
+    def broken_compile(module, *args, **kwargs):
+        def call(*a, **k):
+            raise RuntimeError("BackendCompilerFailed: no C compiler")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    lines: list[str] = []
+    summary = train(model_dir, opts(iters=3, compile=True), report=lines.append)
+    assert summary["status"] == "finished" and len(curve(model_dir)) == 3
+    assert any("torch.compile failed (RuntimeError" in line and "training without it" in line
+               for line in lines)
+
+
+def test_compile_is_the_default_on_cuda_only():
+    from slavik_tui.engine.device import wants_compile
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert wants_compile(False, False, cuda) and not wants_compile(False, True, cuda)
+    assert not wants_compile(False, False, cpu) and wants_compile(True, False, cpu)
+
+
+def test_a_step_that_cannot_fit_the_free_gpu_memory_is_refused_with_flags_that_fit():
+    from slavik_tui.engine.device import check_step_fits, step_bytes
+
+    cfg = ModelConfig(d_model=768, n_layers=12, n_heads=12, context=1024, vocab_size=32000)
+    free = step_bytes(cfg, 8) / 0.8 + 1  # 8 sequences fit, 32 do not
+    with pytest.raises(UserError) as err:
+        check_step_fits(cfg, 32, 1, torch.device("cuda"), available=int(free))
+    assert err.value.field == "batch_size"
+    assert "--batch-size 8 --grad-accum 4" in str(err.value) and "cuda" in str(err.value)
+    check_step_fits(cfg, 8, 4, torch.device("cuda"), available=int(free))  # the advice fits
+
+
+def test_mfu_counts_six_n_plus_attention_and_knows_the_gpu_peaks():
+    from slavik_tui.engine import mfu
+
+    cfg = ModelConfig(**TINY_CFG)
+    assert mfu.flops_per_token(cfg) == 6 * cfg.n_params + 12 * 1 * 32 * 32
+    assert mfu.gpu_peak("NVIDIA H100 80GB HBM3") == 989e12
+    assert mfu.gpu_peak("NVIDIA H100 PCIe") == 756e12 and mfu.gpu_peak("NVIDIA A100-SXM4-80GB")
+    assert mfu.gpu_peak("Some Future GPU") is None and mfu.mfu(cfg, 1e6, None) is None
+    peak = mfu.cpu_peak(torch.float32, seconds=0.05, n=256)
+    assert peak > 1e8 and mfu.cpu_peak(torch.float32) == peak  # measured once
+    share = mfu.mfu(cfg, 1000.0, peak, devices=2)
+    assert share == pytest.approx(mfu.flops_per_token(cfg) * 1000 / (2 * peak))

@@ -82,6 +82,7 @@ def launch(ws, model_dir: Path, args, opts, command: str = "train") -> int:
              f"{run.log_path}; watch: {PROG} watch {args.name}; stop: {PROG} stop {args.name}")
         return 0
     note(shlex.join(argv))
+    before = _last_run(model_dir)
     proc = subprocess.Popen(argv, env=launcher_env(), cwd=model_dir)
     while True:
         try:
@@ -89,11 +90,31 @@ def launch(ws, model_dir: Path, args, opts, command: str = "train") -> int:
             break
         except KeyboardInterrupt:  # the ranks got the SIGINT too: wait for their checkpoint
             continue
+    run = _last_run(model_dir)
+    if code != 0 and run is not None and run.id != getattr(before, "id", None) \
+            and run.status == "stopped":
+        # torchrun ends with a SignalException after forwarding SIGTERM/SIGINT to the ranks;
+        # they stopped gracefully and rank 0 saved the checkpoint
+        note(f"run {run.id} stopped at step {run.last_step}; resume with "
+             f"`{PROG} {command} {args.name} --nproc {opts.nproc}`")
+        return 0
     if code != 0:
         print(f"{PROG}: training failed: torchrun exited with code {code} (the failing "
               "rank's error is above; the last checkpoint is kept)", file=sys.stderr)
         return 1
     return 0
+
+
+def _last_run(model_dir: Path):
+    from slavik_tui.spec.folder import ModelFolder
+    from slavik_tui.store.history import History
+
+    path = ModelFolder(model_dir).history
+    if not path.exists():
+        return None
+    with History(path, readonly=True) as history:
+        runs = history.runs()
+    return max(runs, key=lambda r: r.id) if runs else None
 
 
 def cmd_stop(args) -> int:

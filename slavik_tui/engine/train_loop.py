@@ -112,6 +112,8 @@ class TrainLoop:
         for micro, sync in self.micro_batches(accum):
             index = dist.micro_index(step, micro, plan["grad_accum"], self.world)
             x, y = self.data.get_batch("train", plan["batch_size"], index, plan["seed"])
+            if self.device.type == "cuda":  # pinned: the copy overlaps the previous step
+                x, y = x.pin_memory(), y.pin_memory()
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with sync:
                 with self._autocast():

@@ -163,3 +163,50 @@ def test_the_global_batch_divides_among_the_ranks():
     assert dist.world_from_env({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1",
                                 "LOCAL_WORLD_SIZE": "2"}) == dist.World(3, 1, 4, 2)
     assert dist.world_from_env({}) is dist.SINGLE
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def launched(model_dir: Path) -> tuple[subprocess.Popen, int, list[int]]:
+    """A long 2-process run once it has logged a few steps: (the CLI, torchrun, the ranks)."""
+    proc = cli(model_dir.parent, "train", "tiny", "--iters", "100000", "--save-every", "1000",
+               *ARGS, "--nproc", "2")
+    deadline = time.monotonic() + 120
+    while max(curve(model_dir), default=0) < 5 if (model_dir / "history.sqlite").exists() \
+            else True:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(0.05)
+    (torchrun,) = children(proc.pid)
+    ranks = children(torchrun)
+    assert len(ranks) == 2
+    return proc, torchrun, ranks
+
+
+def test_sigterm_to_torchrun_stops_every_rank_with_a_checkpoint(model_dir):
+    proc, torchrun, ranks = launched(model_dir)
+    os.kill(torchrun, signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    assert "stopped at step" in err
+    with History(model_dir / "history.sqlite", readonly=True) as h:
+        (run,) = h.runs()
+    assert run.status == "stopped" and ckpt.saved_step(model_dir) == run.last_step
+    assert not any(Path(f"/proc/{pid}").exists() for pid in ranks)
+
+
+def test_a_rank_that_dies_fails_the_run_and_keeps_the_checkpoint(model_dir):
+    proc, torchrun, ranks = launched(model_dir)
+    rank1 = next(pid for pid in ranks if pid != lock_holder(model_dir))
+    os.kill(rank1, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "training failed" in err
+    with History(model_dir / "history.sqlite", readonly=True) as h:
+        (run,) = h.runs()
+    assert run.status == "failed" and run.reason
+    assert ckpt.saved_step(model_dir) is not None

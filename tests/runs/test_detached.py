@@ -60,3 +60,30 @@ def test_a_detached_start_ignores_the_cwd_and_tidies_old_starts(tmp_path, models
     assert not (runs / "starting-aaaa.log").exists()
     assert not (runs / "starting-bbbb.log").exists()
     assert (runs / "starting-cccc.log").exists()
+
+
+@pytest.mark.slow
+def test_a_detached_torchrun_start_and_stop(tmp_path, models_dir, corpus_file, capsys):
+    """`train --nproc 2 --detach`: torchrun in the background, its run found through rank 0's
+    lock, `stop` ends every rank; the ranks (which torchrun starts without -P) import nothing
+    from the model folder, their cwd."""
+    assert main(["new", "m", "--data", str(corpus_file), *TINY]) == 0
+    model = models_dir / "m"
+    marker = tmp_path / "imported-from-model-folder"
+    for module in ("numpy", "safetensors", "torch"):
+        (model / f"{module}.py").write_text(f"open({str(marker)!r}, 'w').write('{module}')\n")
+    capsys.readouterr()
+    assert main(["train", "m", "--nproc", "2", "--detach", "--iters", "100000", "--threads", "1",
+                 "--dtype", "fp32", "--eval-every", "1000", "--save-every", "1000"]) == 0
+    out, err = capsys.readouterr()
+    run_id = int(out.strip())
+    assert "on 2 processes (torchrun pid" in err
+    rank0 = lock_holder(model)
+    assert rank0 and f"torchrun pid {rank0})" not in err  # the lock is rank 0's, not torchrun's
+    assert stop(model) == rank0
+    from slavik_tui.store.history import History
+
+    with History(model / "history.sqlite", readonly=True) as h:
+        assert h.run(run_id).status == "stopped"
+    assert not marker.exists(), f"a rank imported {marker.read_text()} from the model folder"
+    assert "run 1: training 'm'" in (model / "runs" / f"{run_id}.log").read_text()

@@ -327,3 +327,37 @@ def test_mfu_counts_six_n_plus_attention_and_knows_the_gpu_peaks():
     assert peak > 1e8 and mfu.cpu_peak(torch.float32) == peak  # measured once
     share = mfu.mfu(cfg, 1000.0, peak, devices=2)
     assert share == pytest.approx(mfu.flops_per_token(cfg) * 1000 / (2 * peak))
+
+
+def test_gpu_readings_come_from_nvml_and_go_beside_the_eval(monkeypatch):
+    import types
+
+    from slavik_tui.engine.gpu_stats import GpuStats, describe
+    from slavik_tui.engine.train_loop import TrainLoop
+
+    fake = types.SimpleNamespace(
+        NVML_TEMPERATURE_GPU=0,
+        nvmlInit=lambda: None,
+        nvmlDeviceGetHandleByPciBusId=lambda bus: "h",
+        nvmlDeviceGetHandleByIndex=lambda i: "h",
+        nvmlDeviceGetUtilizationRates=lambda h: types.SimpleNamespace(gpu=97),
+        nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=41_000 * 2**20),
+        nvmlDeviceGetTemperature=lambda h, sensor: 65,
+        nvmlDeviceGetPowerUsage=lambda h: (_ for _ in ()).throw(RuntimeError("not supported")),
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    assert GpuStats.open(torch.device("cpu")) is None
+    gpu = GpuStats.open(torch.device("cuda", 0))
+    stats = gpu.read()
+    assert stats == {"gpu/util": 97.0, "gpu/mem_mb": 41_000.0, "gpu/temp_c": 65.0}
+    assert describe(stats) == "GPU 97% 41,000 MB 65°C"
+
+    logged = []
+    loop = TrainLoop.__new__(TrainLoop)
+    loop.run_id = 3
+    loop.history = types.SimpleNamespace(log_metrics=lambda *a: logged.append(a))
+    loop._log_gpu(gpu, 50)
+    ((run_id, step, _t, values),) = logged
+    assert (run_id, step, values) == (3, 50, stats)
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed: no readings, no error
+    assert GpuStats.open(torch.device("cuda", 0)) is None

@@ -43,7 +43,8 @@ class GpuStats:
         readers = {
             "gpu/util": lambda: float(nvml.nvmlDeviceGetUtilizationRates(h).gpu),
             "gpu/mem_mb": lambda: nvml.nvmlDeviceGetMemoryInfo(h).used / 2**20,
-            "gpu/temp_c": lambda: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)),
+            "gpu/temp_c": lambda: float(
+                nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)),
             "gpu/power_w": lambda: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
         }
         for key, read in readers.items():

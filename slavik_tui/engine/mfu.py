@@ -87,7 +87,8 @@ def device_peak(device: torch.device, dtype: torch.dtype) -> float | None:
     return None
 
 
-def mfu(cfg: ModelConfig, tokens_per_s: float, peak: float | None, devices: int = 1) -> float | None:
+def mfu(cfg: ModelConfig, tokens_per_s: float, peak: float | None,
+        devices: int = 1) -> float | None:
     """The share (0..1) of `devices` devices' peak that `tokens_per_s` (all of them together)
     uses."""
     if not peak:

@@ -196,20 +196,22 @@ class Trainer:
 
     def _run_locked(self, on_run_started) -> dict:
         opts, model_dir, report = self.opts, self.model_dir, self.report
-        point = start_point(model_dir, opts.reset_optimizer)
-        cfg = ModelConfig.load(model_dir / "config.json")
-        tokenizer = Tokenizer.load(model_dir / "tokenizer.json")
         stage, world = self.stage, self.world
         device = dist.rank_device(pick_device(opts.device), world)
         dist.init(world, device)
         setup_cuda(device)
-        if world.is_main:  # rank 0 adds new data; the others read its token cache after
-            data = stage.make_data(model_dir, cfg, tokenizer, opts, report)
+        # Rank 0, the lock holder, finishes an interrupted save and adds new data; the other
+        # ranks read what it left, after it.
+        if not world.is_main:
             dist.barrier(world)
-        else:
+        point = start_point(model_dir, opts.reset_optimizer)
+        cfg = ModelConfig.load(model_dir / "config.json")
+        tokenizer = Tokenizer.load(model_dir / "tokenizer.json")
+        data = stage.make_data(model_dir, cfg, tokenizer,
+                               opts if world.is_main else dataclasses.replace(opts, data=[]),
+                               report)
+        if world.is_main:
             dist.barrier(world)
-            data = stage.make_data(model_dir, cfg, tokenizer, dataclasses.replace(opts, data=[]),
-                                   report)
         reward_ctx = rewards.RewardContext(corpus_words=load_corpus_words(model_dir))
         reward_fn = check_reward(opts.reward, reward_ctx)
 

@@ -180,3 +180,11 @@ def test_reset_forgets_series_and_view():
     view.reset()
     assert view.series == {} and view.range is None and view.clear_floor is None
     assert view.x_range == (0.0, 1.0 + 1.0)  # no data: (0, 1) widened to the smallest span
+
+
+def test_status_text_of_an_ended_run_never_says_live():
+    view = ChartView()
+    view.live = False
+    assert view.status_text() == "raw · x: step · ■ ended"
+    view.live = True
+    assert view.status_text().endswith("● live")

@@ -51,6 +51,9 @@ class ChartView:
     """The x-range 'fit all' shows instead of the data's own (x-axis units), or None."""
     clear_floor: dict[str, float] | None = None
     """After `toggle_clear`: the x (per axis) from which data are shown."""
+    live: bool = True
+    """Rows may still arrive (a run being trained); False for a replay of an ended run or a
+    comparison, whose mode line then never says "● live"."""
 
     # -- geometry -------------------------------------------------------------------------------
 
@@ -279,5 +282,8 @@ class ChartView:
         floor = self.cleared_at
         if floor is not None:
             parts.append(f"from {floor:g}" if self.x_mode == "step" else f"from {floor:.0f}s")
-        parts.append("● live" if self.follow else "‖ paused")
+        if not self.live:
+            parts.append("■ ended")
+        else:
+            parts.append("● live" if self.follow else "‖ paused")
         return " · ".join(parts)

@@ -212,6 +212,17 @@ class MetricsChart(ChartPainter):
         if self._state.zoom_at(anchor, factor):
             self._changed(immediate=True)
 
+    @property
+    def live(self) -> bool:
+        """Rows may still arrive; False: the mode line says "■ ended", never "● live"."""
+        return self._state.live
+
+    @live.setter
+    def live(self, value: bool) -> None:
+        if self._state.live != bool(value):
+            self._state.live = bool(value)
+            self._changed(immediate=True)
+
     def status_text(self) -> str:
         """Mode line shown right of the legend."""
         return self._state.status_text()

@@ -150,6 +150,7 @@ class RunView(Container):
         for series in training_series():
             chart.add_series(series)
         fill_chart(chart, loaded.steps, loaded.evals)
+        chart.live = loaded.follower is not None  # an ended run never says "● live"
         if loaded.follower is not None:  # a run being trained: its new rows come as they land
             self._follower = loaded.follower
             self._follow_timer = self.set_interval(FOLLOW_SECONDS, self.follow_tick)
@@ -173,6 +174,7 @@ class RunView(Container):
         """The replayed run is no longer running (`run`: its summary, None when deleted)."""
         self.follow_tick()  # the last rows
         self.stop_following()
+        self.chart.live = False
         if run is not None and self.replayed is not None:
             self.chart.title = run_title(self.replayed[0], run)
 
@@ -194,6 +196,7 @@ class RunView(Container):
             for series in training_series(label, PALETTE[i % len(PALETTE)]):
                 chart.add_series(series)
             fill_chart(chart, *self._aligned(loaded), run=label)
+        chart.live = False  # a comparison is of loaded rows only
         chart.title = self._compare_title(runs)
         chart.save_dir = self.loader.folder(runs[0].key[0]).charts_dir
         self.compared, self.replayed, self.kind = runs, None, "compare"

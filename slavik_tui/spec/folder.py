@@ -154,10 +154,11 @@ class ModelFolder:
             )
         return self.data_dir / f"{sha256}{suffix}"
 
-    def inner_dir(self, path: Path, create: bool = True) -> Path:
-        """`path` (runs/, charts/: a folder of this model), refused when it is a symbolic link
-        or not a folder, so nothing is ever written outside the model through it; made when
-        `create`. Returns `path`."""
+    def inner_dir(self, path: Path, create: bool = True,
+                  then: str = "run the command again") -> Path:
+        """`path` (data/, runs/, charts/: a folder of this model), refused when it is a symbolic
+        link or not a folder, so nothing is ever read or written outside the model through it;
+        made when `create`. `then` ends the advice (what to do after removing it)."""
         try:
             mode = os.lstat(path).st_mode
         except FileNotFoundError:
@@ -167,8 +168,8 @@ class ModelFolder:
         if not stat.S_ISDIR(mode):  # lstat: a link to a folder is a link, not a folder
             raise UserError(
                 f"{path} is {_KIND_WORDS[_kind_of(mode)]}, not a folder of the model; "
-                f"slavik-tui writes only inside the model's folder: remove it (rm {path}) "
-                "and run the command again")
+                f"slavik-tui reads and writes only inside the model's folder: remove it "
+                f"(rm {path}) and {then}")
         return path
 
     def run_log(self, run_id: int) -> Path:

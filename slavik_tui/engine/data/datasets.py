@@ -170,18 +170,7 @@ def _save_manifest(folder: ModelFolder, entries: list[DatasetEntry]) -> None:
 def data_dir(folder: ModelFolder, create: bool = False) -> Path:
     """The folder of the caches, refused when it is a symlink or not a folder (so no cache is
     read or written outside the model folder); made when `create`."""
-    path = folder.data_dir
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        if create:
-            path.mkdir(exist_ok=True)
-        return path
-    if not stat.S_ISDIR(mode):  # lstat: a link to a folder is a link, not a folder
-        what = "a symbolic link" if stat.S_ISLNK(mode) else "not a folder"
-        raise UserError(f"{path} is {what}; a model's token caches live in a real folder "
-                        f"inside it: {_readd(path)}")
-    return path
+    return folder.inner_dir(folder.data_dir, create, then="add the data again with --data FILE")
 
 
 def open_cache(folder: ModelFolder, sha256: str, suffix: str = ".bin") -> IO[bytes] | None:

@@ -23,30 +23,11 @@ from textual.screen import ModalScreen, Screen
 from slavik_tui.errors import UserError
 from slavik_tui.store.lock import lock_holder
 from slavik_tui.store.workspace import ModelInfo, Workspace
+from slavik_tui.ui.app_dialogs import ModelDialogs
 from slavik_tui.ui.commands import SlavikCommands
+from slavik_tui.ui.modes import MODES, screen_class
 
 SCAN_SECONDS = 2.0  # how often the models folder is listed again
-MODES = ("models", "training", "generation", "history")
-MODE_TITLES = {"models": "Models", "training": "Training", "generation": "Generation",
-               "history": "History"}
-
-
-def _screen_class(mode: str) -> type[Screen]:
-    """The class of a mode's screen, imported on first use (training/history pull in the
-    chart and numpy; nothing of that is needed to paint the Models screen)."""
-    if mode == "models":
-        from slavik_tui.ui.screens.models import ModelsScreen as cls
-    elif mode == "training":
-        from slavik_tui.ui.screens.training import TrainingScreen as cls
-    elif mode == "generation":
-        from slavik_tui.ui.screens.generation import GenerationScreen as cls
-    elif mode == "history":
-        from slavik_tui.ui.screens.history import HistoryScreen as cls
-    else:
-        raise ValueError(mode)
-    return cls
-
-
 def background_trainers_note(workspace: Workspace) -> str | None:
     """What to tell a user who quits while trainers keep running (they outlive the app)."""
     lines = []
@@ -67,7 +48,7 @@ class Notified:
     severity: str
 
 
-class SlavikApp(App[None]):
+class SlavikApp(ModelDialogs, App[None]):
     """slavik-tui: train small language models on your own text, watch them, talk to them.
 
     Threads reach the UI one way: a worker `post_message`s a dataclass message nested in the
@@ -136,7 +117,7 @@ class SlavikApp(App[None]):
         return "~" + root[len(home):] if root.startswith(home + os.sep) else root
 
     def _make_screen(self, mode: str) -> Screen:
-        cls = _screen_class(mode)
+        cls = screen_class(mode)
         if mode in self._mode_models:
             return cls(model=self._mode_models[mode])
         return cls()
@@ -280,110 +261,6 @@ class SlavikApp(App[None]):
                         "(t on the Models screen)", severity="warning")
             return
         self.open_mode("generation", name)
-
-    # ---- dialogs ----------------------------------------------------------------------------
-    def action_help(self) -> None:
-        from slavik_tui.ui.screens.help import HelpScreen
-
-        self.push_screen(HelpScreen())
-
-    def help_classes(self) -> list[tuple[str, list[type]]]:
-        """What the help screen lists: the app's keys, then each screen with the project's
-        widgets inside it, then the dialogs."""
-        from slavik_tui.ui.screens.confirm import ConfirmScreen
-        from slavik_tui.ui.screens.export import ExportScreen
-        from slavik_tui.ui.screens.file_picker import FilePickerScreen
-        from slavik_tui.ui.screens.help import own_widget_classes
-        from slavik_tui.ui.screens.new_model import NewModelScreen
-        from slavik_tui.ui.screens.rename import RenameScreen
-
-        sections: list[tuple[str, list[type]]] = [("Everywhere", [type(self)])]
-        for mode in MODES:
-            cls = _screen_class(mode)
-            try:
-                mounted = self.get_screen_stack(mode)
-            except KeyError:
-                mounted = []
-            widgets = own_widget_classes(s for s in mounted if isinstance(s, cls))
-            extra = list(getattr(cls, "HELP_WIDGETS", ()))
-            sections.append((f"{MODE_TITLES[mode]} screen", [cls, *extra, *widgets]))
-        for title, cls in [("New model form", NewModelScreen), ("Export", ExportScreen),
-                           ("Rename", RenameScreen), ("Confirm", ConfirmScreen),
-                           ("File picker", FilePickerScreen)]:
-            sections.append((title, [cls, *getattr(cls, "HELP_WIDGETS", ())]))
-        return sections
-
-    def action_new_model(self) -> None:
-        from slavik_tui.ui.screens.new_model import NewModelScreen
-
-        def created(name: str | None) -> None:
-            if name:
-                self._pending_select = name
-                self.rescan()
-                self.notify(f"created model '{name}'; press t to train it")
-
-        self.push_screen(NewModelScreen(), created)
-
-    def export_model(self, name: str) -> None:
-        from slavik_tui.ui.screens.export import ExportScreen
-
-        info = self.info(name)
-        if info is not None and not info.trained:
-            self.notify(f"model '{name}' has no trained weights to export yet; train it first",
-                        severity="warning")
-            return
-
-        def exported(path: Path | None) -> None:
-            if path:
-                self.notify(f"exported '{name}' to {path}", timeout=8)
-
-        self.push_screen(ExportScreen(name), exported)
-
-    def rename_model(self, name: str) -> None:
-        from slavik_tui.ui.screens.rename import RenameScreen
-
-        if self._refuse_while_training(name, "rename"):
-            return
-
-        def renamed(new: str | None) -> None:
-            if new:
-                self._pending_select = new
-                self.rescan()
-                self.notify(f"renamed '{name}' to '{new}'")
-
-        self.push_screen(RenameScreen(name), renamed)
-
-    def delete_model(self, name: str) -> None:
-        from slavik_tui.ui.screens.confirm import ConfirmScreen
-
-        if self._refuse_while_training(name, "delete"):
-            return
-        info = self.info(name)
-        size = f" ({info.size_mb:.1f} MB)" if info else ""
-        question = (f"Delete model '{name}' and everything in its folder{size}: weights, "
-                    "tokenizer, token caches and its whole training history?\n"
-                    "This cannot be undone.")
-
-        def answered(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                self.workspace.delete(name)
-            except UserError as exc:
-                self.notify(str(exc), severity="error", timeout=8)
-                return
-            self.rescan()
-            self.notify(f"deleted model '{name}'")
-
-        self.push_screen(ConfirmScreen(f"Delete '{name}'?", question), answered)
-
-    def _refuse_while_training(self, name: str, verb: str) -> bool:
-        pid = lock_holder(self.models_root / name)
-        if pid:
-            self.notify(f"cannot {verb} '{name}' while it is being trained (pid {pid}); "
-                        "stop the training first", severity="error", timeout=8)
-            return True
-        return False
 
 
 def run_app(models_root: Path, watch: str | None = None) -> int | None:

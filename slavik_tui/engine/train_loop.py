@@ -29,6 +29,7 @@ from slavik_tui.engine.threads import ThreadTuner
 from slavik_tui.errors import DiskFull
 from slavik_tui.proc import child_python
 from slavik_tui.spec.config import MB
+from slavik_tui.store.workspace import checkpoint_bytes
 
 
 class TrainingFailed(Exception):
@@ -174,10 +175,8 @@ class TrainLoop:
         return evaluate(self, step)
 
     def size_mb(self) -> float:
-        files = [self.t.model_dir / ckpt.WEIGHTS, self.t.model_dir / ckpt.STATE]
-        if all(f.exists() for f in files):
-            return sum(f.stat().st_size for f in files) / MB
-        return self.cfg.sizes_mb()["checkpoint"]
+        nbytes = checkpoint_bytes(self.t.model_dir)  # the Models list's figure too
+        return nbytes / MB if nbytes is not None else self.cfg.sizes_mb()["checkpoint"]
 
     def save(self, step: int) -> None:
         if not self.world.is_main:

@@ -24,7 +24,15 @@ from typing import Any
 
 from slavik_tui.errors import UserError
 from slavik_tui.spec.config import MB, ModelConfig
-from slavik_tui.spec.folder import CONFIG, STATE, WEIGHTS, ModelFolder, validate_name
+from slavik_tui.spec.folder import (
+    CONFIG,
+    DATA_DIR,
+    HISTORY,
+    STATE,
+    WEIGHTS,
+    ModelFolder,
+    validate_name,
+)
 from slavik_tui.store.lock import ModelLock, lock_holder, pid_alive
 
 ENV_MODELS_DIR = "SLAVIK_MODELS_DIR"
@@ -52,28 +60,40 @@ def resolve_models_dir(arg: str | os.PathLike | None) -> Path:
 
 
 def _folder_sizes(path: Path) -> tuple[int, dict[str, int]]:
-    """Total apparent size of every file under `path`, and the sizes of its top-level files."""
+    """Total apparent size of every file under `path`, and the size of each top-level entry
+    (a file's own size, a folder's whole contents)."""
     total = 0
     top: dict[str, int] = {}
-    stack = [(path, True)]
+    stack: list[tuple[Path, str | None]] = [(path, None)]
     while stack:
-        folder, is_top = stack.pop()
+        folder, under = stack.pop()
         try:
             entries = list(os.scandir(folder))
         except OSError:
             continue
         for entry in entries:
+            name = under or entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append((Path(entry.path), False))
+                    stack.append((Path(entry.path), name))
                 elif entry.is_file(follow_symlinks=False):
                     size = entry.stat(follow_symlinks=False).st_size
                     total += size
-                    if is_top:
-                        top[entry.name] = size
+                    top[name] = top.get(name, 0) + size
             except OSError:  # vanished while we looked (a checkpoint being replaced)
                 continue
     return total, top
+
+
+def checkpoint_bytes(model_dir: str | os.PathLike) -> int | None:
+    """The size of a model: the checkpoint a user would download to use it or train it on,
+    the weights + the optimizer state (model.safetensors + trainer_state.pt); None before
+    the first save. The Models list and the chart's size line (logged by the trainer at each
+    eval) both show this figure; the history and the token caches are listed apart."""
+    try:
+        return sum(os.stat(Path(model_dir) / name).st_size for name in (WEIGHTS, STATE))
+    except OSError:
+        return None
 
 
 def _iso(ts: float) -> str:
@@ -105,6 +125,10 @@ class ModelInfo:
     created_at: str | None  # ISO 8601, from config.json
     # One line for each damaged file that did not stop the listing (history, record, datasets)
     problems: list[str] = field(default_factory=list)
+    # The model's size (checkpoint_bytes, None before the first save), then parts of other_mb
+    checkpoint_mb: float | None = None
+    history_mb: float = 0.0  # history.sqlite with its -wal / -shm
+    cache_mb: float = 0.0  # data/: the token cache of each dataset
 
     def to_json_dict(self) -> dict[str, Any]:
         last = self.last_loss
@@ -128,6 +152,9 @@ class ModelInfo:
             "weights_mb": self.weights_mb,
             "optimizer_mb": self.optimizer_mb,
             "other_mb": self.other_mb,
+            "checkpoint_mb": self.checkpoint_mb,
+            "history_mb": self.history_mb,
+            "cache_mb": self.cache_mb,
             "running_pid": self.running_pid,
             "created_at": self.created_at,
             "problems": list(self.problems),
@@ -271,6 +298,7 @@ class Workspace:
         weights = top.get(WEIGHTS, 0)
         optimizer = top.get(STATE, 0)
 
+        checkpoint = checkpoint_bytes(path)
         steps = 0
         try:
             record = folder.read_record()
@@ -311,6 +339,9 @@ class Workspace:
             config=config,
             created_at=created_at,
             problems=problems,
+            checkpoint_mb=checkpoint / MB if checkpoint is not None else None,
+            history_mb=sum(top.get(HISTORY + tail, 0) for tail in ("", "-wal", "-shm")) / MB,
+            cache_mb=top.get(DATA_DIR, 0) / MB,
         )
 
     def list(self, errors: list[tuple[str, str]] | None = None) -> list[ModelInfo]:

@@ -339,3 +339,31 @@ def test_keys_typed_in_one_burst_land_in_the_right_fields(models_root, text_file
         assert "not divisible by 3 heads" in form.query_one("#f-heads", FormField).error
 
     run_app(models_root, body)
+
+
+def test_size_is_the_checkpoint_as_the_charts_size_line_shows_it(models_root):
+    """One size figure: weights + optimizer state, the same number the trainer logged for the
+    chart's size line; the history and the token caches are listed beside it, not in it."""
+    from slavik_tui.store.history import History
+    from slavik_tui.store.workspace import checkpoint_bytes
+
+    tiny = models_root / "tiny"
+    expected = checkpoint_bytes(tiny) / 1e6
+    with History(tiny / "history.sqlite", readonly=True) as history:
+        logged = float(history.evals_arrays()["size_mb"][-1])
+    assert logged == pytest.approx(expected)  # the chart's last size point
+
+    async def body(app, pilot):
+        await pilot.press("down")
+        table = app.screen.query_one(ModelTable)
+        assert table.selected_name == "tiny"
+        assert str(table.get_cell("tiny", "size MB")) == f"{expected:.2f}"
+        info = app.info("tiny")
+        assert info.checkpoint_mb == pytest.approx(expected) and expected < info.size_mb
+        assert info.history_mb > 0 and info.cache_mb > 0
+        details = text_of(app.screen.query_one("#details"))
+        assert f"{expected:.2f} MB checkpoint = weights" in details
+        assert f"history {info.history_mb:.2f} MB" in details
+        assert f"token caches {info.cache_mb:.2f} MB" in details
+
+    run_app(models_root, body, size=(160, 40))

@@ -32,6 +32,23 @@ def _mb(value: float | None) -> str:
     return f"{value:.2f} MB" if value < 10 else f"{value:.1f} MB"
 
 
+def size_text(info: Any) -> Text:
+    """The model's size: its checkpoint (weights + optimizer state), the figure of the size
+    column and of the chart's size line."""
+    if info.checkpoint_mb is None:
+        return Text("no checkpoint yet (train it: weights + optimizer state)", style="dim")
+    return Text.assemble(
+        (_mb(info.checkpoint_mb), "bold"),
+        f" checkpoint = weights {_mb(info.weights_mb)} + optimizer {_mb(info.optimizer_mb)}")
+
+
+def beside_text(info: Any) -> str:
+    """What else the folder holds (not part of the size): history, token caches, the rest."""
+    rest = info.other_mb - info.history_mb - info.cache_mb
+    return (f"history {_mb(info.history_mb)} · token caches {_mb(info.cache_mb)} · "
+            f"tokenizer, logs, charts {_mb(max(0.0, rest))} · whole folder {_mb(info.size_mb)}")
+
+
 class ModelDetails(Static):
     """Size split, parameter formula, sizes by precision, datasets and trainer of one model."""
 
@@ -68,9 +85,8 @@ class ModelDetails(Static):
         facts = Table.grid(padding=(0, 1))
         facts.add_column(style="dim", no_wrap=True)
         facts.add_column()
-        facts.add_row("on disk", Text(
-            f"{_mb(info.size_mb)} = weights {_mb(info.weights_mb)} + optimizer "
-            f"{_mb(info.optimizer_mb)} + other {_mb(info.other_mb)}"))
+        facts.add_row("size", size_text(info))
+        facts.add_row("beside it", Text(beside_text(info), style="dim"))
         cfg = info.config  # a ModelConfig: the listing skips a folder whose config is bad
         facts.add_row("parameters", Text(cfg.param_formula()))
         facts.add_row("", Text("V·d + L·(4·d² + 3·d·ffn + 2·d) + d", style="dim"))

@@ -41,7 +41,7 @@ def row_of(info: Any) -> tuple[str, ...]:
     """The cells of one model (plain strings, so rows compare cheaply)."""
     return (
         info.name,
-        fmt_num(info.size_mb, ".1f"),
+        fmt_num(info.checkpoint_mb, ".2f" if (info.checkpoint_mb or 0) < 10 else ".1f"),
         "✓" if info.trained else "",
         human_count(info.params),
         fmt_num(info.d_model),

@@ -16,6 +16,7 @@ folder, and every error names the file and says what to do. Pure standard librar
       data/<sha256>.bin    token cache of each dataset (+ .words: its word list)
       runs/<run_id>.log    output of a detached run
       charts/              saved and autosaved charts (SVG + CSV)
+      chats/<stamp>.jsonl  conversations of the Generation screen's Chat mode
       .lock                held by the one trainer that may write this model
 """
 
@@ -44,6 +45,7 @@ LOCK = ".lock"
 DATA_DIR = "data"
 RUNS_DIR = "runs"
 CHARTS_DIR = "charts"
+CHATS_DIR = "chats"
 
 MAX_NAME_LEN = 64
 _NAME_PUNCT = "-_."
@@ -143,6 +145,10 @@ class ModelFolder:
     @property
     def charts_dir(self) -> Path:
         return self.path / CHARTS_DIR
+
+    @property
+    def chats_dir(self) -> Path:
+        return self.path / CHATS_DIR
 
     def cache(self, sha256: str, suffix: str = ".bin") -> Path:
         """The token cache (`.bin`) or word list (`.words`) of a dataset. The sha256 comes from

@@ -101,6 +101,8 @@ class SlavikApp(ModelDialogs, App[None]):
         self.watch_model = watch
         self._mode_models: dict[str, str | None] = {"training": watch, "history": None}
         self._pending_select: str | None = None
+        self.fresh_model: str | None = None
+        """A model just created from the Training / History screen (t / h open it next)."""
         self._scan_errors_seen: set[str] = set()
         self.scan_paused = False  # tests and snapshots hold the listing still
         self._held_keys: list[events.Key] | None = None
@@ -222,8 +224,15 @@ class SlavikApp(ModelDialogs, App[None]):
 
     def action_open(self, mode: str) -> None:
         """A mode key (F1–F4, m/t/g/h). From the Models screen the other screens open for the
-        model under the cursor; from elsewhere they show what they showed before."""
+        model under the cursor; from elsewhere they show what they showed before, or the
+        model just created there."""
         model = self.selected_model if self.current_mode == "models" else None
+        if self.current_mode == "models" or mode == "models":
+            self.fresh_model = None
+        elif mode in ("training", "history") and self.fresh_model:
+            model = self.fresh_model  # just created from another screen: it, not the old one
+            if mode == "training":
+                self.fresh_model = None
         if mode == "generation" and model:
             self.generate_with(model)
         else:

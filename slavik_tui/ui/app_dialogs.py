@@ -57,9 +57,19 @@ class ModelDialogs(_Base):
         from slavik_tui.ui.screens.new_model import NewModelScreen
 
         def created(name: str | None) -> None:
-            if name:
-                self._pending_select = name
-                self.rescan()
+            if not name:
+                return
+            self._pending_select = name
+            self.selected_model = name
+            self.rescan()
+            mode = self.current_mode
+            # The screen it was made from shows it now; t / h from there open it too.
+            self.fresh_model = name if mode != "models" else None
+            if mode in ("training", "history"):
+                self.open_mode(mode, name)
+            if mode == "training":
+                self.notify(f"created model '{name}'; ctrl+r starts training it")
+            else:
                 self.notify(f"created model '{name}'; press t to train it")
 
         self.push_screen(NewModelScreen(), created)

@@ -271,3 +271,40 @@ def test_unknown_model_says_so(models_root):
         assert "no model 'ghost'" in line
 
     run_app(models_root, body, watch="ghost")
+
+
+def test_a_model_created_from_the_training_screen_is_shown_and_ready_to_train(
+        models_root, text_file):
+    from slavik_tui.ui.screens.history import HistoryScreen
+    from slavik_tui.ui.screens.new_model import NewModelScreen
+
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        await app.run_action("new_model")  # what the palette's "New model…" does
+        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
+        await pilot.pause()
+        form = app.screen
+        for field_id, value in (("name", "fresh"), ("data", str(text_file)), ("d_model", "32"),
+                                ("layers", "1"), ("heads", "2"), ("vocab", "400"),
+                                ("context", "32")):
+            form.query_one(f"#{field_id}", Input).value = value
+        await pilot.pause()
+        form.query_one("#context", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen)
+                       and app.screen.model == "fresh", timeout=60)
+        screen = await open_training(pilot, app)
+        assert screen.side.picker.value == "fresh"
+        assert screen.check_action("start", ("new",)) is True  # ctrl+r starts it
+        assert any("ctrl+r starts training it" in n for n in notifications(app))
+        launched = []
+        screen.panel._start_trainer = lambda *args: launched.append(args)
+        await pilot.press("ctrl+r")
+        assert launched and launched[0][1] == "fresh"
+        screen.panel.live.starting = False
+        screen.chart.focus()
+        await pilot.press("h")  # the History screen shows it too
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        assert app.screen.model == "fresh"
+
+    run_app(models_root, body, size=(120, 40), watch="tiny")

@@ -279,13 +279,12 @@ class TrainLoop:
                 "threads": tuner.threads}
 
     def _log_gpu(self, gpu: GpuStats | None, step: int) -> None:
-        """The GPU's readings beside the eval (History.log_metrics, where the store has it)."""
-        log_metrics = getattr(self.history, "log_metrics", None)
-        if gpu is None or log_metrics is None:
+        """The GPU's readings beside the eval (History.log_metrics: `gpu/util`, ...)."""
+        if gpu is None:
             return
         stats = gpu.read()
         if stats:
-            log_metrics(self.run_id, step, time.time(), stats)
+            self.history.log_metrics(self.run_id, step, time.time(), stats)
 
     def _end(self, status: str, reason: str) -> None:
         """Record how the run ended; on a full disk even that may fail, and must not hide the

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from slavik_tui.errors import UserError
-from slavik_tui.store.history.schema import BUSY_TIMEOUT_MS, DDL, SCHEMA_VERSION
+from slavik_tui.store.history.schema import (
+    BUSY_TIMEOUT_MS, DDL, OLDEST_READABLE, SCHEMA_VERSION,
+)
 
 # SQLite's primary result codes for a file that is not (or no longer) a database. Busy, locked,
 # full and I/O errors are something else and keep their own exception.
@@ -61,6 +63,7 @@ class HistoryFile:
         self._mutex = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._ready = False  # schema present
+        self.version = 0  # the file's schema version once read (readers accept older ones)
         self._stats_cache: dict[int, tuple[dict, dict]] = {}  # readers: ended runs never change
         try:
             if readonly:
@@ -117,6 +120,7 @@ class HistoryFile:
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:  # the first read of the file's header
             raise self.damaged(exc) from None
+        self.version = version
         if version > SCHEMA_VERSION:
             raise UserError(
                 f"{self.path} was written by a newer slavik-tui (history schema {version}, "
@@ -132,7 +136,7 @@ class HistoryFile:
             uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
             self._conn = self._open(uri, uri=True)
         if not self._ready:
-            self._ready = self._check_version() == SCHEMA_VERSION
+            self._ready = self._check_version() >= OLDEST_READABLE
         return self._ready
 
     def _connect_writer(self) -> None:
@@ -157,6 +161,7 @@ class HistoryFile:
                         if stmt.strip():
                             self._conn.execute(stmt)
                     self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self.version = SCHEMA_VERSION
         self._ready = True
 
     def _covered(self) -> int:

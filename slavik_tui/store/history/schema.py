@@ -1,6 +1,6 @@
 """The on-disk layout of `history.sqlite`: tables, versions, row layouts and the SQL they share.
 
-Schema (`PRAGMA user_version` = SCHEMA_VERSION = 1)::
+Schema (`PRAGMA user_version` = SCHEMA_VERSION = 2)::
 
     runs(
       id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -30,6 +30,13 @@ Schema (`PRAGMA user_version` = SCHEMA_VERSION = 1)::
       superseded INTEGER NOT NULL DEFAULT 0
     )
     INDEX evals_run_step ON evals(run_id, step)
+    metrics(                         -- version 2: any named series, long and narrow
+      id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, step INTEGER NOT NULL,
+      t REAL NOT NULL, name TEXT NOT NULL,  -- 'rewards/chrf', 'reward_std', 'gpu/util', 'kl'
+      value REAL,                        -- NULL = NaN
+      superseded INTEGER NOT NULL DEFAULT 0
+    )
+    INDEX metrics_run_name_step ON metrics(run_id, name, step)
     step_blocks(                     -- derived: a packed copy of `steps`, for fast loading
       last_id  INTEGER PRIMARY KEY,  -- the block holds every steps row with
       first_id INTEGER NOT NULL,     --   first_id <= id <= last_id
@@ -47,6 +54,10 @@ of truth; invariant: every steps row with id <= max(step_blocks.last_id) is in e
 block with its current values, except `superseded`, which readers take from the partial
 index. Rows above that id (the "tail", < BLOCK_ROWS normally) are read with SQL. Ids are
 AUTOINCREMENT, so they only grow, even after `delete_run`: a poller never misses a row.
+
+Versions: 1 had no `metrics`; opening a version-1 file as the writer adds it in place (the
+DDL is all `IF NOT EXISTS`, so the migration is the DDL itself) and keeps every row. Readers
+read a version-1 file as it is, with no metrics, until a writer upgrades it.
 """
 
 from __future__ import annotations
@@ -70,7 +81,8 @@ class _LazyNumpy:
 
 np: Any = _LazyNumpy()
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+OLDEST_READABLE = 1  # versions a reader understands: OLDEST_READABLE..SCHEMA_VERSION
 BUSY_TIMEOUT_MS = 5000
 # steps rows per packed block (256 KiB of blob). Read as `schema.BLOCK_ROWS` at each use, so a
 # test can shrink it to cross block edges with a handful of rows.
@@ -79,6 +91,7 @@ BLOCK_ROWS = 4096
 RUN_STATUSES = ("running", "finished", "stopped", "failed")
 STEP_FIELDS = ("id", "run_id", "step", "t", "loss", "lr", "grad_norm", "tok_s")
 EVAL_FIELDS = ("id", "run_id", "step", "t", "val_loss", "val_bpb", "reward", "size_mb")
+METRIC_FIELDS = ("id", "run_id", "step", "t", "name", "value")
 STEP_METRICS = STEP_FIELDS[4:]
 EVAL_METRICS = EVAL_FIELDS[4:]
 CSV_COLUMNS = ("kind", "step", "t") + STEP_METRICS + EVAL_METRICS
@@ -138,6 +151,16 @@ CREATE TABLE IF NOT EXISTS evals(
   superseded INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS evals_run_step ON evals(run_id, step);
+CREATE TABLE IF NOT EXISTS metrics(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  t REAL NOT NULL,
+  name TEXT NOT NULL,
+  value REAL,
+  superseded INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS metrics_run_name_step ON metrics(run_id, name, step);
 CREATE TABLE IF NOT EXISTS step_blocks(
   last_id INTEGER PRIMARY KEY,
   first_id INTEGER NOT NULL,
@@ -154,6 +177,7 @@ INSERT_STEP = (
 INSERT_EVAL = (
     "INSERT INTO evals(run_id, step, t, val_loss, val_bpb, reward, size_mb) VALUES (?,?,?,?,?,?,?)"
 )
+INSERT_METRIC = "INSERT INTO metrics(run_id, step, t, name, value) VALUES (?,?,?,?,?)"
 # NULL -> 'nan', which numpy parses, so np.fromiter stays on its fast path.
 STEP_SELECT = (
     "SELECT id, run_id, step, t, ifnull(loss,'nan'), ifnull(lr,'nan'), "

@@ -105,14 +105,14 @@ class Writer(HistoryFile):
 
     @locked
     def supersede_after(self, step: int, keep_run_id: int) -> int:
-        """Mark superseded every steps/evals row of runs other than `keep_run_id` with a step
+        """Mark superseded every steps/evals/metrics row of runs other than `keep_run_id` with a step
         above `step` (a run resumed from checkpoint `step`). Returns the rows marked."""
         marked = 0
         with self._tx() as conn:
             others = [
                 r for (r,) in conn.execute("SELECT id FROM runs WHERE id != ?", (int(keep_run_id),))
             ]
-            for table in ("steps", "evals"):
+            for table in ("steps", "evals", "metrics"):
                 for run in others:  # one index range per run, not a table scan
                     marked += conn.execute(
                         f"UPDATE {table} SET superseded = 1 "
@@ -176,6 +176,7 @@ class Writer(HistoryFile):
             ).fetchall()
             conn.execute("DELETE FROM steps WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM evals WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
             for first, last in touched:  # keep the block invariant: re-pack what is left
                 self._write_block(conn, first, last)

@@ -304,7 +304,7 @@ def test_ctrl_s_writes_svg_and_csv(tmp_path: Path):
             assert len(svgs) == 1 and len(csvs) == 1
             assert svgs[0].name.startswith("run-7-")
             svg = svgs[0].read_text(encoding="utf-8")
-            assert svg.startswith("<svg") and "run/7" in svg and "val&#160;loss" in svg
+            assert svg.startswith("<svg") and "run/7" in svg and "val loss" in svg
             with csvs[0].open(encoding="utf-8") as fh:
                 rows = list(csv.DictReader(fh))
             keys = {r["series"] for r in rows}

@@ -1,8 +1,11 @@
-"""Saving a chart (ctrl+s): the frame on screen as SVG and the visible series' raw rows in view
-as CSV, beside each other under a name made from the title and the time.
+"""Saving a chart (ctrl+s): the view on screen as a vector SVG made from the data
+(`charts.svg.chart_svg`: the x-range, smoothing, log y, x axis and hidden series of the view)
+and the visible series' raw rows in that x-range as CSV, beside each other under a name made
+from the title and the time.
 
-`prepare_save` snapshots everything on the UI thread (the rows are copied); `SaveJob.write`
-can then run in a worker thread. `saved_note` is the notification that follows.
+`prepare_save` snapshots everything on the UI thread (the SVG is drawn, the rows are copied);
+`SaveJob.write` can then run in a worker thread. `saved_note` is the notification that follows.
+A model's charts/ folder is never written through a link out of it (`ModelFolder.inner_dir`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 from slavik_tui.atomic import atomic_write_text, replacing
 from slavik_tui.charts.frame import Frame
 from slavik_tui.charts.series import Series, time_origin
-from slavik_tui.charts.svg import frame_svg
+from slavik_tui.charts.svg import chart_svg
 from slavik_tui.spec.folder import ModelFolder
 from slavik_tui.ui.chart.view import ChartView
 
@@ -74,18 +77,41 @@ def _slug(text: str) -> str:
     return slug[:60] or "chart"
 
 
+_LIVE_WORDS = ("● live", "‖ paused", "■ ended")
+
+
+def view_note(view: ChartView) -> str:
+    """What the view does to the data, for the saved chart's subtitle: the mode line without
+    the live/paused/ended state ("EMA 0.9 · x: step")."""
+    return " · ".join(p for p in view.status_text().split(" · ") if p not in _LIVE_WORDS)
+
+
+def view_svg(view: ChartView, title: str, x_range: tuple[float, float] | None = None) -> str:
+    """The chart `view` shows (over `x_range`, default the view's own) as a vector SVG."""
+    return chart_svg(
+        list(view.series.values()),
+        x_range=x_range if x_range is not None else view.x_range,
+        x_mode=view.x_mode,
+        hidden=view.hidden,
+        smoothing=view.smoothing,
+        smoothing_label=view_note(view),
+        log_y=view.log_y,
+        title=title,
+    )
+
+
 def prepare_save(
-    directory: str | os.PathLike[str] | None, frame: Frame, title: str, view: ChartView
+    directory: str | os.PathLike[str] | None, frame: Frame | None, title: str, view: ChartView
 ) -> "SaveJob":
-    """What to write for `frame` (made from `view`) into `directory` (default: the cwd):
-    file names that are free now, the SVG text, the visible series' rows in the frame's
-    x-range. Creates the folder."""
+    """What to write for `view` into `directory` (default: the cwd): file names that are free
+    now, the SVG of the view (over `frame`'s x-range when given: exactly what is on screen),
+    the visible series' rows in that x-range. Creates the folder."""
     folder = Path(directory) if directory is not None else Path.cwd()
     if directory is not None:  # a model's charts/: never written through a link out of it
         ModelFolder(folder.parent).inner_dir(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    svg = frame_svg(frame, title)
-    lo, hi = frame.x_range
+    lo, hi = frame.x_range if frame is not None else view.x_range
+    svg = view_svg(view, title, (lo, hi))
     every = list(view.series.values())
     columns: list[tuple[Series, np.ndarray, np.ndarray, np.ndarray, float]] = []
     for s in every:

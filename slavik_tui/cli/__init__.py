@@ -6,6 +6,7 @@ Contract (scripts and the app rely on these names and flags; README "The command
     train NAME [every TrainOptions flag, see spec/options.py] [--detach]
     stop NAME | generate NAME PROMPT [...] | models [--json] | watch NAME
     runs NAME [--json] [--csv RUN OUT [--force]] | export NAME OUT --format weights|bf16|hf
+    report NAME [--run ID] [--out FILE.md [--force]]
     delete NAME [--yes] | rename OLD NEW
     global: --models-dir DIR (default $SLAVIK_MODELS_DIR, else ./models)
 Every user error is one line on stderr and exit code 2. Heavy imports (torch) happen inside
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-from slavik_tui.cli import models, outputs, training
+from slavik_tui.cli import models, outputs, report, training
 from slavik_tui.cli.common import workspace
 from slavik_tui.cli.parser import PROG, build_parser
 from slavik_tui.errors import UserError
@@ -25,6 +26,7 @@ COMMANDS = {
     "new": training.cmd_new, "train": training.cmd_train, "stop": training.cmd_stop,
     "generate": outputs.cmd_generate, "runs": outputs.cmd_runs, "export": outputs.cmd_export,
     "models": models.cmd_models, "delete": models.cmd_delete, "rename": models.cmd_rename,
+    "report": report.cmd_report,
 }
 
 

@@ -127,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GGUF tensor type: f16 (default) or q8_0 (about half the size)")
     p.add_argument("--force", action="store_true", help="replace OUT if it is an existing file")
 
+    p = sub.add_parser("report", parents=[common],
+                       help="a run's report as Markdown (with --out: FILE.md + its chart FILE.svg)")
+    p.add_argument("name")
+    p.add_argument("--run", metavar="ID", help="the run (default: the latest)")
+    p.add_argument("--out", metavar="FILE.md", help="write the report and its chart beside it "
+                   "(default: print the Markdown)")
+    p.add_argument("--force", action="store_true", help="replace FILE.md / FILE.svg if they exist")
+
     p = sub.add_parser("delete", parents=[common], help="delete a model and all its files")
     p.add_argument("name")
     p.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")

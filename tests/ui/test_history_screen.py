@@ -348,3 +348,37 @@ def test_delete_a_run_after_confirmation_and_the_model_stays_loadable(models_roo
     assert (tiny / "model.safetensors").read_bytes() == weights
     model, tokenizer, cfg = load_model(tiny)
     assert cfg.vocab_size == TINY["vocab_size"] and tokenizer.decode(tokenizer.encode("ok")) == "ok"
+
+
+def test_focus_is_visible_esc_goes_back_and_letters_switch_screens(tmp_path):
+    from slavik_tui.ui.screens.training import TrainingScreen
+
+    root = models(tmp_path)
+
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "alpha")
+        picker = screen.panel.picker
+        table = screen.query_one(RunsTable)
+        assert app.focused is table
+        blurred = picker.query_one("SelectCurrent").rich_style.bgcolor
+        await pilot.press("p")  # the model picker, opened
+        assert app.focused is not table and picker.expanded
+        await pilot.press("escape")  # closes the list; the picker keeps the focus, marked
+        assert not picker.expanded and app.focused is picker
+        await pilot.pause()
+        assert picker.query_one("SelectCurrent").rich_style.bgcolor != blurred
+        await pilot.press("escape")  # and Esc again leaves it for the runs
+        assert app.focused is table
+        await select_run(pilot, screen, 1)
+        await pilot.press("enter")
+        chart = screen.query_one("#history-chart", MetricsChart)
+        await wait_for(pilot, lambda: app.focused is chart)
+        focused_bar = chart.styles.border_left
+        table.focus()
+        await pilot.pause()
+        assert chart.styles.border_left != focused_bar  # the chart's bar marks its focus
+        chart.focus()
+        await pilot.press("t")  # no text field has the focus: t opens Training
+        assert isinstance(app.screen, TrainingScreen)
+
+    run_app(root, body, size=(100, 30))

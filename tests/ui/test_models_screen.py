@@ -367,3 +367,19 @@ def test_size_is_the_checkpoint_as_the_charts_size_line_shows_it(models_root):
         assert f"token caches {info.cache_mb:.2f} MB" in details
 
     run_app(models_root, body, size=(160, 40))
+
+
+def test_focus_is_visible_and_letters_switch_screens_from_every_part(models_root):
+    from slavik_tui.ui.screens.history import HistoryScreen
+
+    async def body(app, pilot):
+        table = app.screen.query_one(ModelTable)
+        pane = app.screen.query_one("#details-pane")
+        assert app.focused is table
+        blurred = pane.styles.border_top
+        await pilot.press("tab")  # the details (they scroll) take the focus, marked
+        assert app.focused is pane and pane.styles.border_top != blurred
+        await pilot.press("h")
+        assert isinstance(app.screen, HistoryScreen) and app.screen.model == "tiny"
+
+    run_app(models_root, body, size=(100, 30))

@@ -308,3 +308,57 @@ def test_a_model_created_from_the_training_screen_is_shown_and_ready_to_train(
         assert app.screen.model == "fresh"
 
     run_app(models_root, body, size=(120, 40), watch="tiny")
+
+
+def test_focus_is_visible_esc_leaves_a_field_and_ctrl_r_hands_the_keys_to_the_chart(
+        models_root):
+    """Typed 800 into iters, ctrl+r, then g: the run starts with 800 steps and g opens the
+    Generation screen (it once typed "800g" into the field)."""
+    from slavik_tui.ui.screens.generation import GenerationScreen
+
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        iters = screen.form.query_one("#tf-iters", Input)
+        field = screen.form.query_one("#tff-iters", FormField)
+        unfocused = (iters.rich_style, field.query_one(".field--label").rich_style)
+        chart_marked = screen.chart.styles.border_left
+        iters.focus()
+        await pilot.pause()
+        assert field.has_class("-focused")
+        assert iters.rich_style.bgcolor != unfocused[0].bgcolor  # the field is tinted
+        assert field.query_one(".field--label").rich_style.bold  # and its label marked
+        assert not unfocused[1].bold
+        assert screen.chart.styles.border_left != chart_marked  # the chart's bar dims
+        await pilot.press(*"800", "escape")  # Esc leaves the field for the chart
+        assert app.focused is screen.chart and not field.has_class("-focused")
+        assert screen.chart.styles.border_left == chart_marked
+        iters.focus()
+        await pilot.pause()
+        launched = []
+        screen.panel._start_trainer = lambda *args: launched.append(args)
+        await pilot.press("ctrl+r", "g")
+        assert launched and launched[0][2][:2] == ["--iters", "800"]
+        assert isinstance(app.screen, GenerationScreen)
+        assert iters.value == "800"
+        await pilot.press("f2")
+        screen.panel.live.starting = False
+        screen.side.picker.focus()  # a picker is no text field: letters still switch
+        await pilot.press("h")
+        assert not isinstance(app.screen, TrainingScreen)
+
+    run_app(models_root, body, size=(120, 40), watch="tiny")
+
+
+def test_narrow_ctrl_r_in_the_form_shows_the_chart_with_the_focus(models_root):
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        await pilot.press("f")
+        assert screen.has_class("-form-shown") and not screen.chart.display
+        screen.form.query_one("#tf-iters", Input).focus()
+        await pilot.press(*"50")
+        screen.panel._start_trainer = lambda *args: None
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert screen.has_class("-form-hidden") and app.focused is screen.chart
+
+    run_app(models_root, body, size=(80, 24), watch="tiny")

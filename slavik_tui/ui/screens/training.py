@@ -283,6 +283,7 @@ class TrainingScreen(Screen):
             self._form_open = False
             self._apply_layout()
         self.chart.focus()
+        self.call_after_refresh(self._keep_chart_focus)
 
     def action_focus_model(self) -> None:
         if not self.has_class("-form-shown"):
@@ -326,6 +327,13 @@ class TrainingScreen(Screen):
                         severity="error", timeout=8)
             return
         self.panel.start(self.models_root, train_args(settings), settings.data)
+        # The keys typed next are for the run (g, h, ctrl+t), not for the field ctrl+r was
+        # pressed in: the chart takes the focus (on a narrow terminal it replaces the form).
+        if self.app.size.width < WIDE:
+            self._form_open = None
+            self._apply_layout()
+        self.chart.focus()
+        self.call_after_refresh(self._keep_chart_focus)
 
     def action_stop(self) -> None:
         if not self.live.live_pid:

@@ -22,7 +22,8 @@ class FormField(Widget):
     (layout "stacked", for wide inputs such as names and paths).
 
     The input is any focusable widget (Input, Select, ...); extra widgets (a "browse" button)
-    sit after it. `set_error(text)` shows or clears the error and marks the field invalid.
+    sit after it. `set_error(text)` shows or clears the error and marks the field invalid;
+    while the input has the focus the field has the class "-focused" (its label is marked).
     """
 
     def __init__(self, label: str, widget: Widget, *extra: Widget, layout: str = "row",
@@ -60,6 +61,12 @@ class FormField(Widget):
             return
         line.update(message or "")
         line.set_class(not message, "-empty")
+
+    def on_descendant_focus(self) -> None:
+        self.add_class("-focused")  # the label is marked (CSS: FormField.-focused)
+
+    def on_descendant_blur(self) -> None:
+        self.remove_class("-focused")
 
     def on_mount(self) -> None:
         if self.error:

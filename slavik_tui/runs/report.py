@@ -20,6 +20,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -134,8 +135,13 @@ def table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
     return out
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def fenced(text: str) -> list[str]:
-    """`text` in a code block whose fence no run of backticks inside can close."""
+    """`text` in a code block whose fence no run of backticks inside can close; control
+    characters (a young model writes them) shown as escapes such as \\x1b."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     ticks, run = 0, 0
     for ch in text:
         run = run + 1 if ch == "`" else 0

@@ -16,6 +16,7 @@ folder, and every error names the file and says what to do. Pure standard librar
       data/<sha256>.bin    token cache of each dataset (+ .words: its word list)
       runs/<run_id>.log    output of a detached run
       charts/              saved and autosaved charts (SVG + CSV)
+      sft/                 packed dialogues of fine-tuning (<key>.npz) and current.json
       chats/<stamp>.jsonl  conversations of the Generation screen's Chat mode
       .lock                held by the one trainer that may write this model
 """
@@ -45,6 +46,7 @@ LOCK = ".lock"
 DATA_DIR = "data"
 RUNS_DIR = "runs"
 CHARTS_DIR = "charts"
+SFT_DIR = "sft"
 CHATS_DIR = "chats"
 
 MAX_NAME_LEN = 64
@@ -145,6 +147,11 @@ class ModelFolder:
     @property
     def charts_dir(self) -> Path:
         return self.path / CHARTS_DIR
+
+    @property
+    def sft_dir(self) -> Path:
+        """The dialogue fine-tuning data: packed rows (<key>.npz) and current.json."""
+        return self.path / SFT_DIR
 
     @property
     def chats_dir(self) -> Path:

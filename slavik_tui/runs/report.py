@@ -11,7 +11,13 @@ Imports neither torch nor the charts (the layers contract: `runs` sits beside `c
 the engine but without torch), so the two parts that need them come in as callables: `chart`
 (`charts.svg.run_chart_svg`) and `sampler` (`engine.samples.report_samples`; the history keeps
 no eval samples, so the report samples the model's current weights and says so). The CLI
-(`slavik-tui report`) and the History screen pass the same two.
+(`slavik-tui report`) and the History screen pass the same two; from a screen, in a thread
+worker (sampling loads torch and the weights, about a second)::
+
+    out = free_report_path(Path.cwd(), model_dir.name, run_id)
+    md, svg = write_report(model_dir, out, models_root, run_id,
+                           chart=charts.svg.run_chart_svg,
+                           sampler=engine.samples.report_samples)
 """
 
 from __future__ import annotations
@@ -253,6 +259,17 @@ def markdown(report: RunReport, samples: SampleSet | None = None,
 def report_name(model: str, run_id: int) -> str:
     """A file name for a run's report: 'tiny-run-3.md'."""
     return f"{model}-run-{int(run_id)}.md"
+
+
+def free_report_path(folder: str | os.PathLike, model: str, run_id: int) -> Path:
+    """`folder`/tiny-run-3.md, or tiny-run-3-2.md, -3.md, … : the first whose .md and .svg
+    are both free (what the History screen writes without asking)."""
+    stem = Path(report_name(model, run_id)).stem
+    n, name = 1, stem
+    while any(os.path.lexists(Path(folder) / f"{name}{ext}") for ext in (".md", ".svg")):
+        n += 1
+        name = f"{stem}-{n}"
+    return Path(folder) / f"{name}.md"
 
 
 def write_report(

@@ -14,7 +14,9 @@ import pytest
 from corpus import make_text
 
 from slavik_tui.cli import main
-from slavik_tui.runs.report import cell, fenced, gather, markdown, write_report
+from slavik_tui.runs.report import (
+    cell, fenced, free_report_path, gather, markdown, write_report,
+)
 from slavik_tui.store.history import History
 
 TINY = ["--d-model", "32", "--layers", "1", "--heads", "2", "--vocab-size", "400",
@@ -178,3 +180,11 @@ def test_markdown_keeps_odd_text_in_its_place(root, tmp_path):
     md_path, svg = write_report(root / "tiny", tmp_path / "plain.md", root, 1)
     assert svg is None and not (tmp_path / "plain.svg").exists()
     assert "No samples" in md_path.read_text(encoding="utf-8")
+
+
+def test_free_report_path_never_names_an_existing_file(tmp_path):
+    assert free_report_path(tmp_path, "tiny", 3) == tmp_path / "tiny-run-3.md"
+    (tmp_path / "tiny-run-3.svg").write_text("x")
+    assert free_report_path(tmp_path, "tiny", 3) == tmp_path / "tiny-run-3-2.md"
+    os.symlink(tmp_path / "missing", tmp_path / "tiny-run-3-2.md")  # a dangling link counts
+    assert free_report_path(tmp_path, "tiny", 3) == tmp_path / "tiny-run-3-3.md"

@@ -4,6 +4,8 @@ Contract (scripts and the app rely on these names and flags; README "The command
     new NAME --data FILE [...] [--d-model] [--layers] [--heads] [--vocab-size] [--context]
              [--encoding] [--column]
     train NAME [every TrainOptions flag, see spec/options.py] [--detach]
+    sft NAME --data FILE [every TrainOptions flag] [--columns Q,A] [--detach]
+    chat NAME [--system TEXT] [--temperature] [--seed] [--max-tokens] [...]
     stop NAME | generate NAME PROMPT [...] | models [--json] | watch NAME
     runs NAME [--json] [--csv RUN OUT [--force]] | export NAME OUT --format weights|bf16|hf
     report NAME [--run ID] [--out FILE.md [--force]]
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import sys
 
+from slavik_tui.cli import chat, sft
 from slavik_tui.cli import models, outputs, report, training
 from slavik_tui.cli.common import workspace
 from slavik_tui.cli.parser import PROG, build_parser
@@ -26,6 +29,7 @@ COMMANDS = {
     "new": training.cmd_new, "train": training.cmd_train, "stop": training.cmd_stop,
     "generate": outputs.cmd_generate, "runs": outputs.cmd_runs, "export": outputs.cmd_export,
     "models": models.cmd_models, "delete": models.cmd_delete, "rename": models.cmd_rename,
+    "sft": sft.cmd_sft, "chat": chat.cmd_chat,
     "report": report.cmd_report,
 }
 

@@ -15,6 +15,7 @@ from slavik_tui.errors import UserError
 from slavik_tui.spec.config import NEW_FLAGS, ModelConfig
 from slavik_tui.spec.numbers import parse_number, parse_whole
 from slavik_tui.spec.options import TrainOptions, flags_of
+from slavik_tui.spec.sft_options import SFTOptions
 
 PROG = "slavik-tui"
 EXPORT_FORMATS = ("weights", "bf16", "hf", "gguf")
@@ -108,6 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N or mps")
     p.add_argument("--stats", action="store_true",
                    help="print prompt and new tokens, time to first token and tok/s on stderr")
+
+    p = sub.add_parser("sft", parents=[common],
+                       help="fine-tune a model on dialogues (or resume that run)")
+    p.add_argument("name")
+    add_train_flags(p, SFTOptions)
+    p.add_argument("--detach", action="store_true",
+                   help="run in the background, surviving the terminal; prints the run id")
+    p.add_argument("--dry-run", action="store_true", help="print the command that would run")
+
+    p = sub.add_parser("chat", parents=[common],
+                       help="talk to a model (one reply per line when stdin is a pipe)")
+    p.add_argument("name")
+    p.add_argument("--system", metavar="TEXT", help="a system prompt that opens the conversation")
+    p.add_argument("--max-tokens", type=_whole("--max-tokens"), default=200)
+    p.add_argument("--temperature", type=_number("--temperature"), default=0.8)
+    p.add_argument("--top-k", type=_whole("--top-k"), default=50)
+    p.add_argument("--top-p", type=_number("--top-p"), default=0.95)
+    p.add_argument("--repetition-penalty", type=_number("--repetition-penalty"), default=1.0)
+    p.add_argument("--seed", type=_whole("--seed"), help="reply i samples with seed S + i")
+    p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N or mps")
 
     p = sub.add_parser("models", parents=[common], help="list models (damaged ones on stderr)")
     p.add_argument("--json", action="store_true")

@@ -168,7 +168,8 @@ class Workspace:
         self.root = Path(root)
         # history.sqlite path -> (stat key of it and its -wal, last loss, problem): the app
         # lists every 2 s, and an unchanged history needs no sqlite connection to re-read.
-        self._loss_cache: dict[Path, tuple[tuple, float | None, str | None]] = {}
+        self._loss_cache: dict[Path, tuple[tuple, tuple[float | None, int | None,
+                                                          str | None]]] = {}
 
     # ---- names and folders ----------------------------------------------------------------
     def _scan(self) -> tuple[list[str], list[str]]:
@@ -291,7 +292,8 @@ class Workspace:
         problems: list[str] = []
 
         # History first: a reader may leave SQLite's -shm/-wal files, which the sizes count.
-        last_loss, problem = self._last_loss(folder.history)
+        running_pid = lock_holder(path)
+        last_loss, running_step, problem = self._last_loss(folder.history, running_pid)
         if problem:
             problems.append(problem)
         total, top = _folder_sizes(path)
@@ -306,6 +308,8 @@ class Workspace:
             problems.append(str(exc))
         else:
             steps = record["step"] if record else 0
+        if running_step is not None:  # a trainer is past its last checkpoint
+            steps = max(steps, running_step)
         n_datasets = 0
         try:
             datasets = folder.read_json(folder.datasets, missing=[])
@@ -335,7 +339,7 @@ class Workspace:
             datasets=n_datasets,
             steps=steps,
             last_loss=last_loss,
-            running_pid=lock_holder(path),
+            running_pid=running_pid,
             config=config,
             created_at=created_at,
             problems=problems,
@@ -364,27 +368,32 @@ class Workspace:
             errors.extend(sorted(found, key=lambda item: item[0]))
         return out
 
-    def _last_loss(self, history_path: Path) -> tuple[float | None, str | None]:
-        """(last train loss, one line if the history is damaged), cached by the files' stat."""
-        key = _stat_key(history_path)
-        if key[0] is None:
+    def _last_loss(self, history_path: Path, pid: int | None = None
+                   ) -> tuple[float | None, int | None, str | None]:
+        """(last train loss, the step trainer `pid`'s running run has reached, one line if
+        the history is damaged), cached by the files' stat."""
+        key = (_stat_key(history_path), pid)
+        if key[0][0] is None:
             self._loss_cache.pop(history_path, None)
-            return None, None
+            return None, None, None
         cached = self._loss_cache.get(history_path)
         if cached is not None and cached[0] == key:
-            return cached[1], cached[2]
+            return cached[1]
         from slavik_tui.store.history import History  # numpy only when there is a history
 
-        loss, problem = None, None
+        loss, step, problem = None, None, None
         try:
             with History(history_path, readonly=True) as hist:
                 loss = hist.last_loss()
+                run_id = hist.running_run_id(pid) if pid else None
+                if run_id is not None:  # its steps since the last checkpoint count too
+                    step = hist.run(run_id).last_step
         except UserError as exc:  # a damaged history must not break the list
             problem = str(exc)
         except sqlite3.Error:  # busy or locked past the timeout: try again at the next list
-            return None, None
-        self._loss_cache[history_path] = (key, loss, problem)
-        return loss, problem
+            return None, None, None
+        self._loss_cache[history_path] = (key, (loss, step, problem))
+        return loss, step, problem
 
 
 def _config_from(model: dict, path: Path) -> ModelConfig:

@@ -383,3 +383,29 @@ def test_focus_is_visible_and_letters_switch_screens_from_every_part(models_root
         assert isinstance(app.screen, HistoryScreen) and app.screen.model == "tiny"
 
     run_app(models_root, body, size=(100, 30))
+
+
+def test_a_running_model_shows_the_step_its_trainer_reached(models_root):
+    """Not the last checkpoint's step (0 before the first save): the running run's."""
+    import os
+    import time
+
+    from slavik_tui.store.history import History
+
+    tiny = models_root / "tiny"
+    lock = ModelLock(tiny).acquire()  # this process plays the trainer
+    try:
+        with History(tiny / "history.sqlite") as history:
+            run_id = history.start_run("pretrain", {}, 20, 100, pid=os.getpid())
+            for step in range(21, 38):
+                history.log_step(run_id, step, time.time(), 4.5, 6e-4, 1.0, 1000.0)
+
+        async def body(app, pilot):
+            await pilot.press("down")
+            table = app.screen.query_one(ModelTable)
+            assert str(table.get_cell("tiny", "steps")) == "37"
+            assert "37 steps" in text_of(app.screen.query_one("#details"))
+
+        run_app(models_root, body, size=(160, 40))
+    finally:
+        lock.release()

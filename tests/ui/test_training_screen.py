@@ -47,6 +47,7 @@ def test_shows_the_models_existing_curve_and_its_last_run(models_root):
         lengths = screen.panel.series_lengths()
         assert lengths == {"loss": 20, "val_loss": 2, "reward": 2, "size_mb": 2}
         assert app.focused is screen.chart  # the chart's keys work at once
+        assert not screen.chart.live  # a finished run: no "● live" on its chart
         assert screen.chart.save_dir == models_root / "tiny" / "charts"
         line = screen.query_one("#train-progress").plain
         assert "run 1 finished" in line and "step 20/20" in line and "loss " in line
@@ -216,8 +217,14 @@ def test_start_follow_and_stop_a_detached_trainer(models_root):
                        and screen.panel.series_lengths()["val_loss"] >= 3, timeout=30)
         line = screen.query_one("#train-progress").plain
         assert "run 2 ● running" in line and "/100020" in line and "ETA" in line
+        assert screen.chart.live  # rows arrive: the chart says "● live"
+        # the form shows the running run's settings (what an empty field would mean)
+        placeholders = {key: screen.form.query_one(f"#tf-{key}", Input).placeholder
+                        for key in ("iters", "batch_size", "eval_every")}
+        assert placeholders == {"iters": "100000", "batch_size": "2", "eval_every": "5"}
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: screen.live.progress.status == "stopped", timeout=30)
+        assert not screen.chart.live
         assert run_status(models_root, "tiny", 2) == "stopped"
         assert lock_holder(models_root / "tiny") is None
         await wait_for(pilot, lambda: any("run 2 of 'tiny' stopped at step" in n

@@ -151,7 +151,7 @@ class TrainingScreen(Screen):
         snap = live.snapshot
         if snap is not None and (seen is None or seen[0] is not snap):
             self.form.set_placeholders((snap.run.config or {}) if snap.run else {},
-                                       snap.resumable)
+                                       snap.resumable, running=bool(snap.live_pid))
         self._refresh()
         self._apply_layout()
 

@@ -131,6 +131,7 @@ class RunPanel(Vertical):
         for series in training_series():
             chart.add_series(series)
         chart.title = name or ""
+        chart.live = False  # until a running trainer is found
         chart.save_dir = model_dir / "charts" if model_dir else None
         if self._watcher is not None:
             self._watcher.kick()  # the old worker wakes up to see it is cancelled
@@ -158,6 +159,8 @@ class RunPanel(Vertical):
             self.query_one(TrainProgress).show()
 
     def _changed(self) -> None:
+        # "● live" on the chart only while rows may still arrive (a trainer runs or starts)
+        self.chart.live = self.live.busy
         self.post_message(self.Changed(self))
 
     # ---- following the history (thread) --------------------------------------------------

@@ -174,11 +174,14 @@ class TrainForm(Widget):
         self.screen.focus_next()
 
     # ---- writing ----------------------------------------------------------------------------
-    def set_placeholders(self, plan: dict, resumable: bool) -> None:
-        """Show what an empty field means: the saved plan's value, else the default."""
+    def set_placeholders(self, plan: dict, resumable: bool, running: bool = False) -> None:
+        """Show what an empty field means: the saved plan's value, else the default; while
+        the plan's run is `running`, its own settings (iters: the steps it was started for)."""
         for flag in FIELDS:
             if flag.key == "iters":
-                text = "resume" if resumable else str(DEFAULT_ITERS)
+                span = (plan.get("target_step") or 0) - (plan.get("start_step") or 0)
+                text = (str(span) if running and span > 0 else
+                        "resume" if resumable else str(DEFAULT_ITERS))
             else:
                 fallback = flag.default if flag.plan_default is None else flag.plan_default
                 value = plan.get(flag.key, fallback)

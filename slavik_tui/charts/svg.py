@@ -78,14 +78,14 @@ def decimate(x: np.ndarray, y: np.ndarray, lo: float, hi: float, columns: int) -
         return np.arange(n)
     col = np.clip(((x - lo) / max(hi - lo, 1e-300) * columns).astype(np.int64), -1, columns)
     starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
-    ends = np.r_[starts[1:], n] - 1
+    sizes = np.diff(np.r_[starts, n])
     gap = ~np.isfinite(y)
-    keep = [starts, ends, np.flatnonzero(gap & np.r_[True, ~gap[:-1]])]  # where a gap starts
-    finite = np.where(gap, np.nan, y)
-    for a, b in zip(starts.tolist(), ends.tolist()):
-        if b - a > 1 and np.isfinite(finite[a:b + 1]).any():
-            keep.append(np.array([a + np.nanargmin(finite[a:b + 1]),
-                                  a + np.nanargmax(finite[a:b + 1])]))
+    keep = [starts, starts + sizes - 1, np.flatnonzero(gap & np.r_[True, ~gap[:-1]])]
+    for fill, reduce in ((np.inf, np.minimum), (-np.inf, np.maximum)):
+        filled = np.where(gap, fill, y)
+        hit = np.flatnonzero((filled == np.repeat(reduce.reduceat(filled, starts), sizes)) & ~gap)
+        group = np.searchsorted(starts, hit, side="right")
+        keep.append(hit[np.r_[True, group[1:] != group[:-1]]] if hit.size else hit)
     return np.unique(np.concatenate(keep))
 
 
@@ -173,25 +173,25 @@ def chart_svg(
         raw = np.asarray(s.drawable(0.0, log_y)[i0:i1], dtype=np.float64) if smooth else None
         views.append((s, np.asarray(x[i0:i1], dtype=np.float64), y, raw))
 
-    def inside(x: np.ndarray, *ys: np.ndarray | None) -> np.ndarray:
-        m = (x >= lo) & (x <= hi)
-        vals = [y[m] for y in ys if y is not None]
-        return np.concatenate(vals) if vals else np.empty(0)
+    # -- axes: the range of what is in view (NaN: not drawable), the right one from 0 -------
+    def extent(side: str) -> tuple[float, float] | None:
+        lows, highs = [], []
+        for s, x, y, raw in views:
+            a, b = np.searchsorted(x, lo, side="left"), np.searchsorted(x, hi, side="right")
+            for v in (y[a:b], raw[a:b] if raw is not None else y[:0]):
+                if s.yside == side and np.isfinite(v).any():
+                    lows.append(np.nanmin(v))
+                    highs.append(np.nanmax(v))
+        if not lows:
+            return None
+        if log_y and side == "left":
+            return math.log10(min(lows)), math.log10(max(highs))
+        return float(min(lows)), float(max(highs))
 
-    # -- axes ---------------------------------------------------------------------------------
-    def values(side: str) -> np.ndarray:
-        picked = [inside(x, y, raw) for s, x, y, raw in views if s.yside == side]
-        v = np.concatenate(picked) if picked else np.empty(0)
-        v = v[np.isfinite(v)]
-        return np.log10(v[v > 0]) if log_y and side == "left" else v
-
-    left_v, right_v = values("left"), values("right")
+    left, right = extent("left"), extent("right")
     has_right = any(s.yside == "right" for s, *_ in views)
-    if left_v.size:
-        y_lo, y_hi = axis_range(float(left_v.min()), float(left_v.max()), log_y)
-    else:
-        y_lo, y_hi = (0.0, 1.0)
-    r_top = float(right_v.max()) * (1 + AXIS_PAD) if right_v.size else 1.0
+    y_lo, y_hi = axis_range(*left, log_y) if left else (0.0, 1.0)
+    r_top = right[1] * (1 + AXIS_PAD) if right else 1.0
     r_lo, r_hi = 0.0, (r_top if r_top > 0 else 1.0)
 
     entries = [f"{s.label}  {_last_in_view(x, y, raw, lo, hi)}" for s, x, y, raw in views]

@@ -1,137 +1,63 @@
 """The Generation screen: talk to a trained model and watch the answer stream in.
 
+Two modes (ctrl+t switches; the title and the footer say which):
+- **Text**: the model continues a prompt; each exchange stays in the log.
+- **Chat**: a conversation of turns under a system prompt (chat_session.py); each reply is
+  streamed, and the conversation is saved under the model after every reply
+  (store/conversations.py); ctrl+l starts a new one, ctrl+s exports it as JSONL.
+
 The model is loaded in a thread worker (the first `import torch` happens there, not at app
-start) and kept while this screen uses it; it is reloaded when another model is picked or
-when its checkpoint changed on disk. Text arrives from a thread worker in batches (~30 ms),
-so the UI stays responsive whatever the speed of the model.
+start) and kept while this screen uses it (generation_work.ModelCache). Keys: Esc stops a
+reply, else leaves the field (the focus goes to the log, where letters switch screens and
+the arrows scroll); `p` or `/` comes back to the prompt.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from slavik_tui.errors import UserError
-from slavik_tui.store.lock import lock_holder
+from slavik_tui.ui.screens.chat_mode import ChatMode
+from slavik_tui.ui.screens.chat_session import ChatSession
+from slavik_tui.ui.screens.generation_work import (
+    PARAMS, ChatHint, Finished, Loaded, ModelCache, Pieces, checkpoint_stamp, failure_line,
+    live_trainer, parse_params, pump, torch_threads,
+)
 from slavik_tui.ui.widgets.app_footer import AppFooter
+from slavik_tui.ui.widgets.chat_log import ChatLog, ChatTurn
 from slavik_tui.ui.widgets.exchange_log import Exchange, ExchangeLog
-from slavik_tui.ui.widgets.forms import parse_float, parse_int, parse_optional_int
 
-BATCH_SECONDS = 0.03  # how often streamed text is handed to the UI
+__all__ = ["GenerationScreen", "checkpoint_stamp", "live_trainer", "parse_params",
+           "torch_threads"]
 
-# id, label, default, width
-PARAMS = [
-    ("max-tokens", "tokens", "200", 6),
-    ("temperature", "temp", "0.8", 5),
-    ("top-k", "top-k", "50", 5),
-    ("top-p", "top-p", "0.95", 5),
-    ("seed", "seed", "", 6),
-]
+PLACEHOLDERS = {"text": "a prompt, e.g. Привет, как дела — Enter generates",
+                "chat": "your message — Enter sends it"}
 
 
-def parse_params(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Sampling settings from the fields → (generate() keywords, {field id: error})."""
-    parsers = {
-        "max-tokens": ("max_tokens", lambda t: parse_int(t, "max tokens", 1, 100_000)),
-        "temperature": ("temperature", lambda t: parse_float(
-            t, "temperature", 0.0, 10.0, example="0.8")),
-        "top-k": ("top_k", lambda t: parse_int(t, "top-k", 0)),
-        "top-p": ("top_p", lambda t: parse_float(t, "top-p", 0.0, 1.0, above_minimum=True,
-                                                   example="0.95")),
-        "seed": ("seed", lambda t: parse_optional_int(t, "seed")),
-    }
-    kwargs: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for field_id, (keyword, parse) in parsers.items():
-        try:
-            kwargs[keyword] = parse(values.get(field_id, ""))
-        except UserError as exc:
-            errors[field_id] = str(exc)
-    return kwargs, errors
+class GenerationScreen(ChatMode, Screen):
+    """Prompt → streamed answer (Text mode), or a conversation (Chat mode)."""
 
-
-def checkpoint_stamp(model_dir: Path) -> tuple | None:
-    """Changes whenever the trainer commits a new checkpoint (then the weights are reloaded)."""
-    try:
-        st = (Path(model_dir) / "checkpoint.json").stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
-
-
-def live_trainer(workspace: Any) -> int | None:
-    """The pid of a trainer holding the lock of any model in the folder (None: none runs)."""
-    for name in workspace.names():
-        pid = lock_holder(workspace.root / name)
-        if pid:
-            return pid
-    return None
-
-
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with torch on `threads` threads (None: as it is), then restore them.
-
-    A trainer on this machine wants every core: two CPU-heavy processes on two cores stall each
-    other (generating beside a trainer measured 3 tok/s with torch's threads, ~170 with one)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-class GenerationScreen(Screen):
-    """Prompt → streamed answer, with sampling settings and tokens/s."""
-
-    # ---- messages from the generation worker ----------------------------------------------
-    @dataclass
-    class Loaded(Message):
-        """The worker has (re)loaded a model's weights."""
-
-        name: str
-        params: int
-        seconds: float
-
-    @dataclass
-    class Pieces(Message):
-        """Text generated since the last message (batched every ~30 ms, never per token)."""
-
-        text: str
-        tokens: int  # pieces so far in this answer (the generator yields ≥ 1 token per piece)
-        elapsed: float  # seconds since the first token was asked for
-
-    @dataclass
-    class Finished(Message):
-        """The answer is complete, stopped by the user, or failed with a one-line error."""
-
-        tokens: int
-        elapsed: float
-        stopped: bool = False
-        error: str | None = None
-        threads: int | None = None  # torch threads it was limited to (None: torch's own)
+    Loaded, Pieces, Finished, ChatHint = Loaded, Pieces, Finished, ChatHint
 
     BINDINGS = [
         Binding("escape", "stop", "Stop"),
-        Binding("ctrl+l", "clear_log", "Clear log"),
-        Binding("ctrl+n", "focus_model", "Pick model"),
+        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("ctrl+t", "mode('chat')", "Chat"),
+        Binding("ctrl+t", "mode('text')", "Text"),
+        Binding("ctrl+l", "clear_log", "Clear"),
+        Binding("ctrl+l", "new_chat", "New chat"),
+        Binding("ctrl+s", "export_chat", "Export"),
+        Binding("p,slash", "focus_prompt", "Prompt", key_display="p"),
+        Binding("ctrl+n", "focus_model", "Model"),
         Binding("ctrl+r", "repeat", "Again"),
     ]
 
@@ -139,11 +65,18 @@ class GenerationScreen(Screen):
         super().__init__(**kwargs)
         self.title = "slavik-tui"
         self.model = model
-        self._loaded: tuple[str, tuple | None, Any, Any] | None = None  # name, stamp, model, tok
-        self._load_lock = threading.Lock()
-        self._exchange: Exchange | None = None
+        self.mode = "text"
+        self._models = ModelCache()
+        self._exchange: Any = None  # the Exchange or ChatTurn being streamed
         self._generating = False
         self._last_prompt: str | None = None
+        self.chat = ChatSession()
+        self._hint_for: str | None = None  # the model the chat hint was asked for
+        self._told_saved: Path | None = None  # the chat file the user was last told of
+
+    @property
+    def _loaded(self) -> tuple | None:
+        return self._models.loaded
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -159,18 +92,74 @@ class GenerationScreen(Screen):
                     inp = Input(default, id=field_id, compact=True, classes="gen--param")
                     inp.styles.width = width + 2
                     yield inp
+            with Horizontal(id="chat-system-row", classes="-chat"):
+                yield Label("system", classes="gen--label")
+                yield Input(placeholder="optional: how the assistant behaves, e.g. "
+                            "Ты вежливый собеседник.", id="chat-system", compact=True)
             yield Static("", id="gen-errors", markup=False)
+            yield Static("", id="chat-hint", classes="-chat", markup=False)
         yield ExchangeLog(id="gen-log")
+        yield ChatLog(id="chat-log", classes="-chat")
         with Horizontal(id="gen-prompt-row"):
             yield Label("›", id="gen-prompt-label")
-            yield Input(placeholder="a prompt, e.g. Привет, как дела — Enter generates",
-                        id="gen-prompt", compact=True)
+            yield Input(placeholder=PLACEHOLDERS["text"], id="gen-prompt", compact=True)
         yield AppFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = "Generation"
         self.watch(self.app, "models", self._models_changed)
+        self._apply_mode()
         self.query_one("#gen-prompt", Input).focus()
+
+    # ---- modes, focus and the footer ------------------------------------------------------
+    def action_mode(self, mode: str) -> None:
+        if self._generating:
+            self.notify("Still answering: press Esc to stop it first", severity="warning")
+            return
+        self.mode = mode
+        self._apply_mode()
+        self.query_one("#gen-prompt", Input).focus()
+
+    def _apply_mode(self) -> None:
+        chat = self.mode == "chat"
+        self.sub_title = "Generation · Chat" if chat else "Generation · Text"
+        for widget in self.query(".-chat"):
+            widget.display = chat
+        hint = self.query_one("#chat-hint", Static)
+        hint.display = chat and hint.has_class("-shown")
+        self.query_one("#gen-log").display = not chat
+        self.query_one("#gen-prompt", Input).placeholder = PLACEHOLDERS[self.mode]
+        self.query_one("#gen-prompt-label", Label).update("you ›" if chat else "›")
+        if chat:
+            self._ask_hint()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        chat = self.mode == "chat"
+        if action == "mode":
+            return parameters[0] != self.mode
+        if action in ("new_chat", "export_chat"):
+            return chat
+        if action in ("clear_log", "repeat"):
+            return not chat
+        if action == "stop":
+            return self._generating
+        if action == "leave_field":
+            return isinstance(self.focused, (Input, Select))
+        if action == "focus_prompt":
+            return self.focused is not self.query_one("#gen-prompt")
+        return True
+
+    def _output(self) -> ChatLog | ExchangeLog:
+        return self.query_one(ChatLog) if self.mode == "chat" else self.query_one(ExchangeLog)
+
+    def action_leave_field(self) -> None:
+        self._output().focus()
+
+    def action_focus_prompt(self) -> None:
+        self.query_one("#gen-prompt", Input).focus()
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
 
     # ---- the model picker -----------------------------------------------------------------
     def _models_changed(self, models: list[Any]) -> None:
@@ -185,7 +174,7 @@ class GenerationScreen(Screen):
                 if current in trained:
                     select.value = current
         if self.model not in trained:
-            self.model = trained[0] if trained else None
+            self._set_model(trained[0] if trained else None)
             if self.model:
                 with self.prevent(Select.Changed):
                     select.value = self.model
@@ -196,7 +185,7 @@ class GenerationScreen(Screen):
 
     def select_model(self, name: str) -> None:
         """Called by the app (`g` on the Models screen) to pick `name`."""
-        self.model = name
+        self._set_model(name)
         if not self.is_mounted:
             return  # on_mount picks self.model
         select = self.query_one("#gen-model", Select)
@@ -209,8 +198,19 @@ class GenerationScreen(Screen):
     def _model_picked(self, event: Select.Changed) -> None:
         if event.value is Select.NULL:
             return
-        self.model = str(event.value)
+        self._set_model(str(event.value))
         self.query_one("#gen-prompt", Input).focus()
+
+    def _set_model(self, name: str | None) -> None:
+        if name == self.model:
+            return
+        self.model = name
+        if not self.is_mounted:
+            return
+        if not self.chat.empty and not self._generating:  # a conversation is with one model
+            self.action_new_chat(quiet=True)
+        if self.mode == "chat":
+            self._ask_hint()
 
     def action_focus_model(self) -> None:
         self.query_one("#gen-model", Select).focus()
@@ -230,37 +230,57 @@ class GenerationScreen(Screen):
     def _param_changed(self) -> None:
         self._params()
 
-    # ---- generating ---------------------------------------------------------------------
+    # ---- asking -----------------------------------------------------------------------------
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.generate(self.query_one("#gen-prompt", Input).value)
+        text = self.query_one("#gen-prompt", Input).value
+        if self.mode == "chat":
+            self.send(text)
+        else:
+            self.generate(text)
 
     def action_repeat(self) -> None:
         if self._last_prompt is not None:
             self.generate(self._last_prompt)
 
-    def generate(self, prompt: str) -> None:
+    def _ready(self, text: str, what: str) -> dict[str, Any] | None:
+        """The sampling settings when a `what` (prompt, message) can be sent now, else None
+        (the user was told why)."""
         if self._generating:
-            self.notify("Still generating: press Esc to stop it first", severity="warning")
-            return
-        if not prompt.strip():
-            self.notify("Type a prompt first", severity="warning")
-            return
-        if not self.model:
+            self.notify("Still answering: press Esc to stop it first", severity="warning")
+        elif not text.strip():
+            self.notify(f"Type a {what} first", severity="warning")
+        elif not self.model:
             self.notify("No trained model to talk to: train one first (F2)",
                         severity="warning")
-            return
-        params = self._params()
-        if params is None:
-            self.notify("Fix the settings marked in red", severity="error")
+        else:
+            params = self._params()
+            if params is None:
+                self.notify("Fix the settings marked in red", severity="error")
+            return params
+        return None
+
+    def generate(self, prompt: str) -> None:
+        params = self._ready(prompt, "prompt")
+        if params is None or not self.model:
             return
         self._last_prompt = prompt
+        self._begin(self.query_one(ExchangeLog).start(self.model, prompt))
+
+        def pieces(model, tokenizer) -> Iterator[str]:
+            from slavik_tui.engine.generate import generate
+
+            return generate(model, tokenizer, prompt, **params)
+
+        self._stream(self.model, pieces)
+
+    def _begin(self, target: Any) -> None:
         self._generating = True
-        self._exchange = self.query_one(ExchangeLog).start(self.model, prompt)
+        self._exchange = target
         self.query_one("#gen-prompt", Input).value = ""
         self._status(f"generating with {self.model}… (esc stops)")
-        self._generate(self.model, prompt, params)
+        self.refresh_bindings()
 
     def action_stop(self) -> None:
         if not self._generating:
@@ -276,63 +296,51 @@ class GenerationScreen(Screen):
             if exchange is not self._exchange or not self._generating:
                 exchange.remove()
 
+    # ---- the workers ----------------------------------------------------------------------
     def _load(self, name: str) -> tuple[Any, Any]:
         """The model and tokenizer of `name`, loading them if needed (in a worker thread)."""
-        model_dir = self.app.workspace.model_dir(name)
-        stamp = checkpoint_stamp(model_dir)
-        with self._load_lock:
-            if self._loaded and self._loaded[0] == name and self._loaded[1] == stamp:
-                return self._loaded[2], self._loaded[3]
-            self._loaded = None  # free the old model before loading the next
-            started = time.perf_counter()
-            from slavik_tui.engine.checkpoint import load_model
-
-            model, tokenizer, cfg = load_model(model_dir, device="cpu")
-            self._loaded = (name, stamp, model, tokenizer)
-            self.post_message(self.Loaded(name, cfg.n_params, time.perf_counter() - started))
-            return model, tokenizer
+        return self._models.get(name, self.app.workspace.model_dir(name), self.post_message)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _generate(self, name: str, prompt: str, params: dict[str, Any]) -> None:
+    def _stream(self, name: str, pieces: Callable[[Any, Any], Iterator[str]],
+                save: Callable[[str], Path] | None = None) -> None:
         worker = get_current_worker()
-        count, elapsed, stopped, threads = 0, 0.0, False, None
+        count, elapsed, threads = 0, 0.0, None
         try:
             model, tokenizer = self._load(name)
             if worker.is_cancelled:
-                self.post_message(self.Finished(0, 0.0, stopped=True))
+                self.post_message(Finished(0, 0.0, stopped=True))
                 return
-            from slavik_tui.engine.generate import generate
-
             threads = 1 if live_trainer(self.app.workspace) else None
             with torch_threads(threads):
-                start = last = time.perf_counter()
-                pending: list[str] = []
-                for piece in generate(model, tokenizer, prompt, **params):
-                    if worker.is_cancelled:
-                        stopped = True
-                        break
-                    pending.append(piece)
-                    count += 1
-                    now = time.perf_counter()
-                    if now - last >= BATCH_SECONDS:
-                        self.post_message(self.Pieces("".join(pending), count, now - start))
-                        pending.clear()
-                        last = now
-                elapsed = time.perf_counter() - start
-            if pending:
-                self.post_message(self.Pieces("".join(pending), count, elapsed))
-            self.post_message(self.Finished(count, elapsed, stopped=stopped, threads=threads))
-        except UserError as exc:
-            self.post_message(self.Finished(count, elapsed, error=str(exc)))
-        except Exception as exc:  # a bug: say so, keep the app alive
-            self.post_message(self.Finished(
-                count, elapsed, error=f"generation failed: {type(exc).__name__}: {exc} "
-                                      "(a bug; please report it)"))
+                text, count, elapsed, stopped = pump(
+                    pieces(model, tokenizer), lambda: worker.is_cancelled, self.post_message)
+        except Exception as exc:  # UserError: one line; anything else: a bug, said so
+            self.post_message(Finished(count, elapsed, error=failure_line(exc)))
+            return
+        saved = save_error = None
+        if save is not None and text.strip():
+            try:
+                saved = save(text)
+            except (UserError, OSError) as exc:
+                save_error = f"the conversation was not saved: {exc}"
+        self.post_message(Finished(count, elapsed, stopped=stopped, threads=threads,
+                                   text=text, saved=saved, save_error=save_error))
+
+    # ---- what the workers say -------------------------------------------------------------
+    @on(ChatHint)
+    def _hint(self, message: ChatHint) -> None:
+        if message.name == self.model:
+            hint = self.query_one("#chat-hint", Static)
+            hint.update(message.text or "")
+            hint.set_class(bool(message.text), "-shown")
+            hint.display = self.mode == "chat" and bool(message.text)
 
     @on(Loaded)
     def _model_loaded(self, message: Loaded) -> None:
-        self._status(f"loaded {message.name} ({message.params:,} parameters) in "
-                     f"{message.seconds:.1f} s; generating… (esc stops)")
+        loaded = (f"loaded {message.name} ({message.params:,} parameters) in "
+                  f"{message.seconds:.1f} s")
+        self._status(loaded + ("; generating… (esc stops)" if self._generating else ""))
 
     @on(Pieces)
     def _pieces(self, message: Pieces) -> None:
@@ -342,28 +350,39 @@ class GenerationScreen(Screen):
         rate = message.tokens / message.elapsed if message.elapsed > 0 else 0.0
         self._exchange.set_stats(f"{message.tokens} tokens · {rate:,.1f} tok/s …")
         self._status(f"generating · {message.tokens} tokens · {rate:,.1f} tok/s (esc stops)")
-        self.query_one(ExchangeLog).follow()
+        self._output().follow()
 
     @on(Finished)
     def _finished(self, message: Finished) -> None:
         self._generating = False
-        exchange, self._exchange = self._exchange, None
+        self.refresh_bindings()
+        target, self._exchange = self._exchange, None
+        chat = isinstance(target, ChatTurn)
         rate = message.tokens / message.elapsed if message.elapsed > 0 else 0.0
         figures = f"{message.tokens} tokens · {message.elapsed:.2f} s · {rate:,.1f} tok/s"
         if message.threads is not None:  # say why it may be slower than usual
             figures += f" · {message.threads} thread: a trainer is running"
+        if chat and not self.chat.answered(message.text):
+            figures += (" · no reply, so your message is left out of the conversation: "
+                        "send it again")
         if message.error:
-            if exchange is not None:
-                exchange.set_stats(f"✗ {message.error}")
+            if target is not None:
+                target.set_stats(f"✗ {message.error}")
             self.notify(message.error, severity="error", timeout=8)
             self._status("")
         else:
-            if exchange is not None:
-                exchange.set_stats(figures + (" · stopped" if message.stopped else ""))
-                if not exchange.answer and not message.stopped:
-                    exchange.set_stats(figures + " · the model ended the text at once")
-            self._status(("stopped · " if message.stopped else "done · ") + figures)
-        self.query_one(ExchangeLog).follow()
+            if target is not None:
+                target.set_stats(figures + (" · stopped" if message.stopped else ""))
+                if not chat and not target.answer and not message.stopped:
+                    target.set_stats(figures + " · the model ended the text at once")
+            saved = " · saved" if message.saved else ""
+            self._status(("stopped · " if message.stopped else "done · ") + figures + saved)
+            if message.saved and message.saved != self._told_saved:
+                self._told_saved = message.saved
+                self.notify(f"this chat is saved in {message.saved}", timeout=6)
+        if message.save_error:
+            self.notify(message.save_error, severity="error", timeout=8)
+        self._output().follow()
 
     def _status(self, text: str) -> None:
         self.query_one("#gen-status", Static).update(text)

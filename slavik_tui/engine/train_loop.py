@@ -88,13 +88,13 @@ class TrainLoop:
     uncompiled: torch.nn.Module | None = None  # step_fn without torch.compile, until it works
 
     def __init__(self, trainer, model, step_fn, optimizer, data, tokenizer, cfg, plan, device,
-                 dtype, history, run_id, reward_fn, reward_ctx, tuner: ThreadTuner):
+                 dtype, history, run_id, reward_spec, reward_ctx, tuner: ThreadTuner):
         self.t = trainer
         self.model, self.step_fn, self.optimizer = model, step_fn, optimizer
         self.data, self.tokenizer, self.cfg, self.plan = data, tokenizer, cfg, plan
         self.device, self.dtype = device, dtype
         self.history, self.run_id = history, run_id
-        self.reward_fn, self.reward_ctx = reward_fn, reward_ctx
+        self.reward_spec, self.reward_ctx = reward_spec, reward_ctx  # RewardSpec, its kwargs
         self.tuner = tuner
         self.autocast = dtype != torch.float32
         self.last_loss = float("nan")
@@ -244,7 +244,7 @@ class TrainLoop:
                     ev = self.evaluate(step)
                     history.log_eval(self.run_id, step, time.time(), ev["val_loss"],
                                      ev["val_bpb"], ev["reward"], self.size_mb())
-                    self._log_gpu(gpu, step)
+                    self._log_gpu(gpu, step, ev.get("metrics"))
                     report(f"eval {step}: val loss {ev['val_loss']:.4f} | "
                            f"{ev['val_bpb']:.3f} bits/byte | reward {ev['reward']:.3f} | "
                            f"sample: {ev['sample'][:60]!r}")
@@ -278,13 +278,12 @@ class TrainLoop:
         return {"run_id": self.run_id, "status": status, "step": step, "loss": self.last_loss,
                 "threads": tuner.threads}
 
-    def _log_gpu(self, gpu: GpuStats | None, step: int) -> None:
-        """The GPU's readings beside the eval (History.log_metrics: `gpu/util`, ...)."""
-        if gpu is None:
-            return
-        stats = gpu.read()
-        if stats:
-            self.history.log_metrics(self.run_id, step, time.time(), stats)
+    def _log_gpu(self, gpu: GpuStats | None, step: int, values: dict | None = None) -> None:
+        """The eval's named values (`rewards/NAME`, `reward_std`) and the GPU's readings
+        (`gpu/util`, ...) beside it, in one History.log_metrics call."""
+        values = {**(values or {}), **(gpu.read() if gpu is not None else {})}
+        if values:
+            self.history.log_metrics(self.run_id, step, time.time(), values)
 
     def _end(self, status: str, reason: str) -> None:
         """Record how the run ended; on a full disk even that may fail, and must not hide the

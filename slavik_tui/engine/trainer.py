@@ -29,7 +29,7 @@ from slavik_tui.atomic import on_disk_full
 from slavik_tui.engine import checkpoint as ckpt
 from slavik_tui.engine import distributed as dist
 from slavik_tui.engine import reward as rewards
-from slavik_tui.engine.data import TokenData, add_datasets, load_corpus_words
+from slavik_tui.engine.data import TokenData, add_datasets
 from slavik_tui.engine.device import (  # noqa: F401 - pick_device re-exported
     check_step_fits,
     pick_device,
@@ -57,11 +57,8 @@ from slavik_tui.spec.options import (  # noqa: F401 - re-exported: the trainer's
     check_device_name,
     plan_defaults,
 )
-from slavik_tui.store.history import History
+from slavik_tui.store.history import History, check_metric_name
 from slavik_tui.store.lock import ModelLock
-
-REWARD_PROBE = "Проверка награды: короткий текст, чтобы вызвать функцию один раз."
-
 
 def make_plan(opts: TrainOptions, step: int, previous: dict | None,
               kind: str = "pretrain") -> tuple[dict, bool]:
@@ -99,21 +96,34 @@ def make_optimizer(model: torch.nn.Module, plan: dict, device: torch.device):
     return torch.optim.AdamW(groups, lr=plan["lr"], betas=(0.9, 0.95), eps=1e-8, fused=fused)
 
 
-def check_reward(name: str, ctx: rewards.RewardContext):
-    """The reward function `name`, called once on a tiny text: a name that loads but is not a
-    reward (`os:getcwd`) fails here, before a run is recorded, not at the first eval."""
-    fn = rewards.resolve(name)
-    try:
-        value = fn(REWARD_PROBE, ctx)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        problem = f"it returned {type(value).__name__} {str(value)[:40]!r}"
-    except Exception as exc:
-        ok, problem = False, f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
-    if not ok:
-        raise UserError(
-            f"--reward {name} is not a reward function ({problem}); it must take (text, ctx) "
-            "and return a number from 0 to 1, or use corpus_words or distinct", field="reward")
-    return fn
+def reward_text(opts: TrainOptions, plan: dict, resuming: bool) -> str:
+    """The spec a run scores with: --reward, else (a stage whose option may be None) the
+    resumed plan's, else the default."""
+    if opts.reward:
+        return opts.reward
+    if resuming and plan.get("reward"):
+        return plan["reward"]
+    return rewards.DEFAULT_SPEC
+
+
+def check_reward(text: str, model_dir: Path, data,
+                 report: Callable[[str], None] = print) -> tuple[rewards.RewardSpec, dict]:
+    """The run's RewardSpec and the corpus context its functions get, every function called
+    once on a tiny input: a bad spec (unknown name, bad weight, a function that raises or
+    returns the wrong shape) is one UserError here, before a run is recorded, not at the first
+    eval. The old names (`corpus_words`, `distinct`) map to today's with one report line."""
+    text, note = rewards.upgrade_legacy(text)
+    if note:
+        report(note)
+    spec = rewards.RewardSpec.parse(text)
+    for name in spec.names:  # each is stored as the series rewards/NAME
+        try:
+            check_metric_name(f"rewards/{name}")
+        except UserError as exc:
+            raise UserError(f"reward '{name}': {exc}", field="reward") from None
+    ctx = rewards.corpus_context(model_dir, data, spec)
+    spec.check(**ctx)
+    return spec, ctx
 
 
 # ---- stages -------------------------------------------------------------------------------
@@ -130,7 +140,8 @@ class Stage:
     def make_data(self, model_dir: Path, cfg: ModelConfig, tokenizer: Tokenizer,
                   opts: TrainOptions, report: Callable[[str], None]):
         """The run's batches: an object with TokenData's interface (get_batch, val_batches,
-        val_bytes_per_token, reward_prompts, datasets, train_tokens)."""
+        val_bytes_per_token, context, datasets, train_tokens; the evals' reward pairs come
+        from val_batches)."""
         if opts.data:
             with on_disk_full(model_dir, "the token cache of the new data"):
                 for entry in add_datasets(model_dir, opts.data, tokenizer, opts.encoding,
@@ -212,14 +223,15 @@ class Trainer:
                                report)
         if world.is_main:
             dist.barrier(world)
-        reward_ctx = rewards.RewardContext(corpus_words=load_corpus_words(model_dir))
-        reward_fn = check_reward(opts.reward, reward_ctx)
 
         dtype = pick_dtype(opts.dtype, device)
         step, state = point.step, point.state
         plan, resuming = make_plan(opts, step, state["plan"] if state else None, stage.kind)
         if plan["start_step"] >= plan["target_step"]:
             raise UserError("nothing to do: use --iters N to train N more steps", field="iters")
+        reward_spec, reward_ctx = check_reward(reward_text(opts, plan, resuming), model_dir,
+                                               data, report)
+        plan["reward"] = str(reward_spec)  # saved with the plan; in the run's config
         plan = fit_world(plan, world, resuming or opts.grad_accum is not None, report)
         check_step_fits(cfg, plan["batch_size"], plan["grad_accum"], device)
         for note in point.notes:
@@ -279,7 +291,7 @@ class Trainer:
                 f"{threads.why}), {cfg.n_params:,} params, {data.train_tokens:,} train tokens"
             )
             loop = stage.loop_class(self, model, step_fn, optimizer, data, tokenizer, cfg, plan,
-                             device, dtype, history, run_id, reward_fn, reward_ctx, tuner)
+                             device, dtype, history, run_id, reward_spec, reward_ctx, tuner)
             loop.world, loop.ddp = world, ddp
             loop.uncompiled = ddp if compiled else None
             return loop.run(step)

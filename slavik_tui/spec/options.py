@@ -19,6 +19,9 @@ from slavik_tui.errors import UserError
 from slavik_tui.spec.numbers import parse_number, parse_whole
 
 DEFAULT_ITERS = 1000
+# engine/reward's DEFAULT_SPEC (spec/ may not import the engine; tests/engine/test_reward.py
+# keeps them equal)
+DEFAULT_REWARD = "chrf:1,repetition:0.5"
 DTYPES = ("auto", "fp32", "bf16")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 DEVICES_HINT = "auto, cpu, cuda, cuda:N or mps"
@@ -104,8 +107,9 @@ class TrainOptions:
                          metavar="|".join(DTYPES), rule=_dtype)
     compile: bool = _option(False, "torch.compile the model (on by default on CUDA)", "bool")
     no_compile: bool = _option(False, "never torch.compile (not even on CUDA)", "bool")
-    reward: str = _option("corpus_words", "reward function: corpus_words, distinct or "
-                          "module:function", "str", metavar="FN")
+    reward: str = _option(DEFAULT_REWARD, "reward spec scored at each eval: NAME[:WEIGHT],... "
+                          "of chrf, prefix, repetition, length, ngram, vocab or "
+                          "module:function", "str", metavar="SPEC")
     data: list[str] = _option(None, "add a dataset before training (repeat for several; "
                               "the tokenizer is kept)", "list", metavar="FILE", label="add data")
     encoding: str | None = _option(None, "text encoding of legacy --data files, e.g. cp1251",

@@ -1,5 +1,5 @@
-"""Reward functions (known values), specs (parsing, weights, validation), held-out text pairs,
-and the old single-text API the trainer still calls."""
+"""Reward functions (known values), specs (parsing, weights, validation, the old names mapped),
+held-out text pairs."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from slavik_tui.engine.data import words_in
 from slavik_tui.engine.reward import (
     DEFAULT_SPEC,
     Pair,
-    RewardContext,
     RewardSpec,
     text_pairs,
+    upgrade_legacy,
 )
 from slavik_tui.engine.reward.functions import chrf, length, prefix, repetition, vocab
 from slavik_tui.errors import UserError
@@ -78,8 +78,7 @@ def test_vocab_is_the_old_corpus_words() -> None:
     got = vocab(["Кошка видит дом", "кошка бежит", "", "дом дом дом дом"], [""] * 4,
                 corpus_words=corpus)
     assert got == pytest.approx([1.0, 0.5, 0.0, 0.5])  # the last: all real, half repeated
-    ctx = RewardContext(corpus_words=corpus)
-    assert reward.corpus_words("кошка бежит", ctx) == 0.5
+    assert reward.vocab_score("кошка бежит", corpus) == 0.5
     with pytest.raises(UserError, match="vocab.*corpus_words"):
         vocab(["кошка"], [""])
 
@@ -309,13 +308,23 @@ def test_pairs_of_real_tokens_are_the_held_out_text() -> None:
     assert 0 < lines < len(pairs)  # both cases were seen
 
 
-# ---- the old API (until the trainer switches) -------------------------------------------------
-def test_old_api_still_scores_single_texts(user_modules) -> None:
-    ctx = RewardContext(corpus_words={"кошка", "дом"})
-    fn = reward.resolve("corpus_words")
-    assert reward.score(fn, ["кошка дом", "кошка собака"], ctx) == pytest.approx(0.75)
-    assert reward.score(reward.resolve("distinct"), ["a b c a b c"], ctx) == pytest.approx(0.75)
-    write_module(user_modules, "rw_old", "def big(text, ctx):\n    return 7.0\n")
-    assert reward.score(reward.resolve("rw_old:big"), ["x"], ctx) == 1.0  # clipped
-    with pytest.raises(UserError, match="unknown reward 'chrf'"):
-        reward.resolve("chrf")
+# ---- the old names ----------------------------------------------------------------------------
+def test_old_names_map_to_todays_with_a_note() -> None:
+    assert upgrade_legacy(DEFAULT_SPEC) == (DEFAULT_SPEC, None)
+    assert upgrade_legacy("corpus_words") == (
+        "vocab", "reward 'corpus_words' is now 'vocab': scoring with --reward vocab")
+    text, note = upgrade_legacy("chrf:1, distinct:0.5,corpus_words:2")
+    assert text == "chrf:1,repetition:0.5,vocab:2"
+    assert note == ("reward 'distinct' is now 'repetition', 'corpus_words' is now 'vocab': "
+                    "scoring with --reward chrf:1,repetition:0.5,vocab:2")
+    assert str(RewardSpec.parse(text)) == "chrf:1,repetition:0.5,vocab:2"
+    assert upgrade_legacy("mod:distinct") == ("mod:distinct", None)  # a user's function
+
+
+def test_the_default_spec_is_the_train_flags_default() -> None:
+    from slavik_tui.spec.options import DEFAULT_REWARD, FLAG, TrainOptions
+
+    assert DEFAULT_REWARD == DEFAULT_SPEC == TrainOptions().reward
+    help_text = FLAG["reward"].help_text
+    assert all(name in help_text for name in reward.BUILTIN)
+    assert "module:function" in help_text and DEFAULT_SPEC in help_text

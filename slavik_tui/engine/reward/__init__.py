@@ -23,13 +23,12 @@ Pairs to score against come from held-out tokens (pairs.py): `held_out_pairs(dat
 tokenizer, n)` for a `TokenData`'s val split, `text_pairs(windows, tokenizer)` for any windows
 of token ids.
 
-The old API — `resolve`, `score`, `RewardContext`, `corpus_words`, `distinct` (legacy.py) —
-stays until the trainer switches to `RewardSpec`.
+The old single-text rewards are gone: `upgrade_legacy(text)` maps their names in a saved plan
+or an old command line (`corpus_words` → `vocab`, `distinct` → `repetition`) with a note.
 """
 
 from slavik_tui.engine.reward.context import corpus_context, ngram_from_data
 from slavik_tui.engine.reward.functions import BUILTIN, vocab_score
-from slavik_tui.engine.reward.legacy import RewardContext, corpus_words, distinct, resolve, score
 from slavik_tui.engine.reward.ngram import CharNgram
 from slavik_tui.engine.reward.pairs import (
     Pair,
@@ -45,6 +44,7 @@ from slavik_tui.engine.reward.spec import (
     RewardSpec,
     RewardTerm,
     load_function,
+    upgrade_legacy,
 )
 from slavik_tui.engine.reward.text import repeated_share, words
 
@@ -53,23 +53,19 @@ __all__ = [
     "DEFAULT_SPEC",
     "CharNgram",
     "Pair",
-    "RewardContext",
     "RewardFn",
     "RewardScores",
     "RewardSpec",
     "RewardTerm",
     "corpus_context",
-    "corpus_words",
-    "distinct",
     "held_out_pairs",
     "held_out_windows",
     "load_function",
     "ngram_from_data",
     "repeated_share",
-    "resolve",
-    "score",
     "span_text",
     "text_pairs",
+    "upgrade_legacy",
     "vocab_score",
     "words",
 ]

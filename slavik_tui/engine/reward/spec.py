@@ -38,6 +38,9 @@ RENAMED = {
     "distinct": f"use 'repetition', its penalty form (e.g. --reward {DEFAULT_SPEC})",
 }
 
+# What each old name became, for `upgrade_legacy` (a saved plan or command line of before).
+LEGACY = {"corpus_words": "vocab", "distinct": "repetition"}
+
 RewardFn = Callable[..., list[float]]
 
 
@@ -182,6 +185,28 @@ def _resolve(name: str, weight: float) -> RewardTerm:
         f"unknown reward '{name}'; {hint}use {', '.join(BUILTIN)} or module:function, "
         f"e.g. --reward {DEFAULT_SPEC}"
     )
+
+
+def upgrade_legacy(text: str) -> tuple[str, str | None]:
+    """A spec that may name the old single-text rewards (`corpus_words`, `distinct`, with or
+    without a weight) in today's names, and a one-line note saying what changed (None when
+    nothing did). `distinct` was 1 − the repeated share, `repetition` is minus it: the same
+    ranking, shifted by 1. Anything else is left for `parse` to judge."""
+    if not isinstance(text, str):
+        return text, None
+    terms, changed = [], []
+    for raw in text.split(","):
+        term = raw.strip()
+        name, sep, weight = term.partition(":")
+        if name.strip() in LEGACY:
+            new = LEGACY[name.strip()]
+            changed.append(f"'{name.strip()}' is now '{new}'")
+            term = new + sep + weight
+        terms.append(term)
+    if not changed:
+        return text, None
+    upgraded = ",".join(terms)
+    return upgraded, f"reward {', '.join(changed)}: scoring with --reward {upgraded}"
 
 
 # A tiny input for check(): a perfect completion and an empty one (functions that divide by

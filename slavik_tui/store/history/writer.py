@@ -105,8 +105,8 @@ class Writer(HistoryFile):
 
     @locked
     def supersede_after(self, step: int, keep_run_id: int) -> int:
-        """Mark superseded every steps/evals/metrics row of runs other than `keep_run_id` with a step
-        above `step` (a run resumed from checkpoint `step`). Returns the rows marked."""
+        """Mark superseded every steps/evals/metrics row of runs other than `keep_run_id` with a
+        step above `step` (a run resumed from checkpoint `step`). Returns the rows marked."""
         marked = 0
         with self._tx() as conn:
             others = [

@@ -18,7 +18,7 @@ from slavik_tui.spec.numbers import parse_whole
 
 def cmd_report(args) -> int:
     from slavik_tui.charts.svg import run_chart_svg
-    from slavik_tui.runs.report import gather, markdown, write_report
+    from slavik_tui.runs.report import gather, markdown, take_samples, write_report
 
     ws = workspace(args)
     model_dir = ws.model_dir(args.name)
@@ -32,7 +32,7 @@ def cmd_report(args) -> int:
 
     if args.out is None:
         report = gather(model_dir, run_id)  # an unknown run: one line before torch loads
-        sys.stdout.write(markdown(report, sampler(model_dir)))
+        sys.stdout.write(markdown(report, take_samples(sampler, model_dir)))
         return 0
     md, svg = write_report(model_dir, args.out, ws.root, run_id, args.force,
                            chart=run_chart_svg, sampler=sampler)

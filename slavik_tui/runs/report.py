@@ -193,10 +193,23 @@ def _flat(config: dict, prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
-def markdown(report: RunReport, samples: SampleSet | None = None,
+def take_samples(sampler: Callable[[Path], SampleSet] | None,
+                 model_dir: str | os.PathLike) -> SampleSet | str | None:
+    """`sampler(model_dir)`, or why it could not sample (a model without weights…): a report
+    is still worth having without its samples."""
+    if sampler is None:
+        return None
+    try:
+        return sampler(Path(model_dir))
+    except UserError as exc:
+        return str(exc)
+
+
+def markdown(report: RunReport, samples: SampleSet | str | None = None,
              chart_name: str | None = None) -> str:
-    """The report as Markdown. `chart_name`: the SVG's file name beside the report (linked);
-    None leaves the chart out and says how to get it."""
+    """The report as Markdown. `samples`: what `take_samples` gave (a str: why there are
+    none). `chart_name`: the SVG's file name beside the report (linked); None leaves the
+    chart out and says how to get it."""
     run, final, best = report.run, report.final, report.best
     cfg = run.config or {}
     last = run.last_step if run.last_step is not None else run.start_step
@@ -238,7 +251,10 @@ def markdown(report: RunReport, samples: SampleSet | None = None,
         out.append("Not written: `slavik-tui report NAME --out FILE.md` writes the chart "
                    "beside the report as FILE.svg.")
     out += ["", "## Samples", ""]
-    if samples is None or not samples.texts:
+    if isinstance(samples, str):
+        out.append(f"No samples: the history keeps none, and the model could not write any "
+                   f"now ({samples}).")
+    elif samples is None or not samples.texts:
         out.append("No samples: the history keeps none, and none were generated.")
     else:
         out.append(f"The history keeps no eval samples: generated for this report by the "
@@ -297,7 +313,7 @@ def write_report(
         raise UserError(f"cannot write {out}: folder {out.parent} does not exist; create it "
                         "or pick another path")
     report = gather(model_dir, run_id)
-    samples = sampler(Path(model_dir)) if sampler is not None else None
+    samples = take_samples(sampler, model_dir)
     if svg is not None:
         atomic_write_text(svg, chart(report.steps, report.evals, report.title))
     atomic_write_text(out, markdown(report, samples, svg.name if svg is not None else None))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -180,6 +181,17 @@ def test_markdown_keeps_odd_text_in_its_place(root, tmp_path):
     md_path, svg = write_report(root / "tiny", tmp_path / "plain.md", root, 1)
     assert svg is None and not (tmp_path / "plain.svg").exists()
     assert "No samples" in md_path.read_text(encoding="utf-8")
+
+
+def test_a_model_that_cannot_sample_still_gets_its_report(capsys, root, tmp_path):
+    """Weights gone (a damaged folder): the report is written and says why it has no samples."""
+    broken = tmp_path / "models"
+    shutil.copytree(root / "tiny", broken / "tiny")
+    (broken / "tiny" / "model.safetensors").unlink()
+    code, md, err = report(capsys, broken, "tiny")
+    assert code == 0, err
+    assert "No samples: the history keeps none, and the model could not write any now (" in md
+    assert row(md, "train loss")[0] != "—"
 
 
 def test_free_report_path_never_names_an_existing_file(tmp_path):

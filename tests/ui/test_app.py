@@ -86,6 +86,11 @@ def test_help_lists_every_key_of_every_screen(models_root):
         for expected in ("F1 / m", "F3 / g", "ctrl+p", "New", "Export", "Rename", "Delete",
                          "Stop", "Create", "Complete path"):
             assert expected in text, expected
+        # the mouse, and what the figures mean (reward most of all)
+        for expected in ("wheel", "drag", "a legend entry: show / hide", "reward",
+                         "continuation is scored against the text that really",
+                         "weights + optimizer state"):
+            assert expected in text, expected
         await pilot.press("escape")
         assert isinstance(app.screen, ModelsScreen)
 

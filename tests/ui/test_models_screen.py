@@ -409,3 +409,47 @@ def test_a_running_model_shows_the_step_its_trainer_reached(models_root):
         run_app(models_root, body, size=(160, 40))
     finally:
         lock.release()
+
+
+def test_new_model_errors_go_once_the_field_is_fixed(models_root, tmp_path, text_file):
+    short = tmp_path / "short.txt"
+    short.write_text("too short", encoding="utf-8")
+
+    async def body(app, pilot):
+        await pilot.press("n")
+        form = app.screen
+        await set_value(pilot, form, "#name", "tiny")  # taken
+        await pilot.press("ctrl+s")
+        assert "already exists" in form._field("name").error
+        assert "fix the fields" in text_of(form.query_one("#status"))
+        await set_value(pilot, form, "#name", "short")
+        assert form._field("name").error is None
+        assert not text_of(form.query_one("#status")).strip()  # no stale "fix the fields"
+        await set_value(pilot, form, "#data", str(short))
+        await set_value(pilot, form, "#vocab", "400")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not form.busy, timeout=60)
+        assert form.query_one("#status").has_class("-error")  # the engine refused the text
+        await set_value(pilot, form, "#data", str(text_file))
+        assert form._field("data").error is None
+        assert not form.query_one("#status").has_class("-error")
+
+    run_app(models_root, body)
+
+
+def test_export_choices_show_the_selection_by_shape_not_only_colour(models_root):
+    from textual.widgets import RadioButton
+
+    async def body(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
+        await pilot.pause()
+
+        def marks():
+            return [str(b.render())[:3] for b in app.screen.query(RadioButton)]
+
+        assert marks() == ["(•)", "( )", "( )"]
+        await pilot.press("down", "enter")
+        assert marks() == ["( )", "(•)", "( )"] and app.screen.fmt == "bf16"
+
+    run_app(models_root, body)

@@ -8,6 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from slavik_tui.errors import UserError
@@ -21,6 +22,20 @@ FORMATS = {
     "bf16": "bf16 safetensors (half the size)",
     "hf": "Hugging Face folder (LlamaForCausalLM + tokenizer)",
 }
+
+
+class Choice(RadioButton):
+    """A radio button that shows its state by shape, not only by colour: "(•)" chosen,
+    "( )" not (the stock "▐●▌" looks the same both ways without colour)."""
+
+    BUTTON_LEFT = "("
+    BUTTON_RIGHT = ")"
+
+    @property
+    def _button(self) -> Content:
+        style = self.get_visual_style("toggle--button")
+        inner = "•" if self.value else " "
+        return Content.assemble(self.BUTTON_LEFT, (inner, style), self.BUTTON_RIGHT)
 
 
 def default_output(name: str, fmt: str, where: Path | None = None) -> Path:
@@ -53,7 +68,7 @@ class ExportScreen(JobDialog[Path | None]):
             yield Label(f"Export '{self.model_name}'", classes="dialog--title", markup=False)
             with RadioSet(id="format", compact=True):
                 for i, (fmt, text) in enumerate(FORMATS.items()):
-                    yield RadioButton(f"{fmt:8} {text}", value=i == 0, name=fmt)
+                    yield Choice(f"{fmt:8} {text}", value=i == 0, name=fmt)
             yield FormField("output", PathInput(str(default_output(self.model_name, "weights")),
                                                 id="out", compact=True),
                             layout="stacked", id="f-out")

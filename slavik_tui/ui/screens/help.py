@@ -1,5 +1,6 @@
 """The `?` screen: every key of every screen, read from the BINDINGS themselves, so it can
-never list a key that does not exist or miss one that does."""
+never list a key that does not exist or miss one that does; then what the mouse does and what
+the figures (loss, val loss, bits/byte, reward, size) mean."""
 
 from __future__ import annotations
 
@@ -21,6 +22,33 @@ KEY_NAMES = {
     "left_square_bracket": "[", "right_square_bracket": "]", "slash": "/", "space": "space",
     "left": "←", "right": "→", "up": "↑", "down": "↓",
 }
+
+
+# What the mouse does (the keys come from the BINDINGS; a pointer action has no binding).
+MOUSE: list[tuple[str, str]] = [
+    ("wheel", "over a chart: zoom in / out around the pointer"),
+    ("drag", "on a chart: pan along the x axis"),
+    ("hover", "over a chart: the cursor and its readout follow the pointer"),
+    ("click", "a legend entry: show / hide that series"),
+    ("click", "a table row: put the cursor there; again: open it (Models: train, "
+              "History: replay)"),
+    ("click", "a field, picker or button: focus or press it; a footer key: run it"),
+    ("wheel", "over a table, a list or the help: scroll it"),
+]
+
+# What the figures on the progress line, in the tables and on the charts mean.
+FIGURES: list[tuple[str, str]] = [
+    ("loss", "cross-entropy of the next token on the training batch (lower is better)"),
+    ("val loss", "the same on held-out text the model never trains on: the honest one"),
+    ("bits/byte", "val loss per byte of text: comparable across tokenizers and vocab sizes"),
+    ("reward", "a 0–1 score of what the model writes: at each eval it continues held-out "
+               "prompts and each continuation is scored against the text that really "
+               "followed (chrF character overlap, minus a repetition penalty by default; "
+               "set with train --reward, try a spec with `slavik-tui reward NAME`)"),
+    ("size MB", "the checkpoint: weights + optimizer state (what you would copy to use or "
+                "go on training the model); the history and token caches are apart"),
+    ("tok/s", "training tokens per second (median over a run in the History table)"),
+]
 
 
 def key_label(key: str) -> str:
@@ -111,7 +139,9 @@ class HelpScreen(ModalScreen[None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(justify="right", style="bold", no_wrap=True)
         table.add_column()
-        for title, rows in help_sections(self.app):
+        sections = [*help_sections(self.app), ("Mouse (where the terminal passes it)", MOUSE),
+                    ("What the figures mean", FIGURES)]
+        for title, rows in sections:
             table.add_row("", Text(title, style="bold underline"))
             for keys, description in rows:
                 table.add_row(keys, description)

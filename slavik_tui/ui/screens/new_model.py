@@ -102,6 +102,11 @@ class NewModelScreen(JobDialog[str | None]):
             self._touched.add(event.input.id)
             self._last_edited = event.input.id
         self._validate()
+        status = self.query_one("#status", Static)
+        if status.has_class("-error") and not self.busy:
+            # "fix the fields…" or the engine's refusal was about the values before this
+            # change: the fields' own errors say what is still wrong.
+            self.set_status("")
 
     def _validate(self, show_all: bool = False) -> tuple[str, list[str], ModelConfig] | None:
         """Check every field; show errors of touched fields (all with `show_all`). Returns

@@ -9,6 +9,7 @@ Contract (scripts and the app rely on these names and flags; README "The command
     stop NAME | generate NAME PROMPT [...] | models [--json] | watch NAME
     runs NAME [--json] [--csv RUN OUT [--force]] | export NAME OUT --format weights|bf16|hf
     report NAME [--run ID] [--out FILE.md [--force]]
+    reward NAME [--reward SPEC] [--samples N] [--seed S] [--device D] [--json]
     delete NAME [--yes] | rename OLD NEW
     global: --models-dir DIR (default $SLAVIK_MODELS_DIR, else ./models)
 Every user error is one line on stderr and exit code 2. Heavy imports (torch) happen inside
@@ -20,7 +21,7 @@ from __future__ import annotations
 import sys
 
 from slavik_tui.cli import chat, sft
-from slavik_tui.cli import models, outputs, report, training
+from slavik_tui.cli import models, outputs, report, reward, training
 from slavik_tui.cli.common import workspace
 from slavik_tui.cli.parser import PROG, build_parser
 from slavik_tui.errors import UserError
@@ -30,7 +31,7 @@ COMMANDS = {
     "generate": outputs.cmd_generate, "runs": outputs.cmd_runs, "export": outputs.cmd_export,
     "models": models.cmd_models, "delete": models.cmd_delete, "rename": models.cmd_rename,
     "sft": sft.cmd_sft, "chat": chat.cmd_chat,
-    "report": report.cmd_report,
+    "report": report.cmd_report, "reward": reward.cmd_reward,
 }
 
 

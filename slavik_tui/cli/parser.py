@@ -14,7 +14,7 @@ from slavik_tui import __version__
 from slavik_tui.errors import UserError
 from slavik_tui.spec.config import NEW_FLAGS, ModelConfig
 from slavik_tui.spec.numbers import parse_number, parse_whole
-from slavik_tui.spec.options import TrainOptions, flags_of
+from slavik_tui.spec.options import DEFAULT_REWARD, TrainOptions, flags_of
 from slavik_tui.spec.sft_options import SFTOptions
 
 PROG = "slavik-tui"
@@ -129,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repetition-penalty", type=_number("--repetition-penalty"), default=1.0)
     p.add_argument("--seed", type=_whole("--seed"), help="reply i samples with seed S + i")
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N or mps")
+
+    p = sub.add_parser("reward", parents=[common],
+                       help="the reward lab: score real, model, damaged text with a spec")
+    p.add_argument("name")
+    p.add_argument("--reward", default=DEFAULT_REWARD, metavar="SPEC",
+                   help="reward spec: NAME[:WEIGHT],... of chrf, prefix, repetition, length, "
+                        f"ngram, vocab or module:function (default {DEFAULT_REWARD})")
+    p.add_argument("--samples", type=_whole("--samples"), default=16, metavar="N",
+                   help="held-out prompts to score (default 16)")
+    p.add_argument("--seed", type=_whole("--seed"), default=0, metavar="S")
+    p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N or mps")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("models", parents=[common], help="list models (damaged ones on stderr)")
     p.add_argument("--json", action="store_true")

@@ -62,9 +62,8 @@ def css_color(color: object, fallback: str = INK) -> str:
         return f"#{r:02x}{g:02x}{b:02x}"
     if isinstance(color, str) and re.fullmatch(r"[a-z]+", color):
         return color
-    if isinstance(color, int) and not isinstance(color, bool):
-        from slavik_tui.charts.theme import PALETTE  # 256-colour indices: the run palette
-
+    if isinstance(color, int) and not isinstance(color, bool):  # an index: the run palette
+        from slavik_tui.charts.theme import PALETTE
         return css_color(PALETTE[color % len(PALETTE)])
     return fallback
 
@@ -120,16 +119,15 @@ class _Layout:
 
 def _legend_rows(entries: Sequence[str], width: int) -> list[list[int]]:
     """Entries (by index) on each legend row: 7 px per character plus the swatch."""
-    rows: list[list[int]] = [[]]
-    used = 0.0
+    rows: list[list[int]] = []
+    used = math.inf
     for i, text in enumerate(entries):
         need = 34 + 7.0 * len(text)
-        if rows[-1] and used + need > width - 56:
-            rows.append([])
-            used = 0.0
+        if used + need > width - 56:
+            rows, used = [*rows, []], 0.0
         rows[-1].append(i)
         used += need
-    return rows if rows[0] else []
+    return rows
 
 
 def chart_svg(
@@ -149,7 +147,8 @@ def chart_svg(
 
     `smoothing` is handed to `Series.drawable` as the view holds it (loss and reward lines;
     points and the size steps are drawn as they are), with the raw line faint beneath;
-    `smoothing_label` says it in the subtitle ("EMA 0.9"). Series of a `hidden` metric, and empty ones, are left out.
+    `smoothing_label` says it in the subtitle (default: the smoothing's own `label`, "EMA 0.9").
+    Series of a `hidden` metric, and empty ones, are left out.
     """
     width, height = int(size[0]), int(size[1])
     hidden = set(hidden)
@@ -157,6 +156,9 @@ def chart_svg(
     if not hi > lo:
         hi = lo + 1.0
     every = list(series)
+    on = bool(getattr(smoothing, "on", smoothing))  # a `smooth.Smoothing`, or an EMA weight
+    if not smoothing_label:
+        smoothing_label = getattr(smoothing, "label", f"EMA {smoothing:g}" if on else "raw")
     shown = [s for s in every if s.metric not in hidden and len(s)]
 
     # -- the data in view, per series: x, y (smoothed), raw y (when smoothed) ------------------
@@ -167,8 +169,8 @@ def chart_svg(
         i1 = min(int(np.searchsorted(x, hi, side="right")) + 1, x.size)  # edge: lines reach it
         if i0 >= i1:
             continue
-        line = s.style != "points" and s.metric != "size"  # a size is drawn as it was: steps
-        smooth = smoothing if line and smoothing else 0.0
+        line = s.style != "points" and not _holds(s)  # a staircase is drawn as it was
+        smooth = smoothing if line and on else 0.0
         y = np.asarray(s.drawable(smooth, log_y)[i0:i1], dtype=np.float64)
         raw = np.asarray(s.drawable(0.0, log_y)[i0:i1], dtype=np.float64) if smooth else None
         views.append((s, np.asarray(x[i0:i1], dtype=np.float64), y, raw))
@@ -219,26 +221,20 @@ def chart_svg(
                "</text>")
     out += _grid_and_axes(box, x_ticks, left_ticks, right_ticks if has_right else None,
                           (lo, hi), (y_lo, y_hi), (r_lo, r_hi), views, x_mode, log_y)
-
-    # -- the lines ------------------------------------------------------------------------------
-    out.append('<g clip-path="url(#plot)">')
+    out.append('<g clip-path="url(#plot)">')  # the lines, clipped to the plot
     for s, x, y, raw in views:
         out += _series_svg(s, x, y, raw, box, (lo, hi), (r_lo, r_hi) if s.yside == "right"
                            else (y_lo, y_hi), log_y and s.yside == "left")
     out.append("</g>")
-
-    # -- the legend -----------------------------------------------------------------------------
-    top = box.y1 + 56
+    top = box.y1 + 56  # the legend, under the x axis
     for r, row in enumerate(rows):
         xpos = box.x0
         for i in row:
-            s = views[i][0]
+            s, y = views[i][0], top + 20 * r
             color = css_color(s.color)
-            y = top + 20 * r
             swatch = (f'<circle cx="{xpos + 11:.1f}" cy="{y - 4:.1f}" r="3.5" fill="{color}"/>'
-                      if s.style == "points" else
-                      f'<line x1="{xpos:.1f}" y1="{y - 4:.1f}" x2="{xpos + 22:.1f}" '
-                      f'y2="{y - 4:.1f}" stroke="{color}" stroke-width="2.5"'
+                      if s.style == "points" else f'<line x1="{xpos:.1f}" y1="{y - 4:.1f}" x2='
+                      f'"{xpos + 22:.1f}" y2="{y - 4:.1f}" stroke="{color}" stroke-width="2.5"'
                       f'{_dash(s)}/>')
             out.append(f'<g class="legend-entry" data-key={xml_attr(s.key)}>{swatch}'
                        f'<text x="{xpos + 28:.1f}" y="{y:.1f}" fill="{INK}">'
@@ -249,6 +245,11 @@ def chart_svg(
                    f'text-anchor="middle" fill="{MUTED}">no data in view</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _holds(s: Series) -> bool:
+    """Drawn as a staircase (each value holds until the next point): sizes."""
+    return bool(getattr(s, "hold", False)) or s.metric == "size"
 
 
 def _dash(s: Series) -> str:
@@ -268,10 +269,7 @@ def _subtitle(lo: float, hi: float, x_mode: str, smoothing_label: str, log_y: bo
         span = f"steps {format_number(round(lo))}–{format_number(round(hi))}"
     else:
         span = f"time {format_duration(lo)}–{format_duration(hi)}"
-    parts = [span, smoothing_label or "raw"]
-    if log_y:
-        parts.append("log y")
-    return " · ".join(parts)
+    return " · ".join([span, smoothing_label or "raw"] + (["log y"] if log_y else []))
 
 
 def _grid_and_axes(box: _Layout, x_ticks, left_ticks, right_ticks, x_range, y_range, r_range,
@@ -347,7 +345,7 @@ def _series_svg(s: Series, x: np.ndarray, y: np.ndarray, raw: np.ndarray | None,
                 out.append(f'<circle cx="{a:.2f}" cy="{b:.2f}" r="3" fill="{color}" '
                            f'stroke="{INK}" stroke-width="0.5"/>')
     else:
-        steps = s.metric == "size"
+        steps = _holds(s)
         for values, cls, extra in ((raw, "raw", f' stroke-opacity="{RAW_OPACITY}"'),
                                    (y, "line", "")):
             if values is None:

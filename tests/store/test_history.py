@@ -117,6 +117,9 @@ READERS = {
     "new_evals": lambda h: h.new_evals(0),
     "running_run_id": lambda h: h.running_run_id(1),
     "export_csv": lambda h: h.export_csv(1, h.path.parent / "out.csv"),
+    "metrics_arrays": lambda h: h.metrics_arrays(1),
+    "new_metrics": lambda h: h.new_metrics(0),
+    "metric_names": lambda h: h.metric_names(),
 }
 
 

@@ -182,3 +182,14 @@ def test_a_resumed_plan_keeps_its_spec_when_none_is_given(model_dir) -> None:
     train(model_dir, opts(iters=10, reward=None), report=lambda line: None)  # a new plan
     with History(model_dir / "history.sqlite", readonly=True) as h:
         assert h.run(3).config["reward"] == DEFAULT_SPEC
+
+
+def test_a_bad_spec_fails_a_detached_start_in_the_foreground(capsys, models_dir,
+                                                            corpus_file) -> None:
+    assert main(["new", "tiny", "--data", str(corpus_file), *TINY]) == 0
+    capsys.readouterr()
+    code = main(["train", "tiny", "--iters", "2", "--reward", "chrf:x", "--detach"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "weight 'x'" in err
+    assert runs(models_dir / "tiny") == []

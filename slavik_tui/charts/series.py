@@ -17,16 +17,19 @@ from typing import Literal, Sequence, Union
 
 import numpy as np
 
-from slavik_tui.charts.smooth import ema
+from slavik_tui.charts.smooth import Smoothing, ema
 
-Metric = Literal["loss", "reward", "size"]
+Metric = Literal["loss", "reward", "size", "extra"]
 YSide = Literal["left", "right"]
-LineStyle = Literal["line", "points", "dashed"]
+LineStyle = Literal["line", "points", "dashed", "dotted"]
 Color = Union[str, int, tuple[int, int, int], None]
 
-METRICS: tuple[str, ...] = ("loss", "reward", "size")
+METRICS: tuple[str, ...] = ("loss", "reward", "size", "extra")
 YSIDES: tuple[str, ...] = ("left", "right")
-STYLES: tuple[str, ...] = ("line", "points", "dashed")
+STYLES: tuple[str, ...] = ("line", "points", "dashed", "dotted")
+XMode = Literal["step", "rel", "time"]
+X_MODES: tuple[str, ...] = ("step", "rel", "time")
+"""The x axes: the model's step, steps since each run's start, seconds since each run's start."""
 
 
 BLOCK = 64
@@ -85,7 +88,8 @@ class Series:
     label: str
     """Legend text ("loss", or "model/run" when runs are compared)."""
     metric: Metric = "loss"
-    """Toggle group: keys 1/2/3 hide and show every series of "loss" / "reward" / "size"."""
+    """Toggle group: keys 1/2/3 hide and show every series of "loss" / "reward" / "size";
+    "extra" (per-function rewards, GPU readings) is hidden until the extras key shows it."""
     color: Color = None
     """plotext colour name, 256-colour int, or (r, g, b); None = the terminal's default."""
     yside: YSide = "left"
@@ -94,6 +98,13 @@ class Series:
     """Series of one run share the time origin (the earliest time of any of them)."""
     t0: float | None = None
     """Explicit time origin (e.g. the run's start, unix seconds); None = derived from `run`."""
+    s0: float | None = None
+    """Explicit step origin of the "steps since the run's start" axis (the run's start step);
+    None = derived from `run` (the earliest step of any of its series)."""
+    hold: bool = False
+    """Drawn as a staircase: a value holds until the next point (a size between evals)."""
+    from_zero: bool = False
+    """Its y axis starts at 0 (sizes: a 1 % change must not look like a cliff)."""
 
     _xs: _Buffer = field(init=False, repr=False)
     _xt: _Buffer = field(init=False, repr=False)
@@ -101,6 +112,7 @@ class Series:
     _ema: dict[float, _Buffer] = field(init=False, repr=False)
     _clean: dict[tuple[float, str], _Buffer] = field(init=False, repr=False)
     _blocks: dict[tuple[float, str], tuple[_Buffer, _Buffer]] = field(init=False, repr=False)
+    _whole: dict[Smoothing, tuple[int, np.ndarray]] = field(init=False, repr=False)
     version: int = field(init=False, default=0)
     """Bumped on every change of the data (for caches)."""
     has_nonfinite: bool = field(init=False, default=False)
@@ -121,6 +133,7 @@ class Series:
         self._ema = {}
         self._clean = {}
         self._blocks = {}
+        self._whole = {}
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -190,10 +203,24 @@ class Series:
 
     # -- smoothing ------------------------------------------------------------------------------
 
-    def smoothed(self, weight: float) -> np.ndarray:
-        """y smoothed by `ema(weight)`; cached and extended incrementally on append."""
-        if weight <= 0:
+    def smoothed(self, smoothing: "float | Smoothing") -> np.ndarray:
+        """y smoothed: a float is the plain EMA weight (`ema`; cached and extended on append),
+        a `Smoothing` W&B's kinds over the step axis (recomputed when the data change: they
+        depend on the whole series)."""
+        key = _key(smoothing)
+        if key == 0.0:
             return self.y
+        if isinstance(key, Smoothing):
+            version, cached = self._whole.get(key, (-1, None))
+            if version != self.version or cached is None:
+                for stale in [k for k in self._clean if k[0] == key]:
+                    del self._clean[stale]
+                for stale in [k for k in self._blocks if k[0] == key]:
+                    del self._blocks[stale]
+                cached = key.apply(self.x_step, self.y)
+                self._whole[key] = (self.version, cached)
+            return cached
+        weight = float(key)
         cache = self._ema.get(weight)
         if cache is None:
             cache = self._ema[weight] = _Buffer(max(self._y.capacity, 1))
@@ -210,12 +237,13 @@ class Series:
             return "positive"
         return "finite" if self.has_nonfinite else "raw"
 
-    def drawable(self, weight: float = 0.0, log: bool = False) -> np.ndarray:
+    def drawable(self, weight: "float | Smoothing" = 0.0, log: bool = False) -> np.ndarray:
         """`smoothed(weight)` with what cannot be drawn set to NaN: inf, and y <= 0 on a log axis.
 
         The smoothed array itself when there is nothing to hide (the usual case); otherwise a
         cached copy, extended on append. `reduce_columns` skips NaN.
         """
+        weight = _key(weight)
         y = self.smoothed(weight)
         variant = self._variant(log)
         if variant == "raw":
@@ -229,12 +257,15 @@ class Series:
             cache.extend(np.where(ok, chunk, np.nan))
         return cache.view
 
-    def block_minmax(self, weight: float = 0.0, log: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def block_minmax(
+        self, weight: "float | Smoothing" = 0.0, log: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """NaN-ignoring min and max of every complete block of `BLOCK` values of `drawable()`.
 
         A one-level min/max pyramid, extended incrementally on append: `reduce_columns` uses it
         to skip over the inside of wide columns instead of scanning every point.
         """
+        weight = _key(weight)
         y = self.drawable(weight, log)
         key = (weight, self._variant(log))
         mins, maxs = self._blocks.setdefault(key, (_Buffer(64), _Buffer(64)))
@@ -247,6 +278,22 @@ class Series:
         return mins.view, maxs.view
 
 
+def _key(smoothing: "float | Smoothing") -> "float | Smoothing":
+    """The cache key of a smoothing: 0.0 for raw (a weight of 0 or a `Smoothing` that is off)."""
+    if isinstance(smoothing, Smoothing):
+        return smoothing if smoothing.on else 0.0
+    return float(smoothing) if smoothing > 0 else 0.0
+
+
+def step_origin(series: Series, all_series: Sequence[Series]) -> float:
+    """The step that is 0 on the "steps since the run's start" axis for `series`: its `s0`,
+    else the earliest step of any series of its run in `all_series`."""
+    if series.s0 is not None:
+        return series.s0
+    firsts = [s.x_step[0] for s in all_series if s.run == series.run and len(s)]
+    return float(min(firsts)) if firsts else 0.0
+
+
 def time_origin(series: Series, all_series: Sequence[Series]) -> float:
     """The time that is 0 s on the time axis for `series`: its `t0`, else the earliest time of
     any series of its run in `all_series`."""
@@ -254,3 +301,14 @@ def time_origin(series: Series, all_series: Sequence[Series]) -> float:
         return series.t0
     firsts = [s.x_time[0] for s in all_series if s.run == series.run and len(s)]
     return float(min(firsts)) if firsts else 0.0
+
+
+def axis_values(
+    series: Series, x_mode: str, all_series: Sequence[Series]
+) -> tuple[np.ndarray, float]:
+    """(stored x array, offset to subtract) of `series` on the x axis `x_mode`."""
+    if x_mode == "step":
+        return series.x_step, 0.0
+    if x_mode == "rel":
+        return series.x_step, step_origin(series, all_series)
+    return series.x_time, time_origin(series, all_series)

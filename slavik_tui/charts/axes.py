@@ -74,6 +74,10 @@ class Canvas:
     def height(self) -> int:
         return self.rows[1] - self.rows[0]
 
+    def char_at(self, row: int, col: int) -> str:
+        """The glyph at data-area cell (row 0 = bottom)."""
+        return self._matrix.marker[row + self.rows[0]][col + self.cols[0]]
+
     def put(self, rows: np.ndarray, cols: np.ndarray, chars: Sequence[str], color: object) -> None:
         """Write glyphs at data-area cells (row 0 = bottom) in `color` (a plotext colour)."""
         marker, fullground = self._matrix.marker, self._matrix.fullground

@@ -9,7 +9,14 @@ How a frame is made, and why:
   spans are rasterised with numpy into braille glyphs (`raster.rasterize`, 2×4 dots per cell)
   and written into plotext's character matrix: a noisy curve shows as the band it really is,
   spikes included, at a fixed cost per cell.
-* The legend (`legend.legend`) is the first row(s) and carries the status.
+* Smoothing (`smooth.Smoothing`, W&B's kinds) draws the raw line faint under the smoothed one:
+  the raw min/max per column is the band where many points share a cell.
+* `robust_y` scales each y axis to the 1st–99th percentile of what is in view (outliers are
+  clipped to the edge); a series with `from_zero` keeps 0 on its axis; `hold` draws a
+  staircase.
+* The legend (`legend.legend`) is the first row(s), with the last values and the status;
+  with a `cursor`, the readout (`readout.readout_rows`) replaces the title row (or comes under
+  the legend) and a dim vertical line marks the cursor's column.
 * The result is lines of (text, style) runs: the widget paints them as Textual strips (handing
   Textual a rich Text with thousands of coloured spans would cost more than the frame itself),
   `svg.frame_svg` writes them as an SVG.
@@ -22,7 +29,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Literal, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from rich.text import Span, Text
@@ -31,13 +38,19 @@ from slavik_tui.charts.axes import Canvas, Ticks, YAxis, draw_axes
 from slavik_tui.charts.legend import Hit, Run, legend
 from slavik_tui.charts.markers import kind_indices, marker_for
 from slavik_tui.charts.raster import MARKER_RES, rasterize
-from slavik_tui.charts.reduce import reduce_columns
-from slavik_tui.charts.series import Series, time_origin
+from slavik_tui.charts.readout import format_value, last_value, readout_rows
+from slavik_tui.charts.reduce import reduce_columns, slice_range
+from slavik_tui.charts.series import X_MODES, Series, XMode, axis_values
+from slavik_tui.charts.smooth import Smoothing
 from slavik_tui.charts.theme import DEFAULT_THEME, RGB, plotext_theme, theme_colors
 from slavik_tui.charts.ticks import axis_range, linear_ticks, log_ticks, step_ticks, time_ticks
 
-XMode = Literal["step", "time"]
-X_MODES: tuple[str, ...] = ("step", "time")
+__all__ = ["X_MODES", "XMode", "Frame", "render_frame"]
+X_LABELS = {"step": "step", "rel": "steps since start", "time": "time"}
+ROBUST_PERCENTILES = (1.0, 99.0)
+"""What `robust_y` scales a y axis to: these percentiles of the values in view."""
+FAINT = 0.35
+"""How much of its colour the raw line under a smoothed one keeps (the rest: the canvas)."""
 
 LEFT_LABEL = "loss / reward"
 RIGHT_LABEL = "MB"
@@ -46,6 +59,11 @@ SUB_X = 2
 
 Spans = dict[str, tuple[np.ndarray, np.ndarray]]
 """Per series key: the (min, max) of each sub-column (NaN where it has nothing)."""
+
+
+def as_smoothing(smoothing: float | Smoothing) -> Smoothing:
+    """A float is the twema amount (the default kind)."""
+    return smoothing if isinstance(smoothing, Smoothing) else Smoothing("twema", smoothing)
 
 
 @dataclass
@@ -64,6 +82,8 @@ class Frame:
     """Content rows [y0, y1) of the data canvas."""
     legend_hits: list[Hit] = field(default_factory=list)
     """(row, x0, x1, series key) of each legend entry."""
+    cursor_col: int | None = None
+    """Content column of the cursor's line (None: no cursor, or outside the view)."""
     reduce_ms: float = 0.0
     elapsed_ms: float = 0.0
     background: RGB | None = None
@@ -110,8 +130,10 @@ def render_frame(
     x_range: tuple[float, float],
     x_mode: XMode = "step",
     hidden_metrics: Iterable[str] = (),
-    smoothing: float = 0.0,
+    smoothing: float | Smoothing = 0.0,
     log_y: bool = False,
+    robust_y: bool = False,
+    cursor: float | None = None,
     title: str = "",
     status: str = "",
     theme: str = DEFAULT_THEME,
@@ -120,33 +142,51 @@ def render_frame(
 ) -> Frame:
     """Render the chart into `width` × `height` cells (legend rows included).
 
-    `series` in legend order; `x_range` in x-axis units (steps, or seconds since each run's
-    start); `theme` a Textual theme name (or a plotext one, see `theme.plotext_theme`): the
-    widget passes its app's theme, so a frame made without an app looks the same.
-    `ncols_hint`: the data columns of the last frame (saves a second reduction). Pure function
-    of its arguments apart from the series' smoothing caches.
+    `series` in legend order; `x_range` in x-axis units (steps, steps since each run's start,
+    or seconds since it); `smoothing` a `Smoothing` (a float: the twema amount); `cursor` an
+    x in axis units (None: no cursor); `theme` a Textual theme name (or a plotext one, see
+    `theme.plotext_theme`): the widget passes its app's theme, so a frame made without an app
+    looks the same. `ncols_hint`: the data columns of the last frame (saves a second
+    reduction). Pure function of its arguments apart from the series' smoothing caches.
     """
     started = time.perf_counter()
     hidden = set(hidden_metrics)
+    smooth = as_smoothing(smoothing)
     width, height = max(int(width), 1), max(int(height), 1)
-    legend_rows, hits = legend(series, hidden, width, max(1, height // 5), no_color, status)
-    plot_h = max(height - len(legend_rows), 1)
+    values = {s.key: format_value(v) for s in series if (v := last_value(s)) is not None}
+    legend_rows, hits = legend(series, hidden, width, max(1, height // 5), no_color, status,
+                               values)
     visible = [s for s in series if s.metric not in hidden and len(s)]
+    header = list(legend_rows)
+    if cursor is not None:
+        header += readout_rows(series, visible, cursor, x_mode=x_mode, smoothing=smooth,
+                               width=width, max_rows=max(1, height // 5), no_color=no_color)
+        title = ""  # the readout takes the title's row
+    plot_h = max(height - len(header), 1)
 
-    def reduce(ncols: int) -> Spans:
-        return reduce_series(visible, series, x_range, x_mode, ncols * SUB_X, smoothing, log_y)
+    def reduce(ncols: int) -> tuple[Spans, Spans]:
+        nsub = ncols * SUB_X
+        spans = reduce_series(visible, series, x_range, x_mode, nsub, smooth, log_y)
+        raw = {}
+        if smooth.on:  # the raw lines, drawn faint under the smoothed ones
+            lines = [s for s in visible if s.style != "points"]
+            raw = reduce_series(lines, series, x_range, x_mode, nsub, 0.0, log_y)
+        return spans, raw
 
     label_guess = 14 if any(s.yside == "right" for s in visible) else 8
     ncols = ncols_hint if ncols_hint else max(width - 2 - label_guess, 1)
-    spans = reduce(ncols)
+    spans, raw = reduce(ncols)
     reduce_ms = (time.perf_counter() - started) * 1000
 
     canvas_h = max(plot_h - 5 if title else plot_h - 4, 1)  # 2 axes, x tick row, label row, title
-    y_axes = y_axes_for(visible, spans, log_y, max_ticks=max(2, min(8, canvas_h // 3 + 1)))
+    max_ticks = max(2, min(8, canvas_h // 3 + 1))
+    robust = robust_values(visible, series, x_range, x_mode, log_y) if robust_y else None
+    y_axes = y_axes_for(visible, {**spans, **{f"raw:{k}": v for k, v in raw.items()}}, log_y,
+                        max_ticks, robust)
     # The canvas width plotext will use: total − 2 axis lines − widest tick label on each side.
     exact = max(width - 2 - sum(max(map(len, a.ticks[1])) for a in y_axes.values()), 1)
     if exact != ncols:
-        spans = reduce(exact)
+        spans, raw = reduce(exact)
         reduce_ms = (time.perf_counter() - started) * 1000
 
     theme_name = plotext_theme(theme)
@@ -155,31 +195,61 @@ def render_frame(
         plot_h,
         theme=theme_name,
         title=title,
-        x_label="step" if x_mode == "step" else "time",
+        x_label=X_LABELS.get(x_mode, x_mode),
         x_range=x_range,
         x_ticks=x_ticks(x_range, x_mode, max(2, min(10, exact // 12))),
         y_axes=y_axes,
     )
     if canvas.width != exact and canvas.width > 0:  # plotext laid out differently than predicted
-        spans = reduce(canvas.width)
-    drawn = draw_series(canvas, series, visible, spans, y_axes, no_color)
-
-    top = len(legend_rows)
-    (c0, c1), (r0, r1) = canvas.cols, canvas.rows
+        spans, raw = reduce(canvas.width)
     background, foreground = theme_colors(theme_name)
+    if raw and not no_color:
+        draw_series(canvas, series, [s for s in visible if s.key in raw], raw, y_axes, no_color,
+                    faint=background)
+    drawn = draw_series(canvas, series, visible, spans, y_axes, no_color)
+    cursor_col = None
+    if cursor is not None:
+        cursor_col = draw_cursor(canvas, x_range, cursor, foreground, background, no_color)
+
+    top = len(header)
+    (c0, c1), (r0, r1) = canvas.cols, canvas.rows
     return Frame(
-        lines=legend_rows + canvas.runs(),
+        lines=header + canvas.runs(),
         width=width,
         drawn=drawn,
         x_range=(x_range[0], x_range[1]),
         plot_x=(c0, c1),
         plot_y=(top + plot_h - r1, top + plot_h - r0),
         legend_hits=hits,
+        cursor_col=None if cursor_col is None else c0 + cursor_col,
         reduce_ms=reduce_ms,
         elapsed_ms=(time.perf_counter() - started) * 1000,
         background=background,
         foreground=foreground,
     )
+
+
+def draw_cursor(canvas: Canvas, x_range: tuple[float, float], x: float, foreground: RGB | None,
+                background: RGB | None, no_color: bool) -> int | None:
+    """A dim vertical line in the empty cells of the cursor's column; returns the column."""
+    lo, hi = x_range
+    if not hi > lo or not lo <= x <= hi or canvas.width <= 0:
+        return None
+    col = min(int((x - lo) / (hi - lo) * canvas.width), canvas.width - 1)
+    color: object = "default"
+    if not no_color and foreground is not None and background is not None:
+        color = blend(foreground, background, 0.5)
+    free = [r for r in range(canvas.height) if canvas.char_at(r, col) == " "]
+    if free:
+        canvas.put(np.array(free), np.full(len(free), col), ["│"] * len(free), color)
+    return col
+
+
+def blend(color: object, background: RGB, keep: float) -> object:
+    """`keep` of an RGB colour over `background` (other colour forms are returned as they are)."""
+    if isinstance(color, (tuple, list)) and len(color) == 3:
+        return tuple(int(round(keep * c + (1 - keep) * b)) for c, b in zip(color, background))
+    return color
 
 
 def reduce_series(
@@ -188,7 +258,7 @@ def reduce_series(
     x_range: tuple[float, float],
     x_mode: XMode,
     nsub: int,
-    smoothing: float,
+    smoothing: float | Smoothing,
     log_y: bool,
 ) -> Spans:
     """Each visible series reduced to `nsub` sub-columns of `x_range`: lines smoothed and
@@ -198,15 +268,17 @@ def reduce_series(
     spans: Spans = {}
     for s in visible:
         line = s.style != "points"
-        weight = smoothing if line else 0.0
+        weight = smoothing if line and not s.hold else 0.0  # a staircase is not smoothed
+        x, offset = axis_values(s, x_mode, every)
         s_lo, s_hi = reduce_columns(
-            s.x_step if x_mode == "step" else s.x_time,
+            x,
             s.drawable(weight, log_y),  # NaN where a value can't be drawn (inf, <= 0 on log)
             lo,
             hi,
             nsub,
             connect=line,
-            x_offset=0.0 if x_mode == "step" else time_origin(s, every),
+            hold=s.hold,
+            x_offset=offset,
             blocks=s.block_minmax(weight, log_y),
         )
         if log_y:
@@ -217,19 +289,64 @@ def reduce_series(
     return spans
 
 
+ROBUST_SAMPLE = 200_000
+"""At most this many values in view (evenly strided) go into the percentiles."""
+
+
+def robust_values(visible: Sequence[Series], every: Sequence[Series],
+                  x_range: tuple[float, float], x_mode: XMode,
+                  log_y: bool) -> dict[str, tuple[float, float]]:
+    """Per y side, the `ROBUST_PERCENTILES` of the raw values in view (log10 on a log axis)."""
+    out: dict[str, tuple[float, float]] = {}
+    for side in ("left", "right"):
+        chunks = []
+        for s in visible:
+            if s.yside != side:
+                continue
+            x, off = axis_values(s, x_mode, every)
+            i0, i1 = slice_range(x, x_range[0] + off, x_range[1] + off)
+            y = s.drawable(0.0, log_y)[i0:i1]
+            chunks.append(y[:: max(1, y.size // ROBUST_SAMPLE)])
+        values = np.concatenate(chunks) if chunks else np.empty(0)
+        values = values[np.isfinite(values)]
+        if log_y:
+            values = np.log10(values[values > 0])
+        if values.size:
+            lo, hi = np.percentile(values, ROBUST_PERCENTILES)
+            out[side] = (float(lo), float(hi))
+    return out
+
+
 def y_axes_for(
-    visible: Sequence[Series], spans: Spans, log_y: bool, max_ticks: int
+    visible: Sequence[Series], spans: Spans, log_y: bool, max_ticks: int,
+    robust: dict[str, tuple[float, float]] | None = None,
 ) -> dict[str, YAxis]:
-    """The y axis of each side that has visible series: range around their spans, ticks,
-    label. With nothing visible, an empty left axis (0 to 1)."""
+    """The y axis of each side that has visible series: range around their spans (and the
+    raw spans under smoothed lines, keyed "raw:<key>"), ticks, label; with `robust` (from
+    `robust_values`) the percentiles of the values in view instead; 0 included where a series
+    is `from_zero` (linear axes). With nothing visible, an empty left axis (0 to 1)."""
     axes: dict[str, YAxis] = {}
     for side in ("left", "right"):
-        keys = [s.key for s in visible if s.yside == side]
-        if not keys:
+        on_side = [s for s in visible if s.yside == side]
+        if not on_side:
             continue
-        mins = [np.nanmin(spans[k][0]) for k in keys if np.isfinite(spans[k][0]).any()]
-        maxs = [np.nanmax(spans[k][1]) for k in keys if np.isfinite(spans[k][1]).any()]
-        y0, y1 = axis_range(float(min(mins)), float(max(maxs)), log_y) if mins else (0.0, 1.0)
+        keys = [k for s in on_side for k in (s.key, f"raw:{s.key}") if k in spans]
+        lows = [spans[k][0][np.isfinite(spans[k][0])] for k in keys]
+        highs = [spans[k][1][np.isfinite(spans[k][1])] for k in keys]
+        low = np.concatenate(lows) if lows else np.empty(0)
+        high = np.concatenate(highs) if highs else np.empty(0)
+        if low.size and high.size:
+            if robust and side in robust:
+                lo_v, hi_v = robust[side]
+            else:
+                lo_v, hi_v = float(low.min()), float(high.max())
+            if not log_y and any(s.from_zero for s in on_side):
+                lo_v, hi_v = min(lo_v, 0.0), max(hi_v, 0.0)
+            y0, y1 = axis_range(lo_v, hi_v, log_y)
+            if not log_y and any(s.from_zero for s in on_side) and lo_v >= 0:
+                y0 = 0.0  # no padding below 0: the axis starts at it
+        else:
+            y0, y1 = 0.0, 1.0
         ticks = (log_ticks if log_y else linear_ticks)(y0, y1, max_ticks)
         axes[side] = YAxis((y0, y1), ticks, LEFT_LABEL if side == "left" else RIGHT_LABEL)
     if not axes:  # nothing to draw: still show an empty frame with a left axis
@@ -239,7 +356,7 @@ def y_axes_for(
 
 def x_ticks(x_range: tuple[float, float], x_mode: XMode, max_ticks: int) -> Ticks:
     """Ticks of the x axis: whole steps, or round durations on the time axis."""
-    return (step_ticks if x_mode == "step" else time_ticks)(*x_range, max_ticks)
+    return (time_ticks if x_mode == "time" else step_ticks)(*x_range, max_ticks)
 
 
 def draw_series(
@@ -249,10 +366,12 @@ def draw_series(
     spans: Spans,
     y_axes: dict[str, YAxis],
     no_color: bool,
+    faint: RGB | None = None,
 ) -> list[str]:
     """Rasterise the visible series into the canvas; returns the keys of those that drew a
     glyph, in legend order. Lines go first, points over them; within each, the first series
-    in the legend ends on top."""
+    in the legend ends on top. `faint`: the canvas colour, to draw in the series' colours
+    mixed `FAINT` into it (the raw lines under smoothed ones)."""
     if canvas.width <= 0 or canvas.height <= 0:
         return []
     indices = kind_indices(series)
@@ -274,9 +393,12 @@ def draw_series(
             kind=kind,
             char=char,
             points=s.style == "points",
-            dash=4 if s.style == "dashed" else 0,
+            dash={"dashed": 4, "dotted": 1}.get(s.style, 0),
         )
         if chars:
             drawn.add(s.key)
-            canvas.put(rr, cc, chars, "default" if no_color or s.color is None else s.color)
+            color = "default" if no_color or s.color is None else s.color
+            if faint is not None:
+                color = blend(color, faint, FAINT)
+            canvas.put(rr, cc, chars, color)
     return [s.key for s in series if s.key in drawn]

@@ -48,4 +48,4 @@ def swatch(series: Series, index: int, no_color: bool) -> str:
         return f" {char}"
     if no_color:
         return {"braille": "⠒⠒", "hd": "▀▀"}.get(kind, char * 2)
-    return "╍╍" if series.style == "dashed" else "━━"
+    return {"dashed": "╍╍", "dotted": "┈┈"}.get(series.style, "━━")

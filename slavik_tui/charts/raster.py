@@ -28,6 +28,14 @@ def value_to_row(v: np.ndarray, y_lo: float, y_hi: float, nrows: int) -> np.ndar
     return r.astype(np.int64)
 
 
+def _rows(v: np.ndarray, y_lo: float, y_hi: float, nrows: int) -> np.ndarray:
+    """Sub-row of each value as a float, unclipped (NaN stays NaN)."""
+    if not y_hi > y_lo:
+        y_hi = y_lo + 1.0
+    with np.errstate(invalid="ignore"):
+        return np.floor((v - y_lo) / (y_hi - y_lo) * nrows)
+
+
 def rasterize(
     span_lo: np.ndarray,
     span_hi: np.ndarray,
@@ -51,13 +59,15 @@ def rasterize(
     nsub = cell_rows * sy
     if ncols <= 0 or cell_rows <= 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), []
-    r_lo = value_to_row(span_lo[: ncols * sx], y_lo, y_hi, nsub)
-    r_hi = value_to_row(span_hi[: ncols * sx], y_lo, y_hi, nsub)
-    empty = (r_lo < 0) | (r_hi < 0)
+    r_lo = _rows(span_lo[: ncols * sx], y_lo, y_hi, nsub)
+    r_hi = _rows(span_hi[: ncols * sx], y_lo, y_hi, nsub)
+    # A span reaching past the axis (outliers ignored when scaling) is clipped to its edge;
+    # one wholly outside, or with nothing (NaN), is empty.
+    empty = np.isnan(r_lo) | np.isnan(r_hi) | (r_hi < 0) | (r_lo > nsub - 1)
     if dash > 0:
         empty |= (np.arange(r_lo.size) // dash) % 2 == 1
-    r_lo = np.where(empty, nsub, r_lo)
-    r_hi = np.where(empty, -1, r_hi)
+    r_lo = np.where(empty, nsub, np.clip(np.nan_to_num(r_lo), 0, nsub - 1)).astype(np.int64)
+    r_hi = np.where(empty, -1, np.clip(np.nan_to_num(r_hi), 0, nsub - 1)).astype(np.int64)
     rows = np.arange(nsub)[:, None]
     if points:
         grid = (rows == r_lo[None, :]) | (rows == r_hi[None, :])

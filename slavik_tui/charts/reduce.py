@@ -29,6 +29,7 @@ def reduce_columns(
     ncols: int,
     *,
     connect: bool = True,
+    hold: bool = False,
     x_offset: float = 0.0,
     blocks: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +40,9 @@ def reduce_columns(
     values where the line crosses its edges (interpolated between the neighbouring points, even
     from outside the range), so lines stay connected across empty columns. Without `connect`
     only the points inside count (a scatter plot). NaN values are skipped (a line has a gap
-    there); columns with nothing are NaN.
+    there); columns with nothing are NaN. With `hold` (and `connect`) the line is a staircase:
+    a value holds until the next point (a checkpoint's size between evals), so an edge counts
+    the value of the last point at or before it instead of an interpolated one.
 
     `x_offset` is added to lo/hi before searching (time axes: the series stores unix time, the
     view is relative). `blocks` = `Series.block_minmax()` of this `y`: columns wider than a few
@@ -81,7 +84,11 @@ def reduce_columns(
             inside = (edges >= xs[0]) & (edges <= xs[-1])
             if inside.any():
                 cross = np.full(ncols + 1, np.nan)
-                cross[inside] = np.interp(edges[inside], xs, ys)
+                if hold:  # the last value at or before each edge (NaN: a gap holds nothing)
+                    before = np.searchsorted(xs, edges[inside], side="right") - 1
+                    cross[inside] = ys[before]
+                else:
+                    cross[inside] = np.interp(edges[inside], xs, ys)
                 left, right = cross[:-1], cross[1:]
                 out_lo = np.fmin(out_lo, np.fmin(left, right))
                 out_hi = np.fmax(out_hi, np.fmax(left, right))

@@ -1,5 +1,6 @@
 """The series a training run is drawn as: loss (per step), val loss (points), reward, size MB
-(right axis, dashed). Their keys are what `feed` appends to and the History screen exports."""
+(right axis, dashed, a staircase on an axis from 0). Their keys are what `feed` appends to and
+the History screen exports."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ def training_series(run: str = "", color: Color | None = None) -> list[Series]:
 
     Without `run` the keys are "loss", "val_loss", "reward", "size_mb". With `run` (e.g.
     "model/run" when comparing runs) keys are prefixed "<run>:" and labels read
-    "<run> loss" …; `color` then paints all four in the run's colour (their styles differ).
+    "<run> loss" …; `color` then paints all four in the run's colour and the style tells the
+    metric: loss a solid line, val loss points, reward dotted, size dashed.
+    The size holds its value between evals (the checkpoint does not change in between), on a
+    right axis that starts at 0.
     """
     label = (lambda name: f"{run} {name}") if run else (lambda name: name)
     if color is None:
@@ -28,8 +32,8 @@ def training_series(run: str = "", color: Color | None = None) -> list[Series]:
         Series(series_key("loss", run), label("loss"), "loss", colors[0], "left", "line", run),
         Series(series_key("val_loss", run), label("val loss"), "loss", colors[1], "left",
                "points", run),
-        Series(series_key("reward", run), label("reward"), "reward", colors[2], "left", "line",
-               run),
+        Series(series_key("reward", run), label("reward"), "reward", colors[2], "left",
+               "line" if color is None else "dotted", run),
         Series(series_key("size_mb", run), label("size MB"), "size", colors[3], "right",
-               "dashed", run),
+               "dashed", run, hold=True, from_zero=True),
     ]

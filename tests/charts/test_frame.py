@@ -48,6 +48,7 @@ def test_render_frame_without_an_app_and_comparison_series():
 
 def test_a_nearly_constant_series_sits_mid_axis_with_round_ticks():
     loss, _val, _reward, size = training_series()
+    size.from_zero = False  # a plain right-axis series (the real size axis starts at 0)
     x = np.arange(200.0)
     loss.append(x, T0 + x, 5.0 - x / 100)
     size.append(x, T0 + x, 0.3398 + 1e-5 * np.sin(x))  # 0.33979 … 0.33981
@@ -148,8 +149,49 @@ def test_log_y_and_smoothing_and_the_time_axis():
         labels = [float(text) for text in left if text]
         return max(labels) - min(labels)
 
-    # Raw, the axis spans the noise (±3σ of 0.5); the EMA's axis spans its far smaller wiggle.
-    assert tick_span(0.99) < tick_span(0.0) / 3
+    # The raw line stays drawn (faint) under the smoothed one: the axis still spans it.
+    assert tick_span(0.99) >= tick_span(0.0) / 2
+
+
+def test_the_size_is_a_staircase_on_an_axis_from_zero():
+    series = filled_run()
+    size = series[3]
+    size.clear()
+    size.append([0.0, 100.0], [T0, T0 + 100], [2.80, 2.85])  # one eval, then the next
+    frame = render_frame([size], width=80, height=24, x_range=(0.0, 199.0))
+    lines = frame.text.plain.split("\n")[frame.plot_y[0]:frame.plot_y[1]]
+    x1 = frame.plot_x[1]
+    right = [line[x1 + 1:].strip() for line in lines]
+    assert right[-1] == "0"  # the axis starts at 0: a 2 % change is not a cliff
+    c0 = frame.plot_x[0]
+    rows_with_glyphs = [i for i, line in enumerate(lines) if line[c0:x1].strip()]
+    assert rows_with_glyphs and max(rows_with_glyphs) <= 1  # 2.80 and 2.85: both at the top
+    # Held, not ramped: between the two evals the value is 2.80 all along.
+    from slavik_tui.charts.reduce import reduce_columns
+    lo, hi = reduce_columns(size.x_step, size.y, 0.0, 100.0, 10, hold=True)
+    assert np.allclose(lo[:9], 2.80) and np.allclose(hi[:9], 2.80) and hi[9] == 2.85
+    lin_lo, _ = reduce_columns(size.x_step, size.y, 0.0, 100.0, 10)
+    assert lin_lo[5] > 2.80  # a linear line would ramp
+
+
+def test_ignoring_outliers_scales_to_the_percentiles_and_clips_the_spike():
+    spiky = Series("spiky", "spiky", color=(200, 50, 50))
+    x = np.arange(2000.0)
+    y = 3.0 + 0.1 * np.sin(x / 50)
+    y[700] = 80.0
+    spiky.append(x, T0 + x, y)
+    full = render_frame([spiky], width=100, height=30, x_range=(0.0, 1999.0))
+    robust = render_frame([spiky], width=100, height=30, x_range=(0.0, 1999.0),
+                          robust_y=True)
+    assert "80" in full.text.plain and "80" not in robust.text.plain
+
+    def labels(f):
+        rows = f.text.plain.split("\n")[f.plot_y[0]:f.plot_y[1]]
+        return [float(t) for t in (line[:f.plot_x[0] - 1].strip() for line in rows) if t]
+
+    assert max(labels(robust)) < 3.5  # the axis is the sine's, not the spike's
+    top = robust.text.plain.split("\n")[robust.plot_y[0]]
+    assert top[robust.plot_x[0]:robust.plot_x[1]].strip()  # the spike clipped to the top edge
 
 
 def test_frame_svg_is_an_svg_on_the_theme_background():

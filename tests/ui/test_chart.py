@@ -24,6 +24,7 @@ from slavik_tui.ui.screens.help import bindings_of, help_sections
 from slavik_tui.ui.widgets.app_footer import AppFooter
 from slavik_tui.charts.frame import render_frame
 from slavik_tui.charts.series import Series
+from slavik_tui.charts.smooth import Smoothing, twema
 from slavik_tui.charts.svg import frame_svg
 from slavik_tui.charts.theme import DEFAULT_THEME, plotext_theme
 from slavik_tui.ui.chart.compare import CompareCharts
@@ -155,22 +156,27 @@ def test_keys_toggle_metrics_smoothing_log_axis():
             assert chart.hidden_metrics == set()
 
             modes = []
-            for _ in range(4):
+            for _ in range(5):
                 await pilot.press("s")
                 modes.append(chart.smoothing)
-            assert modes == [0.6, 0.9, 0.99, 0.0]
+            assert modes == [0.8, 0.9, 0.95, 0.99, 0.0]
             await pilot.press("s", "s")
             await repainted(pilot, chart)
             assert "EMA 0.9" in chart.frame.text.plain
-            # The smoothed loss is drawn from the EMA of the data (cached on the series).
+            # The smoothed loss is W&B's time-weighted EMA of the data (cached on the series).
             loss = chart.get_series("loss")
-            assert 0.9 in loss._ema and loss._ema[0.9].n == N
+            spec = Smoothing("twema", 0.9)
+            assert spec in loss._whole
+            assert np.allclose(loss._whole[spec][1], twema(loss.x_step, loss.y, 0.9))
 
             await pilot.press("l")
             await repainted(pilot, chart)
             assert chart.log_y
             assert "log y" in chart.frame.text.plain
 
+            await pilot.press("x")
+            await repainted(pilot, chart)
+            assert chart.x_mode == "rel" and "steps since start" in chart.frame.text.plain
             await pilot.press("x")
             await repainted(pilot, chart)
             assert chart.x_mode == "time"
@@ -186,6 +192,8 @@ def test_x_axis_toggle_keeps_the_zoomed_range():
     async def scenario():
         async with running() as (app, pilot, chart):
             await pilot.press("plus")
+            approx_range(chart.view, (1249.75, 3749.25))
+            await pilot.press("x")  # steps since the start: the run starts at step 0
             approx_range(chart.view, (1249.75, 3749.25))
             await pilot.press("x")  # steps -> seconds: t = 0.5 × step
             approx_range(chart.view, (624.875, 1874.625))
@@ -428,7 +436,7 @@ def test_state_setters_validate_and_convert():
     assert chart.hidden_metrics == {"size"}
     with pytest.raises(ValueError, match="unknown metrics"):
         chart.hidden_metrics = {"accuracy"}
-    with pytest.raises(ValueError, match="EMA weight"):
+    with pytest.raises(ValueError, match="out of range"):
         chart.smoothing = 1.0
     with pytest.raises(ValueError, match="x_mode"):
         chart.x_mode = "epoch"  # type: ignore[assignment]
@@ -482,7 +490,9 @@ def test_footer_shows_few_chart_keys_and_help_lists_every_one():
     listed = {description: keys for keys, description in bindings_of(MetricsChart)}
     assert listed["Pan"] == "← / →" and listed["Follow"] == "end"
     for description in ("Zoom in", "Zoom out", "Fit", "Loss", "Reward", "Size", "Smooth",
-                        "Log y", "Save", "Step/time axis", "Clear view"):
+                        "Log y", "Save", "Step/+step/time axis", "Clear view", "Cursor",
+                        "Hide cursor", "Smoothing kind (EMA/avg/gauss)",
+                        "Ignore outliers (y 1–99%)", "One metric at a time"):
         assert description in listed
 
 
@@ -605,7 +615,7 @@ def test_side_by_side_charts_share_the_union_range_and_stay_linked():
                                                   screen_y=long.region.y + 10))
             await pilot.pause(0.1)
             assert long.view != before and short.view == long.view
-            await pilot.press("0", "x")  # by time since each run's start: 2 s a step
+            await pilot.press("0", "x", "x")  # by time since each run's start: 2 s a step
             assert long.x_mode == short.x_mode == "time"
             assert long.fit_range() == short.fit_range() == (0.0, 198.0)
             await pilot.press("2")

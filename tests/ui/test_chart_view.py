@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from slavik_tui.charts.training import training_series
+from slavik_tui.charts.smooth import Smoothing
 from slavik_tui.ui.chart.view import MIN_SPAN, SMOOTHING_MODES, ChartView
 
 T0 = 1_700_000_000.0
@@ -145,12 +146,22 @@ def test_toggles_validate_and_cycle():
     for _ in SMOOTHING_MODES:
         view.cycle_smoothing()
         seen.append(view.smoothing)
-    assert seen == [0.6, 0.9, 0.99, 0.0]
+    assert seen == [0.8, 0.9, 0.95, 0.99, 0.0]
     view.set_smoothing(0.5)
     view.cycle_smoothing()  # from a weight not in the cycle: the first after raw
-    assert view.smoothing == 0.6
-    with pytest.raises(ValueError, match="EMA weight"):
+    assert view.smoothing == 0.8
+    with pytest.raises(ValueError, match="out of range"):
         view.set_smoothing(1.0)
+    # The kind key keeps the strength level: 0.8 is level 1 of twema -> 5 points -> 0.5 %.
+    view.cycle_smoothing_kind()
+    assert (view.smoothing_kind, view.smoothing) == ("mean", 5.0)
+    view.cycle_smoothing_kind()
+    assert view.smoothing_spec == Smoothing("gauss", 0.005)
+    assert view.status_text().startswith("gauss 0.5% · ")
+    view.cycle_smoothing_kind()
+    view.set_smoothing(0.0)
+    view.cycle_smoothing_kind()  # from raw: the middle level, so the key always smooths
+    assert view.smoothing_spec == Smoothing("mean", 15.0)
 
 
 def test_hidden_series_do_not_count_in_the_extent_unless_all_are_hidden():

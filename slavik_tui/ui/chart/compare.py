@@ -1,6 +1,7 @@
 """Runs side by side: one small `MetricsChart` per run in a grid, linked — pan, zoom, fit,
-follow, the metric toggles, smoothing, log y and the x axis act on every chart at once, so the
-runs stay aligned (by step, or by wall time since each run's start with `x`). Every chart's
+follow, the metric toggles, smoothing, log y, outliers, the x axis and the cursor act on every
+chart at once, so the runs stay aligned (by step, steps since each run's start, or wall time
+since it: `x` cycles them) and one readout line per chart reads the same x. Every chart's
 'fit all' is the union of the runs' x-ranges (`MetricsChart.fit_override`), so runs of
 different lengths line up from the start. ctrl+s saves the focused chart; c (clear view) stays
 per chart.
@@ -19,15 +20,22 @@ from slavik_tui.ui.chart.widget import MetricsChart, training_series
 
 
 def copy_view_state(src: MetricsChart, dst: MetricsChart) -> None:
-    """Make `dst` show what `src` shows: axis, visible range, toggles, smoothing, log y."""
+    """Make `dst` show what `src` shows: axis, visible range, toggles, smoothing, log y,
+    outliers, extras, cursor."""
     if dst.x_mode != src.x_mode:
         dst.x_mode = src.x_mode
     if dst.hidden_metrics != src.hidden_metrics:
         dst.hidden_metrics = src.hidden_metrics
-    if dst.smoothing != src.smoothing:
-        dst.smoothing = src.smoothing
+    a, b = src.view_state, dst.view_state
+    if a.smoothing_spec != b.smoothing_spec:
+        dst.smoothing = a.smoothing_spec
     if dst.log_y != src.log_y:
         dst.log_y = src.log_y
+    if (a.robust_y, a.show_extras) != (b.robust_y, b.show_extras):
+        b.robust_y, b.show_extras = a.robust_y, a.show_extras
+        dst.log_y = dst.log_y  # repaint
+    if dst.cursor != src.cursor:
+        dst.cursor = src.cursor
     if src.view is None:
         if dst.view is not None:
             dst.view = None

@@ -1,6 +1,7 @@
-"""What the chart shows, as a plain object: the x-range, follow, hidden metrics, smoothing, log y,
-the x axis and the clear point — and the rules that change them (pan, zoom, fit, follow, clear),
-with no Textual, so they are tested without an app (tests/ui/test_chart_view.py).
+"""What the chart shows, as a plain object: the x-range, follow, hidden metrics, smoothing (kind
+and amount), log y, outliers ignored, the x axis, the cursor and the clear point — and the rules
+that change them (pan, zoom, fit, follow, clear, cursor moves), with no Textual, so they are
+tested without an app (tests/ui/test_chart_view.py).
 
 Rules:
 * `range` None = fit all; pan/zoom are clamped to the data, and zooming out to the whole range
@@ -9,6 +10,8 @@ Rules:
   follows). Panning/zooming away stops it; `follow_tail` resumes it keeping the span.
 * `toggle_clear` starts a fresh view at the newest point: fit all, pan and zoom are then limited
   to data from that point on (the history stays in memory); again brings the whole history back.
+* The cursor (an x in axis units, None = hidden) first shows on the newest point in view; moved
+  past the view's edge it pans the view along (a zoomed view) or stops at the data's edge.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from typing import Iterable
 
 import numpy as np
 
-from slavik_tui.charts.frame import X_MODES, XMode
-from slavik_tui.charts.series import METRICS, Series, time_origin
+from slavik_tui.charts.series import METRICS, X_MODES, Series, XMode, axis_values
+from slavik_tui.charts.smooth import KINDS, LEVELS, Smoothing
 
-MIN_SPAN = {"step": 2.0, "time": 1.0}
+MIN_SPAN = {"step": 2.0, "rel": 2.0, "time": 1.0}
 """Zoom stops at this x span (steps / seconds)."""
-SMOOTHING_MODES: tuple[float, ...] = (0.0, 0.6, 0.9, 0.99)
-"""EMA weights the smoothing key cycles through."""
+SMOOTHING_MODES: tuple[float, ...] = (0.0, *LEVELS["twema"])
+"""twema amounts the smoothing key cycles through (the default kind)."""
+SOLO_ORDER = ("loss", "reward", "size")
+X_NAMES = {"step": "x: step", "rel": "x: +step", "time": "x: time"}
 
 
 @dataclass
@@ -41,12 +46,20 @@ class ChartView:
     follow: bool = True
     """New data keep the view on the newest point: true while the view shows the tail."""
     hidden: frozenset[str] = frozenset()
-    """Metrics ("loss", "reward", "size") whose series are hidden."""
+    """Metrics ("loss", "reward", "size", "extra") whose series are hidden."""
+    show_extras: bool = False
+    """Draw the "extra" series (per-function rewards, GPU readings): off by default."""
     smoothing: float = 0.0
-    """EMA weight applied before drawing lines (0 = raw)."""
+    """The smoothing amount of `smoothing_kind` applied before drawing lines (0 = raw)."""
+    smoothing_kind: str = "twema"
+    """One of `smooth.KINDS`: W&B's time-weighted EMA, a running average, a Gaussian."""
     log_y: bool = False
+    robust_y: bool = False
+    """Scale y to the 1st–99th percentile of the values in view (outliers clipped)."""
     x_mode: XMode = "step"
-    """"step" or "time" (seconds since each run's first row)."""
+    """"step", "rel" (steps since each run's start) or "time" (seconds since it)."""
+    cursor: float | None = None
+    """The readout cursor's x (axis units), None while hidden."""
     fit_override: tuple[float, float] | None = None
     """The x-range 'fit all' shows instead of the data's own (x-axis units), or None."""
     clear_floor: dict[str, float] | None = None
@@ -57,17 +70,15 @@ class ChartView:
 
     # -- geometry -------------------------------------------------------------------------------
 
-    def x_values(self, s: Series) -> tuple[np.ndarray, float]:
-        """(x array, offset to subtract) of `s` on the current axis."""
-        if self.x_mode == "step":
-            return s.x_step, 0.0
-        return s.x_time, time_origin(s, list(self.series.values()))
+    def x_values(self, s: Series, mode: str | None = None) -> tuple[np.ndarray, float]:
+        """(x array, offset to subtract) of `s` on the current axis (or on `mode`)."""
+        return axis_values(s, mode or self.x_mode, list(self.series.values()))
 
     def extent(self) -> tuple[float, float]:
         """Data x-range of the visible series (all series when none is visible; (0, 1) when
         there are no data)."""
         filled = [s for s in self.series.values() if len(s)]
-        chosen = [s for s in filled if s.metric not in self.hidden] or filled
+        chosen = [s for s in filled if s.metric not in self.hidden_now] or filled
         if not chosen:
             return (0.0, 1.0)
         los, his = [], []
@@ -190,11 +201,13 @@ class ChartView:
             filled = [s for s in self.series.values() if len(s)]
             if not filled:
                 return None
-            every = list(self.series.values())
-            self.clear_floor = {
-                "step": float(max(s.x_step[-1] for s in filled)),
-                "time": float(max(s.x_time[-1] - time_origin(s, every) for s in filled)),
-            }
+            self.clear_floor = {}
+            for mode in X_MODES:
+                ends = []
+                for s in filled:
+                    x, off = self.x_values(s, mode)
+                    ends.append(x[-1] - off)
+                self.clear_floor[mode] = float(max(ends))
             cleared = True
         else:
             self.clear_floor, cleared = None, False
@@ -205,6 +218,7 @@ class ChartView:
         """Forget the series and the view (for reuse with another run)."""
         self.series.clear()
         self.range, self.follow, self.clear_floor, self.fit_override = None, True, None, None
+        self.cursor = None
 
     # -- what is drawn --------------------------------------------------------------------------
 
@@ -218,17 +232,81 @@ class ChartView:
     def toggle_metric(self, metric: str) -> None:
         self.set_hidden(self.hidden ^ {metric})
 
-    def set_smoothing(self, weight: float) -> None:
-        weight = float(weight)
-        if not 0.0 <= weight < 1.0:
-            raise ValueError(f"smoothing is an EMA weight in [0, 1), not {weight}")
-        self.smoothing = weight
+    @property
+    def smoothing_spec(self) -> Smoothing:
+        """The smoothing lines are drawn with (what `Series.smoothed` takes)."""
+        return Smoothing(self.smoothing_kind, self.smoothing)
+
+    def set_smoothing(self, value: "float | Smoothing") -> None:
+        """An amount of the current kind, or a `Smoothing` (kind and amount)."""
+        spec = value if isinstance(value, Smoothing) else Smoothing(self.smoothing_kind, value)
+        self.smoothing_kind, self.smoothing = spec.kind, spec.amount
+
+    def _levels(self, kind: str | None = None) -> tuple[float, ...]:
+        return (0.0, *LEVELS[kind or self.smoothing_kind])
 
     def cycle_smoothing(self) -> None:
-        """The next of `SMOOTHING_MODES` (from raw when the weight is none of them)."""
-        modes = SMOOTHING_MODES
-        i = modes.index(self.smoothing) if self.smoothing in modes else 0
-        self.smoothing = modes[(i + 1) % len(modes)]
+        """The next strength of the current kind: raw → 4 levels → raw (from an amount that
+        is none of them: the first level)."""
+        levels = self._levels()
+        i = levels.index(self.smoothing) if self.smoothing in levels else 0
+        self.smoothing = levels[(i + 1) % len(levels)]
+
+    def cycle_smoothing_kind(self) -> None:
+        """The next kind (twema → running average → Gaussian), at the same strength level;
+        from raw, the middle level (so the key always shows smoothing)."""
+        levels = self._levels()
+        level = levels.index(self.smoothing) if self.smoothing in levels else 0
+        kind = KINDS[(KINDS.index(self.smoothing_kind) + 1) % len(KINDS)]
+        self.smoothing_kind = kind
+        self.smoothing = self._levels(kind)[level or 2]
+
+    def solo_next(self) -> None:
+        """Show one metric at a time: all → loss only → reward only → size only → all (the
+        metrics that have series; the extras keep their own toggle)."""
+        have = [m for m in SOLO_ORDER if any(s.metric == m for s in self.series.values())]
+        if not have:
+            return
+        shown = [m for m in have if m not in self.hidden]
+        current = shown[0] if len(shown) == 1 and len(have) > 1 else None
+        states: list[str | None] = [None, *have]
+        nxt = states[(states.index(current) + 1) % len(states)]
+        extra = self.hidden & {"extra"}
+        self.hidden = frozenset(extra | (set() if nxt is None else set(have) - {nxt}))
+
+    @property
+    def hidden_now(self) -> frozenset[str]:
+        """What is not drawn: `hidden`, and the extras unless `show_extras`."""
+        return self.hidden if self.show_extras else self.hidden | {"extra"}
+
+    # -- the cursor -----------------------------------------------------------------------------
+
+    def move_cursor(self, cells: float, cell_width: float) -> None:
+        """Move the cursor by `cells` data columns of `cell_width` x units (whole steps on a
+        step axis); the first move shows it on the newest point in view."""
+        lo, hi = self.x_range
+        d_lo, d_hi = self.extent()
+        if self.cursor is None:
+            x = min(hi, d_hi)
+        else:
+            shift = cells * cell_width
+            if self.x_mode != "time":
+                shift = math.copysign(max(1.0, round(abs(shift))), cells) if shift else 0.0
+            x = self.cursor + shift
+        floor = self.cleared_at
+        x = min(max(x, d_lo if floor is None else max(d_lo, floor)), d_hi)
+        if self.x_mode != "time":
+            x = float(round(x))
+        self.cursor = x
+        if self.range is not None and not lo <= x <= hi:  # keep it in view
+            span = hi - lo
+            self.set_range(x - span / 2, x + span / 2)
+
+    def set_cursor(self, x: float | None) -> None:
+        """Put the cursor at `x` (axis units; None hides it): the mouse's hover."""
+        if x is not None and self.x_mode != "time":
+            x = float(round(x))
+        self.cursor = x
 
     def set_fit_override(self, value: tuple[float, float] | None) -> bool:
         """Set `fit_override` (a zoomed view is clamped to it); False if it was already so."""
@@ -249,7 +327,7 @@ class ChartView:
         through the longest series); the fit override is dropped (its units changed). False
         when `mode` is the current one."""
         if mode not in X_MODES:
-            raise ValueError(f'x_mode is "step" or "time", not {mode!r}')
+            raise ValueError(f"x_mode is one of {X_MODES}, not {mode!r}")
         if mode == self.x_mode:
             return False
         view = self.range
@@ -258,11 +336,15 @@ class ChartView:
             if ref is None or len(ref) < 2:
                 view = None
             else:
-                t = ref.x_time - time_origin(ref, list(self.series.values()))
-                src, dst = (ref.x_step, t) if mode == "time" else (t, ref.x_step)
-                mapped = np.interp(view, src, dst)
+                (src, s_off), (dst, d_off) = self.x_values(ref), self.x_values(ref, mode)
+                mapped = np.interp(np.asarray(view) + s_off, src, dst) - d_off
                 view = (float(mapped[0]), float(mapped[1])) if mapped[1] > mapped[0] else None
         following = self.follow
+        if self.cursor is not None:
+            ref = max(self.series.values(), key=len, default=None)
+            if ref is not None and len(ref) >= 2:
+                (src, s_off), (dst, d_off) = self.x_values(ref), self.x_values(ref, mode)
+                self.cursor = float(np.interp(self.cursor + s_off, src, dst) - d_off)
         self.x_mode = mode
         self.fit_override = None
         if view is None:
@@ -273,15 +355,22 @@ class ChartView:
                 self.follow_tail()
         return True
 
+    def cycle_x_mode(self) -> bool:
+        """step → steps since each run's start → time → step."""
+        return self.set_x_mode(X_MODES[(X_MODES.index(self.x_mode) + 1) % len(X_MODES)])
+
     def status_text(self) -> str:
-        """The mode line right of the legend: smoothing · log y · x axis · clear · live."""
-        parts = [f"EMA {self.smoothing:g}" if self.smoothing else "raw"]
+        """The mode line right of the legend: smoothing · log y · outliers · x axis · clear ·
+        live."""
+        parts = [self.smoothing_spec.label]
         if self.log_y:
             parts.append("log y")
-        parts.append("x: step" if self.x_mode == "step" else "x: time")
+        if self.robust_y:
+            parts.append("y 1–99%")
+        parts.append(X_NAMES[self.x_mode])
         floor = self.cleared_at
         if floor is not None:
-            parts.append(f"from {floor:g}" if self.x_mode == "step" else f"from {floor:.0f}s")
+            parts.append(f"from {floor:.0f}s" if self.x_mode == "time" else f"from {floor:g}")
         if not self.live:
             parts.append("■ ended")
         else:

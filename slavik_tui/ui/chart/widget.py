@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from textual import events, work
+from textual import work
 from textual.binding import Binding
 from textual.message import Message
 
@@ -20,6 +20,7 @@ from slavik_tui.charts.series import Series
 from slavik_tui.charts.theme import PALETTE
 from slavik_tui.charts.training import training_series
 from slavik_tui.errors import UserError
+from slavik_tui.ui.chart.mouse import ChartMouse
 from slavik_tui.ui.chart.paint import ChartPainter
 from slavik_tui.ui.chart.save import SaveJob, prepare_save, saved_note
 
@@ -28,6 +29,8 @@ __all__ = ["PALETTE", "MetricsChart", "Series", "training_series"]  # what the s
 _PAN = Binding.Group("Pan", compact=True)
 _ZOOM = Binding.Group("Zoom", compact=True)
 _SERIES = Binding.Group("Series", compact=True)
+_CURSOR = Binding.Group("Cursor", compact=True)
+_CURSOR10 = Binding.Group("Cursor ×10", compact=True)
 
 
 class _ViewField:
@@ -45,7 +48,7 @@ class _ViewField:
             chart._changed(immediate=True)  # noqa: SLF001 - the chart's own repaint request
 
 
-class MetricsChart(ChartPainter):
+class MetricsChart(ChartMouse, ChartPainter):
     """A zoomable, pannable chart of training metrics over steps or wall time.
 
     Feed it from the UI thread: `add_series(...)` once, then `append(key, steps, times, values)`
@@ -83,10 +86,21 @@ class MetricsChart(ChartPainter):
         Binding("1", "toggle_metric('loss')", "Loss", group=_SERIES, show=False),
         Binding("2", "toggle_metric('reward')", "Reward", group=_SERIES, show=False),
         Binding("3", "toggle_metric('size')", "Size", group=_SERIES, show=False),
+        Binding("4", "toggle_extras", "Extras (rewards/*, gpu/*)", show=False),
+        Binding("o", "solo", "One metric at a time", show=False),
+        Binding("comma", "cursor(-1)", "Cursor", group=_CURSOR, show=False, key_display=","),
+        Binding("full_stop", "cursor(1)", "Cursor", group=_CURSOR, show=False, key_display="."),
+        Binding("less_than_sign", "cursor(-10)", "Cursor ×10", group=_CURSOR10, show=False,
+                key_display="<"),
+        Binding("greater_than_sign", "cursor(10)", "Cursor ×10", group=_CURSOR10, show=False,
+                key_display=">"),
+        Binding("escape", "hide_cursor", "Hide cursor", show=False),
         Binding("s", "cycle_smoothing", "Smooth", show=False),
+        Binding("S", "cycle_smoothing_kind", "Smoothing kind (EMA/avg/gauss)", show=False),
         Binding("l", "toggle_log", "Log y", show=False),
+        Binding("y", "toggle_robust", "Ignore outliers (y 1–99%)", show=False),
         Binding("ctrl+s", "save", "Save"),
-        Binding("x", "toggle_x", "Step/time axis", show=False),
+        Binding("x", "toggle_x", "Step/+step/time axis", show=False),
         Binding("c", "clear", "Clear view", show=False),
     ]
 
@@ -144,6 +158,9 @@ class MetricsChart(ChartPainter):
         """Where ctrl+s writes (None: the current directory)."""
         self._drag: tuple[int, tuple[float, float], float] | None = None
         """(start column, x-range at the press, data units per cell) while dragging."""
+        self._hover = False
+        """The cursor follows the mouse (it hides when the mouse leaves)."""
+        self._tipped = False
 
     @classmethod
     def for_run(cls, run: str = "", **kwargs: object) -> "MetricsChart":
@@ -253,16 +270,69 @@ class MetricsChart(ChartPainter):
         self._state.toggle_metric(metric)
         self._acted()
 
+    def action_toggle_extras(self) -> None:
+        self._state.show_extras = not self._state.show_extras
+        self._acted()
+
+    def action_solo(self) -> None:
+        self._state.solo_next()
+        self._acted()
+
     def action_cycle_smoothing(self) -> None:
         self._state.cycle_smoothing()
+        self._smoothing_tip()
         self._acted()
+
+    def action_cycle_smoothing_kind(self) -> None:
+        self._state.cycle_smoothing_kind()
+        self._smoothing_tip()
+        self._acted()
+
+    def _smoothing_tip(self) -> None:
+        if not self._tipped:  # once: how the two keys split the work
+            self._tipped = True
+            self.notify("s: smoothing strength · S: kind (EMA → running avg → Gaussian) · "
+                        "the raw line stays faint under it", timeout=4)
 
     def action_toggle_log(self) -> None:
         self._state.log_y = not self._state.log_y
         self._acted()
 
+    def action_toggle_robust(self) -> None:
+        self._state.robust_y = not self._state.robust_y
+        self._acted()
+
     def action_toggle_x(self) -> None:
-        self._acted(self._state.set_x_mode("time" if self.x_mode == "step" else "step"))
+        self._acted(self._state.cycle_x_mode())
+
+    # -- the cursor (keys and hover) ---------------------------------------------------------------
+
+    @property
+    def cursor(self) -> float | None:
+        """The readout cursor's x (axis units), None while hidden."""
+        return self._state.cursor
+
+    @cursor.setter
+    def cursor(self, x: float | None) -> None:
+        self._state.set_cursor(x)
+        self._changed(immediate=True)
+
+    def action_cursor(self, cells: int) -> None:
+        lo, hi = self.x_range
+        frame = self._frame
+        ncols = frame.plot_x[1] - frame.plot_x[0] if frame is not None else 100
+        self._state.move_cursor(cells, (hi - lo) / max(ncols, 1))
+        self._hover = False
+        self._acted()
+
+    def action_hide_cursor(self) -> None:
+        self._state.set_cursor(None)
+        self._acted()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hide_cursor":  # Esc goes on to the screen while there is no cursor
+            return self._state.cursor is not None
+        return True
 
     def action_clear(self) -> None:
         """Start a fresh view at the newest point; press again to bring back the history."""
@@ -311,52 +381,3 @@ class MetricsChart(ChartPainter):
         width, height = self.size if self.size.width >= 20 and self.size.height >= 8 else (120, 35)
         frame = self.make_frame(width, height)
         return prepare_save(directory, frame, self._title or "slavik-tui chart", self._state)
-
-    # -- mouse -----------------------------------------------------------------------------------
-
-    def _wheel(self, event: events.MouseEvent, factor: float) -> None:
-        event.stop()
-        self.zoom_at(self.column_to_x(event.get_content_offset_capture(self).x), factor)
-        self.post_message(self.ViewChanged(self))
-
-    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        self._wheel(event, self.WHEEL_ZOOM)
-
-    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
-        self._wheel(event, 1 / self.WHEEL_ZOOM)
-
-    @property
-    def dragging(self) -> bool:
-        """A left-button drag (pan) is in progress."""
-        return self._drag is not None
-
-    def on_mouse_down(self, event: events.MouseDown) -> None:
-        if event.button != 1:
-            return
-        offset = event.get_content_offset(self)
-        if offset is None:
-            return
-        event.stop()
-        key = self.legend_entry_at(offset.x, offset.y)
-        if key is not None:
-            self.action_toggle_metric(self.get_series(key).metric)
-            return
-        lo, hi = self.x_range
-        x0, x1 = self._frame.plot_x if self._frame is not None else (0, max(self.size.width, 1))
-        self._drag = (offset.x, (lo, hi), (hi - lo) / max(x1 - x0, 1))
-        self.capture_mouse()
-
-    def on_mouse_move(self, event: events.MouseMove) -> None:
-        if self._drag is None or event.button != 1:
-            return
-        event.stop()
-        start_x, start, per_cell = self._drag
-        dx = event.get_content_offset_capture(self).x - start_x
-        if self._state.drag(start, dx * per_cell):
-            self._acted()
-
-    def on_mouse_up(self, event: events.MouseUp) -> None:
-        if self._drag is not None:
-            self._drag = None
-            self.release_mouse()
-            event.stop()

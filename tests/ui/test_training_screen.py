@@ -369,3 +369,59 @@ def test_narrow_ctrl_r_in_the_form_shows_the_chart_with_the_focus(models_root):
         assert screen.has_class("-form-hidden") and app.focused is screen.chart
 
     run_app(models_root, body, size=(80, 24), watch="tiny")
+
+
+def test_stop_phase_says_what_the_stop_waits_for():
+    from slavik_tui.ui.widgets.stopping import kill_question, stop_phase
+
+    assert stop_phase(40, 40, 20).startswith("stopping: finishing step 41…")
+    assert stop_phase(40, 41, 20).startswith("stopping: saving the checkpoint of step 41…")
+    assert stop_phase(40, 41, 41).startswith("stopping: step 41 saved; a last eval")
+    assert stop_phase(None, None, 0).startswith("stopping: finishing step 1…")
+    assert stop_phase(40, 40, 20).endswith("ctrl+t again: stop now (lose the steps after 20)")
+    assert "lost: about 21" in kill_question(123, 41, 20)
+
+
+def test_a_second_ctrl_t_kills_the_trainer_after_a_confirmation(models_root):
+    """The graceful stop is held back (as a slow save would), so the run stays 'stopping':
+    ctrl+t again offers stop now, y kills the trainer, the run is recorded as stopped with the
+    reason, and the last checkpoint stays whole."""
+    from slavik_tui.spec.folder import ModelFolder
+    from slavik_tui.store.history import History
+    from slavik_tui.ui.screens.confirm import ConfirmScreen
+
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        await fill(pilot, screen, {**TRAIN_FIELDS, "save_every": "10"})
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.live.live_pid and screen.live.progress.run_id == 2
+                       and (screen.live.progress.step or 0) >= 45, timeout=60)
+        pid = screen.live.live_pid
+        screen.panel._stop_trainer = lambda *args: None  # SIGTERM never goes: it keeps going
+        await pilot.press("ctrl+t")
+        assert screen.live.stopping
+        hint = screen.query_one("#train-progress").plain
+        assert "stopping: " in hint and "ctrl+t again: stop now" in hint
+        assert str(screen.query_one("#tf-stop", Button).label) == "■ Stop now"
+        descriptions = {b.binding.description for b in app.active_bindings.values()}
+        assert "Stop now" in descriptions and "Stop" not in descriptions
+        await pilot.press("ctrl+t")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "steps after the last checkpoint" in app.screen.question
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not alive(pid) and screen.live.progress.status in (
+            "stopped",), timeout=30)
+        with History(models_root / "tiny" / "history.sqlite", readonly=True) as history:
+            run = history.run(2)
+        saved = ModelFolder(models_root / "tiny").saved_step()
+        assert run.status == "stopped" and "killed by the user (stop now)" in run.reason
+        assert f"resume from step {saved}" in run.reason and saved >= 30
+        assert saved % 10 == 0  # a checkpoint of the run, whole
+        assert screen.live.resumable
+        await wait_for(pilot, lambda: any("killed the trainer of 'tiny'" in n
+                                          for n in notifications(app)))
+
+    try:
+        run_app(models_root, body, size=(120, 40), watch="tiny")
+    finally:
+        assert kill_trainers(models_root) == []

@@ -39,6 +39,7 @@ class TrainingScreen(Screen):
         Binding("ctrl+r", "start('new')", "Start"),
         Binding("ctrl+r", "start('resume')", "Resume"),
         Binding("ctrl+t", "stop", "Stop"),
+        Binding("ctrl+t", "stop_now", "Stop now"),
         Binding("f", "toggle_form", "Form"),
         Binding("ctrl+n", "focus_model", "Pick model", show=False),
         Binding("escape", "focus_chart", "Back to chart", show=False),
@@ -184,7 +185,8 @@ class TrainingScreen(Screen):
         label = "starting…" if live.starting else (
             "▶ Resume" if self._resume_mode() else "▶ Start")
         self.form.set_buttons(label, can_start=bool(self.model) and not live.busy,
-                              can_stop=bool(live.live_pid) and not live.stopping)
+                              can_stop=bool(live.live_pid),
+                              stop_label="■ Stop now" if live.stopping else "■ Stop")
         self.side.show_command(self.model, self.models_root)
         self.refresh_bindings()
 
@@ -197,7 +199,7 @@ class TrainingScreen(Screen):
         if status == "starting":
             return "starting the trainer (loading torch and the data)…"
         if status == "stopping":
-            return "finishing the step and saving a checkpoint…"
+            return self.panel.stop_phase()
         if live.live_pid:
             return "ctrl+t stops it (it goes on if you quit)" if narrow else ""
         if live.snapshot is None:
@@ -238,6 +240,8 @@ class TrainingScreen(Screen):
             return resume if parameters == ("resume",) else not resume
         if action == "stop":
             return bool(live.live_pid) and not live.stopping
+        if action == "stop_now":
+            return bool(live.live_pid) and live.stopping
         return True
 
     def _apply_layout(self) -> None:
@@ -339,7 +343,26 @@ class TrainingScreen(Screen):
         if not self.live.live_pid:
             self.notify(f"no training is running for '{self.model}'", severity="warning")
             return
+        if self.live.stopping:
+            self.action_stop_now()
+            return
         self.panel.stop(self.models_root / self.model)
+
+    def action_stop_now(self) -> None:
+        """The second ctrl+t: kill the trainer, after a confirmation."""
+        from slavik_tui.ui.screens.confirm import ConfirmScreen
+        from slavik_tui.ui.widgets.stopping import kill_question, saved_step
+
+        pid, model_dir = self.live.live_pid, self.model_dir
+        if not pid or model_dir is None:
+            return
+        question = kill_question(pid, self.live.progress.step, saved_step(model_dir))
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.live.live_pid == pid:
+                self.panel.stop_now(model_dir)
+
+        self.app.push_screen(ConfirmScreen("Stop now?", question, yes="Stop now"), answered)
 
 
 __all__ = ["TrainingScreen"]

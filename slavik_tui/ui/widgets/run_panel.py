@@ -26,6 +26,7 @@ from slavik_tui.charts.feed import append_rows, fill_chart
 from slavik_tui.errors import UserError
 from slavik_tui.runs import watch
 from slavik_tui.ui.chart.widget import MetricsChart, training_series
+from slavik_tui.ui.widgets import stopping
 from slavik_tui.ui.widgets.train_progress import TrainProgress
 
 
@@ -105,6 +106,9 @@ class RunPanel(Vertical):
         self.problem: str | None = None
         """Shown instead of the usual hint (an unreadable history, a missing model)."""
         self._watcher: watch.RunWatcher | None = None
+        self._stop_step: int | None = None  # the step shown when stop was asked
+        self._stop_dir: Path | None = None
+        self._stop_phase: str | None = None
 
     def compose(self) -> ComposeResult:
         yield TrainProgress(id="train-progress")
@@ -157,6 +161,11 @@ class RunPanel(Vertical):
     def _tick(self) -> None:
         if self.live.progress.live:
             self.query_one(TrainProgress).show()
+        if self.live.stopping and self._stop_dir is not None:
+            phase = self.stop_phase()  # the save shows in no row: look at the checkpoint
+            if phase != self._stop_phase:
+                self._stop_phase = phase
+                self._changed()
 
     def _changed(self) -> None:
         # "● live" on the chart only while rows may still arrive (a trainer runs or starts)
@@ -257,8 +266,33 @@ class RunPanel(Vertical):
             return
         self.live.stopping = True
         self.live.progress.status = "stopping"
+        self._stop_step, self._stop_dir = self.live.progress.step, model_dir
+        self._stop_phase = None
         self._changed()
         self._stop_trainer(self.model, model_dir)
+
+    def stop_phase(self) -> str:
+        """What the graceful stop waits for now (the step, the save, the last eval)."""
+        saved = stopping.saved_step(self._stop_dir) if self._stop_dir else 0
+        return stopping.stop_phase(self._stop_step, self.live.progress.step, saved)
+
+    def stop_now(self, model_dir: Path) -> None:
+        """Kill the trainer (SIGKILL): the steps since the last checkpoint are lost."""
+        self.live.stopping = True
+        self.live.progress.status = "stopping"
+        self._changed()
+        self._kill_trainer(self.model, model_dir)
+
+    @work(thread=True, exclusive=True, group="kill", exit_on_error=False)
+    def _kill_trainer(self, name: str, model_dir: Path) -> None:
+        try:
+            pid, run_id, saved = stopping.kill_trainer(model_dir)
+        except UserError as exc:
+            self.post_message(self.StopDone(name, None, str(exc)))
+        else:
+            self.notify(f"killed the trainer of '{name}' (pid {pid}); run {run_id} is recorded "
+                        f"as stopped, and ctrl+r resumes it from step {saved}", timeout=10)
+            self.post_message(self.StopDone(name, pid))
 
     @work(thread=True, exclusive=True, group="stop", exit_on_error=False)
     def _stop_trainer(self, name: str, model_dir: Path) -> None:

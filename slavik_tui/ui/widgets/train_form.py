@@ -194,11 +194,14 @@ class TrainForm(Widget):
     def set_error(self, key: str, message: str | None) -> None:
         self.query_one(f"#tff-{key}", FormField).set_error(message)
 
-    def set_buttons(self, start_label: str, can_start: bool, can_stop: bool) -> None:
+    def set_buttons(self, start_label: str, can_start: bool, can_stop: bool,
+                    stop_label: str = "■ Stop") -> None:
         start = self.query_one("#tf-start", Button)
         start.label = start_label
         start.disabled = not can_start
-        self.query_one("#tf-stop", Button).disabled = not can_stop
+        stop = self.query_one("#tf-stop", Button)
+        stop.label = stop_label
+        stop.disabled = not can_stop
 
     def set_command(self, text: str) -> None:
         self.query_one("#tf-command", Static).update(text)

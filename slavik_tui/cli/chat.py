@@ -69,10 +69,13 @@ def cmd_chat(args) -> int:
     check_device_name(args.device)  # a typo is one line before torch is imported
     model_dir = workspace(args).model_dir(args.name)
     from slavik_tui.engine.chat import chat_ids
+    from slavik_tui.engine.tokenizer import Tokenizer
+    from slavik_tui.spec.folder import ModelFolder
+
+    chat_ids(Tokenizer.load(ModelFolder(model_dir).tokenizer))  # none: how to add them
     from slavik_tui.engine.checkpoint import load_model
 
     model, tokenizer, _cfg = load_model(model_dir, device=args.device)
-    chat_ids(tokenizer)  # no chat tokens: one line saying how to add them
     session = _Session(args, model, tokenizer)
     if sys.stdin.isatty():
         return _interactive(session, args.name)

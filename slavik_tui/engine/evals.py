@@ -6,6 +6,7 @@ The prompts are `held_out_pairs(data, tokenizer, EVAL_PROMPTS)`: one per window 
 `EVAL_PROMPTS` evenly spaced places of the val split where the evals have always sampled
 (`TokenData._val_positions(4)`, the windows engine/rl/prompts.py keeps RL away from), the
 prompt starting at a line (else a word), the reference the next `REFERENCE_TOKENS` tokens.
+They come from the pretraining corpus in every stage (`reward_data`), dialogue fine-tuning too.
 Each sample draws from its own seeded generator, so an eval never disturbs the run's random
 state (exact resume).
 """
@@ -24,6 +25,15 @@ REFERENCE_TOKENS = 32  # at most (a small context shrinks it); each sample is as
 SAMPLING = dict(temperature=0.8, top_k=50, top_p=0.95)
 
 
+def reward_data(data, model_dir):
+    """The held-out text the evals' prompts come from: the stage's own batches when they are
+    the pretraining corpus (TokenData), else that corpus (dialogue batches hold padded, masked
+    rows; their stage still scores the same prose prompts, so the blue line means the same)."""
+    from slavik_tui.engine.data import TokenData
+
+    return data if isinstance(data, TokenData) else TokenData(model_dir, data.context)
+
+
 def eval_pairs(data, tokenizer) -> list[Pair]:
     """The evals' fixed (prompt, reference) pairs; those whose held-out text ended right after
     the prompt (nothing to compare with) are left out."""
@@ -38,7 +48,7 @@ def score_samples(loop, step: int) -> dict:
     from slavik_tui.engine.generate import generate
 
     spec, plan = loop.reward_spec, loop.plan
-    pairs = eval_pairs(loop.data, loop.tokenizer)
+    pairs = eval_pairs(reward_data(loop.data, loop.t.model_dir), loop.tokenizer)
     texts = []
     for i, pair in enumerate(pairs):
         n = max(1, len(loop.tokenizer.encode(pair.reference)))  # as long as the reference

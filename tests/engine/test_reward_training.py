@@ -127,6 +127,14 @@ def test_eval_pairs_are_fixed_held_out_text(model_dir) -> None:
     val_text = "".join(tok.decode(part.tolist()) for part in data.split_tokens("val"))
     for p in pairs:
         assert p.reference.strip() and (p.prompt + p.reference) in val_text
+    # a stage whose batches are not the corpus (dialogues) scores the corpus's same prompts
+    import types
+
+    from slavik_tui.engine.evals import reward_data
+
+    assert reward_data(data, model_dir) is data
+    other = reward_data(types.SimpleNamespace(context=32), model_dir)
+    assert isinstance(other, TokenData) and eval_pairs(other, tok) == pairs
 
 
 # ---- resuming with the old names ------------------------------------------------------------

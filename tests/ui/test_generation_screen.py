@@ -183,3 +183,116 @@ def test_generation_uses_one_torch_thread_while_a_trainer_runs(models_root, monk
         run_app(models_root, body, size=(100, 30))
     finally:
         torch.set_num_threads(before)
+
+
+# ---- focus and keys (#13 item 6) ---------------------------------------------------------------
+def painted(app, widget) -> list[tuple[str, tuple, tuple]]:
+    """(character, colour, background) of every cell `widget` covers, as painted now."""
+    region = widget.region
+    rows = app.screen._compositor.render_strips()[region.y:region.bottom]
+    cells = []
+    for strip in rows:
+        for segment in strip.crop(region.x, region.right):
+            style = segment.style
+            fg = style.color.get_truecolor() if style and style.color else (0, 0, 0)
+            bg = style.bgcolor.get_truecolor() if style and style.bgcolor else (0, 0, 0)
+            cells.extend((ch, tuple(fg), tuple(bg)) for ch in segment.text)
+    return cells
+
+
+def contrast(before: list, after: list) -> int:
+    """How much a widget's picture changed: 255 where a character changed, else the largest
+    change of a cell's background, or of a visible character's colour (summed over R, G, B).
+    Textual's own focus tint of a compact field is about 20: invisible."""
+    if len(before) != len(after):
+        return 255
+    worst = 0
+    for (c1, fg1, bg1), (c2, fg2, bg2) in zip(before, after):
+        if c1 != c2:
+            return 255
+        worst = max(worst, sum(abs(a - b) for a, b in zip(bg1, bg2)))
+        if c1.strip():
+            worst = max(worst, sum(abs(a - b) for a, b in zip(fg1, fg2)))
+    return worst
+
+
+def test_every_tab_stop_shows_its_focus(models_root):
+    """Tab goes round every focusable part of the screen, in both modes; each one looks
+    different when it has the focus (no stop where typing vanishes unseen)."""
+    async def body(app, pilot):
+        screen = await open_generation(pilot, app)
+        for mode in ("text", "chat"):
+            for field in screen.query(Input):
+                field.cursor_blink = False
+            await pilot.pause()
+            prompt = screen.query_one("#gen-prompt")
+            assert app.focused is prompt
+            chain = list(screen.focus_chain)
+            ids = [w.id for w in chain]
+            assert ids[0] == "gen-model" and ids[-2:] == [
+                "chat-log" if mode == "chat" else "gen-log", "gen-prompt"]
+            assert ("chat-system" in ids) == (mode == "chat")
+            for widget in [*chain[:-1], prompt]:  # the round ends back at the prompt
+                blurred = painted(app, widget)
+                await pilot.press("tab")
+                await pilot.pause()
+                assert app.focused is widget
+                assert contrast(blurred, painted(app, widget)) >= 60, \
+                    f"{widget!r} shows no focus ({mode} mode)"
+            await pilot.press("ctrl+t")
+            await pilot.pause()
+
+    run_app(models_root, body, size=(100, 30))
+
+
+def test_p_or_slash_focuses_the_prompt_and_esc_leaves_a_field(models_root):
+    from slavik_tui.ui.widgets.chat_log import ChatLog
+    from slavik_tui.ui.widgets.exchange_log import ExchangeLog
+
+    async def body(app, pilot):
+        screen = await open_generation(pilot, app)
+        prompt = screen.query_one("#gen-prompt", Input)
+        assert app.focused is prompt
+        await pilot.press("escape")
+        assert app.focused is screen.query_one(ExchangeLog)  # the output: arrows scroll it
+        await pilot.press("p")
+        assert app.focused is prompt and prompt.value == ""
+        await pilot.press("x", "p")  # in the field p is a letter
+        assert prompt.value == "xp"
+        for field in ("#seed", "#gen-model"):
+            screen.query_one(field).focus()
+            await pilot.press("escape")
+            assert app.focused is screen.query_one(ExchangeLog), field
+            await pilot.press("slash")
+            assert app.focused is prompt and prompt.value == "xp"
+        await pilot.press("ctrl+t")  # Chat mode: Esc goes to the conversation
+        await pilot.press("escape")
+        assert app.focused is screen.query_one(ChatLog)
+        await pilot.press("p")
+        assert app.focused is prompt
+
+    run_app(models_root, body, size=(100, 30))
+
+
+def test_letters_type_in_the_prompt_and_switch_screens_outside_it(models_root):
+    from slavik_tui.ui.screens.history import HistoryScreen
+    from slavik_tui.ui.screens.models import ModelsScreen
+    from slavik_tui.ui.screens.training import TrainingScreen
+
+    async def body(app, pilot):
+        screen = await open_generation(pilot, app)
+        prompt = screen.query_one("#gen-prompt", Input)
+        await pilot.press("t", "m", "h")
+        await pilot.pause()
+        assert app.screen is screen and prompt.value == "tmh"
+        for key, cls in (("t", TrainingScreen), ("h", HistoryScreen), ("m", ModelsScreen)):
+            screen.query_one("#top-k").focus()
+            await pilot.press("escape", key)
+            await pilot.pause()
+            assert isinstance(app.screen, cls), key
+            await pilot.press("f3")
+            await pilot.pause()
+            assert app.screen is screen
+        assert prompt.value == "tmh"
+
+    run_app(models_root, body, size=(100, 30))

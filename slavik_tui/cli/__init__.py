@@ -4,6 +4,7 @@ Contract (scripts and the app rely on these names and flags; README "The command
     new NAME --data FILE [...] [--d-model] [--layers] [--heads] [--vocab-size] [--context]
              [--encoding] [--column]
     train NAME [every TrainOptions flag, see spec/options.py] [--detach]
+    rl NAME [every RLOptions flag, see spec/rl_options.py] [--detach]
     sft NAME --data FILE [every TrainOptions flag] [--columns Q,A] [--detach]
     chat NAME [--system TEXT] [--temperature] [--seed] [--max-tokens] [...]
     stop NAME | generate NAME PROMPT [...] | models [--json] | watch NAME
@@ -21,7 +22,7 @@ from __future__ import annotations
 import sys
 
 from slavik_tui.cli import chat, sft
-from slavik_tui.cli import models, outputs, report, reward, training
+from slavik_tui.cli import models, outputs, report, reward, rl, training
 from slavik_tui.cli.common import workspace
 from slavik_tui.cli.parser import PROG, build_parser
 from slavik_tui.errors import UserError
@@ -31,7 +32,7 @@ COMMANDS = {
     "generate": outputs.cmd_generate, "runs": outputs.cmd_runs, "export": outputs.cmd_export,
     "models": models.cmd_models, "delete": models.cmd_delete, "rename": models.cmd_rename,
     "sft": sft.cmd_sft, "chat": chat.cmd_chat,
-    "report": report.cmd_report, "reward": reward.cmd_reward,
+    "report": report.cmd_report, "rl": rl.cmd_rl, "reward": reward.cmd_reward,
 }
 
 

@@ -16,6 +16,7 @@ from slavik_tui.spec.config import NEW_FLAGS, ModelConfig
 from slavik_tui.spec.numbers import parse_number, parse_whole
 from slavik_tui.spec.options import DEFAULT_REWARD, TrainOptions, flags_of
 from slavik_tui.spec.sft_options import SFTOptions
+from slavik_tui.spec.rl_options import RLOptions
 
 PROG = "slavik-tui"
 EXPORT_FORMATS = ("weights", "bf16", "hf", "gguf")
@@ -93,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run in the background, surviving the terminal; prints the run id")
     p.add_argument("--dry-run", action="store_true",
                    help="print the command that would train (torchrun with --nproc/--nnodes)")
+
+    p = sub.add_parser("rl", parents=[common],
+                       help="raise a trained model's reward with GRPO (or resume that run)")
+    p.add_argument("name")
+    add_train_flags(p, RLOptions)
+    p.add_argument("--detach", action="store_true",
+                   help="run in the background, surviving the terminal; prints the run id")
+    p.add_argument("--dry-run", action="store_true", help="print the command that would run")
 
     p = sub.add_parser("stop", parents=[common], help="stop a model's training gracefully")
     p.add_argument("name")

@@ -34,10 +34,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from slavik_tui.errors import UserError
-from slavik_tui.spec.options import TrainOptions, _lr, _not_negative, _option, _positive
+from slavik_tui.spec.options import (
+    DEFAULT_REWARD,
+    TrainOptions,
+    _lr,
+    _not_negative,
+    _option,
+    _positive,
+)
 
-# engine/reward's DEFAULT_SPEC (spec/ may not import the engine; a test keeps them equal)
-DEFAULT_REWARD = "chrf:1,repetition:0.5"
 DEFAULT_RL_LR = 1e-5
 
 

@@ -6,6 +6,6 @@
     stage.py    the Stage and its loop on the one trainer; `rl(model_dir, opts)` runs it
 """
 
-from slavik_tui.engine.rl.stage import KIND, GRPOLoop, GRPOStage, resolve_reward, rl
+from slavik_tui.engine.rl.stage import KIND, GRPOLoop, GRPOStage, rl
 
-__all__ = ["KIND", "GRPOLoop", "GRPOStage", "resolve_reward", "rl"]
+__all__ = ["KIND", "GRPOLoop", "GRPOStage", "rl"]

@@ -37,13 +37,15 @@ def prompt_tokens(context: int) -> int:
 
 
 def scored_windows(data, eval_windows: int) -> list[tuple[int, int, int]]:
-    """(part, start, end) of every held-out window an eval or the lab scores; start and end
-    are offsets into the part's token array."""
+    """(part, start, end) of every held-out window an eval or the lab scores (the val loss's
+    `eval_windows`, none when 0); start and end are offsets into the part's token array."""
     window = data.context + 1
     readers = [(eval_windows, window), (EVAL_PROMPTS, max(window, EVAL_LOOKAHEAD)),
                (LAB_SAMPLES, window)]
     out = []
     for count, extent in readers:
+        if count < 1:
+            continue
         parts, starts = data._val_positions(count)
         out += [(int(k), int(s), int(s) + extent) for k, s in zip(parts, starts)]
     return out
@@ -71,18 +73,24 @@ class PromptPool:
 
     pairs: tuple[Pair, ...]
     seed: int
+    apart_from_val_loss: bool = True  # False: the val split was too short to keep them apart
 
     @classmethod
-    def build(cls, data, tokenizer, eval_windows: int, max_new: int, seed: int,
-              name: str) -> PromptPool:
+    def build(cls, data, tokenizer, eval_windows: int, max_new: int, seed: int, name: str,
+              wanted: int = 1) -> PromptPool:
+        """The pairs of `split`; when fewer than `wanted` stay apart from the val-loss
+        windows too (a short held-out split), apart from the reward-scored windows only."""
         n_prompt = prompt_tokens(data.context)
         span = n_prompt + max_new + ALIGN
-        spans = split(data, eval_windows, span)
         val = data.split_tokens("val")
         lo = [int(t.shape[0]) for t in data.split_tokens("train")]
-        windows = [np.asarray(val[k][s - lo[k] : s - lo[k] + span]) for k, s in spans]
-        pairs = [p for p in text_pairs(windows, tokenizer, n_prompt, max_new)
-                 if p.reference.strip() and p.prompt.strip()] if windows else []
+        for apart in (True, False):
+            spans = split(data, eval_windows if apart else 0, span)
+            windows = [np.asarray(val[k][s - lo[k] : s - lo[k] + span]) for k, s in spans]
+            pairs = [p for p in text_pairs(windows, tokenizer, n_prompt, max_new)
+                     if p.reference.strip() and p.prompt.strip()] if windows else []
+            if len(pairs) >= wanted:
+                return cls(tuple(pairs), seed, apart)
         if not pairs:
             held = sum(int(t.shape[0]) for t in val)
             raise UserError(
@@ -90,7 +98,7 @@ class PromptPool:
                 "apart from the windows its evals and the reward lab score; add text with "
                 f"`slavik-tui train {name} --data FILE`, or use a smaller --max-new or "
                 "--eval-batches", field="data")
-        return cls(tuple(pairs), seed)
+        return cls(tuple(pairs), seed, False)
 
     def draw(self, step: int, count: int) -> list[Pair]:
         """`count` pairs for `step`: a pure function of (seed, step), distinct while the

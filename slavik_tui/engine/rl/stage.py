@@ -3,8 +3,10 @@
 Everything the trainer guarantees holds here because it is the trainer's: the lock, signals
 and graceful stop, the resume point, the plan (RLOptions' fields are plan keys), AdamW, the
 history run (kind `grpo`), atomic checkpoints, evals (val loss, bits/byte, reward) and the NaN
-guard. The stage brings its data (the trained model's own held-out split, `prompts.py`), the
-reward spec (checked before any run is recorded) and a loop whose step is:
+guard; the reward spec too (`--reward`, else the unfinished plan's, else the default: checked
+before any run is recorded, kept in the plan). The stage brings its data (the trained model's
+own held-out split, and the prompts `prompts.py` keeps apart from what the evals and the lab
+score) and a loop whose step is:
 
 1. draw `prompts` held-out prompts for this step (a pure function of seed and step);
 2. sample `group` completions of each from one prefill (`rollout.py`, seeded by seed, step
@@ -14,14 +16,16 @@ reward spec (checked before any run is recorded) and a loop whose step is:
    one forward/backward per prompt's group, plus kl·KL to the frozen starting weights.
 
 Per step the history gets `loss` (the steps table: the chart's red line) and, through
-`History.log_metrics`, reward, reward_std, rewards/NAME, frac_reward_zero_std,
-completions/mean_length, /min_length, /max_length, entropy, loss, and kl (with a reference).
+`History.log_metrics`, the RL batch's series under `rl/`: rl/reward, rl/reward_std,
+rl/rewards/NAME, rl/frac_reward_zero_std, rl/completions/mean_length, /min_length,
+/max_length, rl/entropy, rl/loss, rl/kl (with a reference), rl/clip_ratio (PPO epochs > 1).
+The prefix keeps them apart from the evals' `reward_std` and `rewards/NAME`, which score the
+fixed held-out eval prompts at the same steps: the blue line stays the evals' reward.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -31,13 +35,13 @@ import torch
 
 from slavik_tui.engine import checkpoint as ckpt
 from slavik_tui.engine.data import TokenData
-from slavik_tui.engine.reward import DEFAULT_SPEC, RewardSpec, corpus_context
 from slavik_tui.engine.rl.grpo import group_advantages, policy_loss, token_logprobs, zero_std_share
 from slavik_tui.engine.rl.prompts import PromptPool, prompt_tokens
 from slavik_tui.engine.rl.rollout import sample_group, seeded_generator
 from slavik_tui.engine.trainer import Stage, Trainer, TrainLoop, lr_at, make_plan
 from slavik_tui.errors import UserError
 from slavik_tui.spec.rl_options import RLOptions
+from slavik_tui.store.history import MAX_NAME
 
 KIND = "grpo"
 REFERENCE = "rl_reference"  # the frozen starting weights in trainer_state.pt (kl > 0)
@@ -51,15 +55,15 @@ def _saved_state(model_dir: Path) -> dict | None:
 
 
 class GRPOStage(Stage):
-    """One RL run's stage (a fresh instance per run: it holds the run's spec and prompts)."""
+    """One RL run's stage (a fresh instance per run: it holds the run's prompts and the
+    reference weights)."""
 
     kind = KIND
     command = "rl"
 
     def __init__(self) -> None:
-        self.spec: RewardSpec | None = None
-        self.ctx: dict = {}
         self.pool: PromptPool | None = None
+        self.reference: dict | None = None  # the frozen starting weights when kl > 0
 
     @property
     def loop_class(self):
@@ -67,29 +71,45 @@ class GRPOStage(Stage):
 
     def make_data(self, model_dir: Path, cfg, tokenizer, opts: RLOptions,
                   report: Callable[[str], None]):
-        """The model's own data; the spec and the prompt pool, checked before a run is
-        recorded (the plan computed as the trainer will, from the same saved state)."""
+        """The model's own data and the prompt pool, checked before a run is recorded (the
+        plan computed as the trainer will, from the same saved state)."""
         model_dir = Path(model_dir)
         if not ckpt.weights_on_disk(model_dir):
             raise untrained(model_dir.name)
         data = TokenData(model_dir, cfg.context)
         state = _saved_state(model_dir)
-        plan, _ = make_plan(opts, ckpt.saved_step(model_dir),
-                            state["plan"] if state else None, self.kind)
+        plan, resuming = make_plan(opts, ckpt.saved_step(model_dir),
+                                   state["plan"] if state else None, self.kind)
         n_prompt = prompt_tokens(cfg.context)
         if n_prompt + plan["max_new"] > cfg.context:
             raise UserError(
                 f"--max-new {plan['max_new']} and the {n_prompt}-token prompt do not fit the "
                 f"model's context of {cfg.context} tokens; use --max-new "
                 f"{cfg.context - n_prompt} or less", field="max_new")
-        self.spec = RewardSpec.parse(opts.reward or DEFAULT_SPEC)
-        self.ctx = corpus_context(model_dir, data, self.spec)
-        self.spec.check(**self.ctx)
         self.pool = PromptPool.build(data, tokenizer, plan["eval_batches"] * plan["batch_size"],
-                                     plan["max_new"], plan["seed"], model_dir.name)
-        report(f"rl: reward {self.spec}, {len(self.pool.pairs)} held-out prompts apart from "
-               f"the evals' and the lab's")
+                                     plan["max_new"], plan["seed"], model_dir.name,
+                                     wanted=plan["prompts"])
+        apart = "the evals' and the lab's windows" if self.pool.apart_from_val_loss else (
+            "the reward-scored windows (the held-out text is too short to keep them off the "
+            "val-loss windows too: val bits/byte may flatter RL)")
+        report(f"rl: {len(self.pool.pairs)} held-out prompts apart from {apart}")
+        if plan["kl"] > 0:
+            self.reference = self._reference(model_dir, state, resuming)
         return data
+
+    @staticmethod
+    def _reference(model_dir: Path, state: dict | None, resuming: bool) -> dict:
+        """The weights KL is measured against: those the plan started from (saved in its
+        checkpoints), or for a new plan the weights it starts from now."""
+        if not resuming:
+            return ckpt.load_weights(model_dir)
+        weights = state.get(REFERENCE)
+        if not isinstance(weights, dict):
+            raise UserError(
+                f"the unfinished RL run of '{model_dir.name}' has no reference weights (it ran "
+                f"with --kl 0); finish it with --kl 0, or start a new plan with "
+                f"`slavik-tui rl {model_dir.name} --iters N --kl BETA`", field="kl")
+        return weights
 
 
 def untrained(name: str) -> UserError:
@@ -104,32 +124,15 @@ class GRPOLoop(TrainLoop):
 
     def __init__(self, *args) -> None:
         super().__init__(*args)
-        stage = self.t.stage
-        self.spec, self.ctx, self.pool = stage.spec, stage.ctx, stage.pool
-        self.plan["reward"] = str(self.spec)  # kept in the checkpoint: a resume scores alike
+        self.pool = self.t.stage.pool
         self.eot = int(self.tokenizer.eot_id)
         self.n_vocab = int(self.tokenizer.vocab_size)
-
-    # ---- the frozen reference (kl > 0) ---------------------------------------------------
-    def run(self, step: int) -> dict:
-        if self.plan["kl"] > 0:
-            self.reference = self._load_reference(step)
-        return super().run(step)
-
-    def _load_reference(self, step: int) -> torch.nn.Module:
-        ref = copy.deepcopy(self.model)
-        if step > self.plan["start_step"]:  # resuming: the plan's starting weights, saved
-            state = _saved_state(self.t.model_dir) or {}
-            weights = state.get(REFERENCE)
-            if not isinstance(weights, dict):
-                raise UserError(f"the checkpoint of '{self.t.name}' lacks the RL reference "
-                                f"weights; start a new plan: `slavik-tui rl {self.t.name} "
-                                "--iters N`", field="kl")
-            ref.load_state_dict(weights)
-        ref.eval()
-        for p in ref.parameters():
-            p.requires_grad_(False)
-        return ref
+        weights = self.t.stage.reference
+        if weights is not None:
+            ref = copy.deepcopy(self.model)
+            ckpt.apply_weights(ref, weights, self.t.model_dir)
+            ref.eval().requires_grad_(False)
+            self.reference = ref
 
     def save(self, step: int) -> None:
         """TrainLoop.save, with the reference weights in the state when there is one."""
@@ -143,7 +146,7 @@ class GRPOLoop(TrainLoop):
         state = ckpt.serialize_state({
             "step": step, "plan": self.plan, "optimizer": self.optimizer.state_dict(),
             "rng": rng_state(), "run_id": self.run_id,
-            REFERENCE: {k: v.detach().cpu() for k, v in self.reference.state_dict().items()},
+            REFERENCE: self.t.stage.reference,
         })
         with on_disk_full(self.t.model_dir, f"the checkpoint of step {step}",
                           needed=len(weights) + len(state), then=self._resume_advice()):
@@ -162,7 +165,8 @@ class GRPOLoop(TrainLoop):
             groups.append(sample_group(self.model, ids, plan["group"], plan["max_new"],
                                        plan["temperature"], self.eot, self.n_vocab,
                                        seeded_generator(plan["seed"], step, i)))
-        texts = [tok.decode(g.completion_ids(j, self.eot)) for g in groups for j in range(plan["group"])]
+        texts = [tok.decode(g.completion_ids(j, self.eot))
+                 for g in groups for j in range(plan["group"])]
         return pairs, groups, texts
 
     def train_step(self, step: int) -> tuple[float, float, float]:
@@ -171,8 +175,9 @@ class GRPOLoop(TrainLoop):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         pairs, groups, texts = self.rollout(step)
-        scores = self.spec.score(texts, [p.prompt for p in pairs for _ in range(G)],
-                                 [p.reference for p in pairs for _ in range(G)], **self.ctx)
+        scores = self.reward_spec.score(texts, [p.prompt for p in pairs for _ in range(G)],
+                                        [p.reference for p in pairs for _ in range(G)],
+                                        **self.reward_ctx)
         rewards = torch.tensor(scores.total, dtype=torch.float64).view(len(pairs), G)
         adv = group_advantages(rewards, plan["std_norm"]).to(self.device)
         lengths = torch.cat([g.lengths for g in groups]).float()
@@ -210,7 +215,7 @@ class GRPOLoop(TrainLoop):
                 metrics["kl"] = kl_sum / max(1, n_tokens)
             if plan["ppo_epochs"] > 1:
                 metrics["clip_ratio"] = clipped / max(1, n_tokens * plan["ppo_epochs"])
-            self.history.log_metrics(self.run_id, step, time.time(), metrics)
+            self.history.log_metrics(self.run_id, step, time.time(), series(metrics))
         return loss, lr, grad_norm
 
     def _logprobs(self, g):
@@ -242,16 +247,13 @@ class GRPOLoop(TrainLoop):
         return norm
 
 
-def resolve_reward(model_dir: Path, opts: RLOptions) -> RLOptions:
-    """`opts` with a concrete reward spec: the one given, else the unfinished RL plan's (a
-    resume scores as before), else DEFAULT_SPEC."""
-    if opts.reward is not None:
-        return opts
-    state = _saved_state(Path(model_dir)) if opts.iters is None else None
-    plan = state.get("plan", {}) if state else {}
-    unfinished = plan.get("kind") == KIND and state["step"] < plan.get("target_step", 0)
-    spec = plan.get("reward") if unfinished and isinstance(plan.get("reward"), str) else None
-    return dataclasses.replace(opts, reward=spec or DEFAULT_SPEC)
+def series(metrics: dict[str, float]) -> dict[str, float]:
+    """The step's values under their `rl/` names (a long rewards/NAME drops "rewards/")."""
+    out = {}
+    for name, value in metrics.items():
+        key = f"rl/{name}"
+        out[key if len(key) <= MAX_NAME else "rl/" + name.removeprefix("rewards/")] = value
+    return out
 
 
 def rl(model_dir: Path, opts: RLOptions, report: Callable[[str], None] = print,
@@ -261,5 +263,4 @@ def rl(model_dir: Path, opts: RLOptions, report: Callable[[str], None] = print,
     opts.validate()
     if not ckpt.weights_on_disk(model_dir):
         raise untrained(model_dir.name)
-    opts = resolve_reward(model_dir, opts)
     return Trainer(model_dir, opts, report, GRPOStage()).run(on_run_started)

@@ -4,16 +4,16 @@ whose loss counts only the assistant's tokens.
     sft(model_dir, SFTOptions(data=["qa.txt"], iters=300), report=print)
     # = `slavik-tui sft NAME --data qa.txt --iters 300`; `slavik-tui sft NAME` resumes
 
-Everything a run needs beyond that is the trainer's (engine/trainer.py): the lock, signals,
-plan, atomic checkpoints, exact resume, the NaN guard, history. What this stage adds:
+The lock, signals, plan, atomic checkpoints, exact resume, NaN guard and history are the
+trainer's (engine/trainer.py). What this stage adds:
 
 - **Data** (`make_data`). The `--data` files are read as dialogues (engine/chat/read.py: one
   line naming file and line for a malformed record), split into train and held-out dialogues,
   and packed into rows of context + 1 tokens with the assistant-only loss mask
   (engine/chat/pack.py). The rows are cached under the model folder, `sft/<key>.npz`, with
   `sft/current.json` naming the set in use, so a resumed run (`sft NAME`, no `--data`) and
-  every torchrun rank read the very rows the run started with. The key hashes the files, the
-  columns, the encoding, the context and the vocabulary: the same inputs reuse the cache.
+  every torchrun rank read the very rows the run started with. The key hashes the files,
+  columns, encoding, context and vocabulary: the same inputs reuse the cache; older sets go.
 - **The held-out split** is by a hash of each dialogue's text (one in ten): a dialogue that
   appears twice is held out both times or neither (Q&A sets repeat themselves), and adding a
   file never moves a dialogue from one side to the other.
@@ -23,18 +23,15 @@ plan, atomic checkpoints, exact resume, the NaN guard, history. What this stage 
 - **Chat tokens for an old model** (`prepare_model`): a tokenizer made before they were
   reserved gets them appended, and the model gets embedding rows for them (started at the
   mean of the trained rows, engine/chat/embeddings.py), said in one report line. The files
-  follow at the first checkpoint, in this order: tokenizer.json, the checkpoint,
-  config.json. A kill between the last two leaves weights with more rows than config.json
-  says; the next `sft` run sees that in the weights' header and makes config.json follow
-  them (a kill before the checkpoint leaves only the longer tokenizer: the rows are grown
-  again, identically).
-- **A fresh optimizer for every new sft plan**: AdamW's moments from pretraining (or the
-  previous plan) are scaled for other data and another learning rate; a resumed plan keeps
-  its own moments.
+  follow at the first checkpoint: tokenizer.json, the checkpoint, config.json. A kill between
+  the last two leaves weights with more rows than config.json says: the next `sft` run reads
+  that in the weights' header and config.json follows them (a kill before the checkpoint
+  leaves only the longer tokenizer: the rows are grown again, identically).
+- **A fresh optimizer for each new sft plan** (pretraining's moments fit other data and
+  another lr); a resumed plan keeps its own.
 - **Evals**: val loss is the mean over every reply token of the held-out rows (bits/byte over
-  the replies' bytes); the reward is the run's reward function on replies (chat_reply,
-  seeded) to four held-out questions, with their true answers as the references — what the
-  blue line should mean for a chat model: how it answers, not how it continues a novel.
+  the replies' bytes); the reward is the run's spec on seeded replies to four held-out
+  questions against their true answers: for a chat model, how it answers.
 """
 
 from __future__ import annotations
@@ -54,15 +51,8 @@ import torch
 
 from slavik_tui.atomic import atomic_write_bytes, atomic_write_json, on_disk_full, sha256_file
 from slavik_tui.engine import distributed as dist
-from slavik_tui.engine.chat import (
-    ASSISTANT_ROLE,
-    USER_ROLE,
-    Message,
-    chat_ids,
-    pack_conversations,
-    parse_columns,
-    read_dialogues,
-)
+from slavik_tui.engine.chat import ASSISTANT_ROLE, USER_ROLE, Message, chat_ids
+from slavik_tui.engine.chat import pack_conversations, parse_columns, read_dialogues
 from slavik_tui.engine.chat.embeddings import EMBED, HEAD, grow_embeddings
 from slavik_tui.engine.tokenizer import Tokenizer
 from slavik_tui.engine.train_loop import TrainLoop
@@ -96,10 +86,9 @@ class Probe:
 
 # ---- the data ------------------------------------------------------------------------------
 class DialogueData:
-    """Packed train / held-out rows with TokenData's interface (what the trainer and the loop
-    use of it): get_batch, val_batches, val_bytes_per_token, context, datasets, train_tokens;
-    `split_tokens`, for the reward's corpus context, is the pretraining corpus's, so a
-    corpus-based reward means the same in both stages."""
+    """Packed train / held-out rows with TokenData's interface: get_batch, val_batches,
+    val_bytes_per_token, context, datasets, train_tokens; `split_tokens` (the reward's corpus
+    context) is the pretraining corpus's, so a corpus-based reward means the same in both."""
 
     def __init__(self, folder: ModelFolder, arrays: dict[str, np.ndarray],
                  files: list[DialogueFile], probes: list[Probe], tokenizer: Tokenizer) -> None:
@@ -108,9 +97,7 @@ class DialogueData:
         self.mask = {s: arrays[f"{s}_mask"] for s in ("train", "val")}
         self.context = int(self.ids["train"].shape[1]) - 1
         self.datasets, self.probes = files, probes
-        eot = tokenizer.eot_id
-        pad = self.ids["train"] == eot
-        self.train_tokens = int(pad.size - _trailing(pad).sum())
+        self.train_tokens = int((self.ids["train"] != tokenizer.eot_id).sum())  # no padding
         self.reply_tokens = int(self.mask["train"][:, 1:].sum())
         lengths = np.array([len(tokenizer.token_bytes(i)) for i in range(tokenizer.vocab_size)],
                            dtype=np.int64)
@@ -120,7 +107,6 @@ class DialogueData:
 
     def split_tokens(self, split: str) -> list[np.ndarray]:
         from slavik_tui.engine.data import TokenData
-
         return TokenData(self.model_dir, context=1).split_tokens(split)
 
     def rows(self, split: str) -> int:
@@ -151,12 +137,6 @@ class DialogueData:
         return [self._xy("val", rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
 
 
-def _trailing(pad: np.ndarray) -> np.ndarray:
-    """Per row, how many positions at its end are padding."""
-    flipped = pad[:, ::-1]
-    return np.where(flipped.all(axis=1), pad.shape[1], np.argmin(flipped, axis=1))
-
-
 def _dialogue_hash(conversation: list[Message]) -> str:
     text = json.dumps([[m.role, m.content] for m in conversation], ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -178,14 +158,10 @@ def split_dialogues(conversations: list[list[Message]]):
 
 
 def _probes(val: list[list[Message]]) -> list[Probe]:
-    out = []
-    for conversation in val:
-        last = max(i for i, m in enumerate(conversation) if m.role == ASSISTANT_ROLE)
-        if last > 0 and conversation[last - 1].role == USER_ROLE:
-            out.append(Probe(conversation[:last], conversation[last].content))
-        if len(out) == PROBES:
-            break
-    return out
+    """The eval's questions: held-out conversations up to their last reply, and that reply."""
+    lasts = [(c, max(i for i, m in enumerate(c) if m.role == ASSISTANT_ROLE)) for c in val]
+    return [Probe(c[:i], c[i].content) for c, i in lasts
+            if i > 0 and c[i - 1].role == USER_ROLE][:PROBES]
 
 
 def _vocab_hash(tokenizer: Tokenizer) -> str:
@@ -222,6 +198,9 @@ def pack_files(folder: ModelFolder, paths: list[str], tokenizer: Tokenizer, cont
         np.savez(buffer, **arrays)
         with on_disk_full(folder.path, "the packed dialogues"):
             atomic_write_bytes(cache, buffer.getvalue())
+        for old in sft_dir.glob("*.npz"):  # one set is kept: the current one
+            if old != cache and is_sha256(old.stem):
+                old.unlink()
     probes = _probes(val)
     with on_disk_full(folder.path, "the packed dialogues"):
         atomic_write_json(sft_dir / CURRENT, {
@@ -246,18 +225,17 @@ def load_current(folder: ModelFolder, context: int, tokenizer: Tokenizer) -> Dia
     meta = folder.read_json(folder.sft_dir / CURRENT)
     if meta is None:
         raise UserError(_NEEDS_DATA, field="data")
-    damaged = UserError(f"{folder.sft_dir / CURRENT} is damaged; give the dialogues again with "
-                        "--data FILE", field="data")
     try:
-        key = meta["key"]
+        key = meta["key"] if is_sha256(meta["key"]) else None
         files = [DialogueFile(str(f["path"]), str(f["sha256"]), int(f["dialogues"]))
                  for f in meta["files"]]
         probes = [Probe([Message(str(r), str(c)) for r, c in p["prompt"]], str(p["answer"]))
                   for p in meta["probes"]]
     except (KeyError, TypeError, ValueError):
-        raise damaged from None
-    if not is_sha256(key):
-        raise damaged
+        key = None
+    if key is None:
+        raise UserError(f"{folder.sft_dir / CURRENT} is damaged; give the dialogues again "
+                        "with --data FILE", field="data")
     if meta.get("context") != context:
         raise UserError(f"the dialogues were packed for a context of {meta.get('context')} "
                         f"tokens, the model has {context}; give them again with --data FILE",
@@ -288,8 +266,7 @@ def _read_arrays(path: Path, context: int, tokenizer: Tokenizer) -> dict | None:
 
 # ---- the model's files ---------------------------------------------------------------------
 def weights_rows(folder: ModelFolder) -> int | None:
-    """The embedding's row count in model.safetensors, read from its header (None: no file
-    or no such tensor)."""
+    """The embedding's rows in model.safetensors, from its header (None: none to read)."""
     try:
         with open(folder.weights, "rb") as f:
             (n,) = struct.unpack("<Q", f.read(8))
@@ -313,13 +290,13 @@ class SFTLoop(TrainLoop):
     """TrainLoop with a fresh optimizer at a plan's start, files that follow a grown
     vocabulary, and dialogue evals (see the module docstring)."""
 
+    files_follow = False  # tokenizer.json and config.json checked against the model
+
     def run(self, step: int) -> dict:
         if step == self.plan["start_step"] and self.optimizer.state:
             self.optimizer.state.clear()
             self.t.report("a new sft plan: AdamW's moments start afresh")
         return super().run(step)
-
-    files_follow = False  # tokenizer.json and config.json checked against the model
 
     def save(self, step: int) -> None:
         if not self.world.is_main:
@@ -352,34 +329,23 @@ class SFTLoop(TrainLoop):
                                 temperature=0.8, seed=plan["seed"] * 1000 + step * 4 + i)
             replies.append("".join(pieces))
         model.train()
-        questions = [p.prompt[-1].content for p in data.probes]
-        ev = {"val_loss": val_loss,
-              "val_bpb": val_loss / math.log(2) / data.val_bytes_per_token,
-              "sample": f"{questions[0][:30]} → {replies[0]}" if replies else "",
-              **self._reward(replies, questions, [p.answer for p in data.probes])}
-        ev["metrics"] = {"reward_std": ev.pop("reward_std"),
-                         **{f"rewards/{k}": v for k, v in ev.pop("rewards").items()}}
-        return ev
-
-    def _reward(self, replies: list[str], questions: list[str], answers: list[str]) -> dict:
-        """The run's reward spec on the replies, the true answers as references (TRL's
-        signature): reward, reward_std and each function's mean."""
-        spec = self.reward_spec
-        if not replies:
-            return {"reward": math.nan, "reward_std": math.nan,
-                    "rewards": {name: math.nan for name in spec.names}}
-        summary = spec.score(replies, questions, answers, **self.reward_ctx).summary()
-        return {"reward": summary["reward"], "reward_std": summary["reward_std"],
-                "rewards": {name: summary[f"rewards/{name}"] for name in spec.names}}
+        # the run's reward spec on the replies, the true answers as references (TRL's form)
+        spec, questions = self.reward_spec, [p.prompt[-1].content for p in data.probes]
+        summary = spec.score(replies, questions, [p.answer for p in data.probes],
+                             **self.reward_ctx).summary() if replies else {}
+        return {"val_loss": val_loss,
+                "val_bpb": val_loss / math.log(2) / data.val_bytes_per_token,
+                "reward": summary.get("reward", math.nan),
+                "sample": f"{questions[0][:30]} → {replies[0]}" if replies else "",
+                "metrics": {k: summary.get(k, math.nan)
+                            for k in ["reward_std", *(f"rewards/{n}" for n in spec.names)]}}
 
 
 class SFTStage(Stage):
     kind = "sft"
     command = "sft"
     loop_class = SFTLoop
-
-    def __init__(self) -> None:
-        self.added: dict[str, int] = {}
+    added: dict[str, int] = {}  # the chat tokens make_data gave the tokenizer
 
     def make_data(self, model_dir: Path, cfg: ModelConfig, tokenizer: Tokenizer,
                   opts: SFTOptions, report: Callable[[str], None]) -> DialogueData:

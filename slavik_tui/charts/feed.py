@@ -11,7 +11,11 @@ an app. The screens do the rest:
 
 Series keys are those of `charts.training.training_series(run)`: "loss" (train loss, per
 step) and "val_loss", "reward", "size_mb" (per eval); with `run` they read "<run>:loss" and so
-on.
+on. The named metrics of the history's metrics table that the chart draws (`rewards/NAME`,
+`gpu/NAME`: `training.metric_series`) come through `fill_metrics(chart,
+History.metrics_arrays(run_id), steps_arrays)` and `append_metric_rows(chart,
+History.new_metrics(last_id))`; their series are added to the chart on first sight, as
+"extra" series the extras key shows.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from slavik_tui.charts.training import series_key
+from slavik_tui.charts.training import metric_series, series_key
 from slavik_tui.store.history import EVAL_FIELDS, STEP_FIELDS
 
 __all__ = [
@@ -43,6 +47,12 @@ _EVAL_INDEX = {name: i for i, name in enumerate(EVAL_FIELDS)}
 
 class _Chart(Protocol):  # what feed needs of MetricsChart
     def append(self, key: str, steps: Any, times: Any, values: Any) -> None: ...
+
+
+class _GrowingChart(_Chart, Protocol):  # and for the named metrics
+    def has_series(self, key: str) -> bool: ...
+
+    def add_series(self, series: Any) -> Any: ...
 
 
 def _append_columns(
@@ -100,3 +110,53 @@ def append_rows(
         fill_chart(chart, _rows_to_columns(steps_rows, _STEP_INDEX, STEP_SERIES), {}, run)
     if evals_rows:
         fill_chart(chart, {}, _rows_to_columns(evals_rows, _EVAL_INDEX, EVAL_SERIES), run)
+
+
+def _metric_key(chart: _GrowingChart, name: str, run: str, color: Any) -> str | None:
+    """The chart key of metric `name`, its series added on first sight; None: not drawn."""
+    series = metric_series(name, run, color)
+    if series is None:
+        return None
+    if not chart.has_series(series.key):
+        chart.add_series(series)
+    return series.key
+
+
+def fill_metrics(
+    chart: _GrowingChart,
+    metrics: dict[str, tuple[np.ndarray, np.ndarray]],
+    steps: dict[str, np.ndarray] | None = None,
+    run: str = "",
+    color: Any = None,
+) -> None:
+    """Append `History.metrics_arrays()` ({name: (steps, values)}) to the chart's extra
+    series of `run`. That table has no times: they are read off the run's `steps` arrays
+    (its step → t, interpolated; without steps the step stands in for the time)."""
+    st = (steps or {}).get("step")
+    tt = (steps or {}).get("t")
+    have_t = st is not None and tt is not None and len(st) > 0
+    for name, (m_steps, values) in metrics.items():
+        if not len(m_steps):
+            continue
+        key = _metric_key(chart, name, run, color)
+        if key is None:
+            continue
+        x = np.asarray(m_steps, np.float64)
+        t = np.interp(x, np.asarray(st, np.float64), np.asarray(tt, np.float64)) if have_t \
+            else x.copy()
+        _append_columns(chart, x, t, np.asarray(values, np.float64), key)
+
+
+def append_metric_rows(chart: _GrowingChart, rows: Sequence[tuple], run: str = "",
+                       color: Any = None) -> None:
+    """Append `History.new_metrics()` rows, (id, run_id, step, t, name, value) tuples."""
+    by_name: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_name.setdefault(row[4], []).append(row)
+    for name, group in by_name.items():
+        key = _metric_key(chart, name, run, color)
+        if key is None:
+            continue
+        cols = np.array([[r[2], r[3], np.nan if r[5] is None else r[5]] for r in group],
+                        dtype=np.float64)
+        _append_columns(chart, cols[:, 0], cols[:, 1], cols[:, 2], key)

@@ -42,7 +42,7 @@ from slavik_tui.charts.readout import format_value, last_value, readout_rows
 from slavik_tui.charts.reduce import reduce_columns, slice_range
 from slavik_tui.charts.series import X_MODES, Series, XMode, axis_values
 from slavik_tui.charts.smooth import Smoothing
-from slavik_tui.charts.theme import DEFAULT_THEME, RGB, plotext_theme, theme_colors
+from slavik_tui.charts.theme import DEFAULT_THEME, RGB, blend, plotext_theme, theme_colors
 from slavik_tui.charts.ticks import axis_range, linear_ticks, log_ticks, step_ticks, time_ticks
 
 __all__ = ["X_MODES", "XMode", "Frame", "render_frame"]
@@ -59,11 +59,6 @@ SUB_X = 2
 
 Spans = dict[str, tuple[np.ndarray, np.ndarray]]
 """Per series key: the (min, max) of each sub-column (NaN where it has nothing)."""
-
-
-def as_smoothing(smoothing: float | Smoothing) -> Smoothing:
-    """A float is the twema amount (the default kind)."""
-    return smoothing if isinstance(smoothing, Smoothing) else Smoothing("twema", smoothing)
 
 
 @dataclass
@@ -151,7 +146,7 @@ def render_frame(
     """
     started = time.perf_counter()
     hidden = set(hidden_metrics)
-    smooth = as_smoothing(smoothing)
+    smooth = smoothing if isinstance(smoothing, Smoothing) else Smoothing("twema", smoothing)
     width, height = max(int(width), 1), max(int(height), 1)
     values = {s.key: format_value(v) for s in series if (v := last_value(s)) is not None}
     legend_rows, hits = legend(series, hidden, width, max(1, height // 5), no_color, status,
@@ -243,13 +238,6 @@ def draw_cursor(canvas: Canvas, x_range: tuple[float, float], x: float, foregrou
     if free:
         canvas.put(np.array(free), np.full(len(free), col), ["│"] * len(free), color)
     return col
-
-
-def blend(color: object, background: RGB, keep: float) -> object:
-    """`keep` of an RGB colour over `background` (other colour forms are returned as they are)."""
-    if isinstance(color, (tuple, list)) and len(color) == 3:
-        return tuple(int(round(keep * c + (1 - keep) * b)) for c, b in zip(color, background))
-    return color
 
 
 def reduce_series(
@@ -348,7 +336,8 @@ def y_axes_for(
         else:
             y0, y1 = 0.0, 1.0
         ticks = (log_ticks if log_y else linear_ticks)(y0, y1, max_ticks)
-        axes[side] = YAxis((y0, y1), ticks, LEFT_LABEL if side == "left" else RIGHT_LABEL)
+        units = list(dict.fromkeys(s.unit or RIGHT_LABEL for s in on_side))
+        axes[side] = YAxis((y0, y1), ticks, LEFT_LABEL if side == "left" else " / ".join(units))
     if not axes:  # nothing to draw: still show an empty frame with a left axis
         axes["left"] = YAxis((0.0, 1.0), linear_ticks(0.0, 1.0, 3))
     return axes

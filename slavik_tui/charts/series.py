@@ -105,6 +105,10 @@ class Series:
     """Drawn as a staircase: a value holds until the next point (a size between evals)."""
     from_zero: bool = False
     """Its y axis starts at 0 (sizes: a 1 % change must not look like a cliff)."""
+    group: str = ""
+    """For "extra" series: what the extras key shows together ("rewards", or one "gpu/NAME")."""
+    unit: str = ""
+    """The right axis' label names the units of its series ("MB", "%", "W"); "" = "MB"."""
 
     _xs: _Buffer = field(init=False, repr=False)
     _xt: _Buffer = field(init=False, repr=False)

@@ -137,3 +137,10 @@ def color_style(color: object, no_color: bool = False) -> Style:
         return Style()
     none = plotext_utility.no_color
     return Style(color=cell_style((color, none, none)).color)
+
+
+def blend(color: object, background: RGB, keep: float) -> object:
+    """`keep` of an RGB colour over `background` (other colour forms are returned as they are)."""
+    if isinstance(color, (tuple, list)) and len(color) == 3:
+        return tuple(int(round(keep * c + (1 - keep) * b)) for c, b in zip(color, background))
+    return color

@@ -4,8 +4,12 @@ the History screen exports."""
 
 from __future__ import annotations
 
+import zlib
+
 from slavik_tui.charts.series import Color, Series
-from slavik_tui.charts.theme import LOSS_COLOR, REWARD_COLOR, SIZE_COLOR, VAL_LOSS_COLOR
+from slavik_tui.charts.theme import LOSS_COLOR, PALETTE, REWARD_COLOR, SIZE_COLOR, VAL_LOSS_COLOR
+
+GPU_UNITS = {"gpu/util": "%", "gpu/mem_mb": "MB", "gpu/temp_c": "°C", "gpu/power_w": "W"}
 
 
 def series_key(metric: str, run: str = "") -> str:
@@ -37,3 +41,34 @@ def training_series(run: str = "", color: Color | None = None) -> list[Series]:
         Series(series_key("size_mb", run), label("size MB"), "size", colors[3], "right",
                "dashed", run, hold=True, from_zero=True),
     ]
+
+
+def extra_group(name: str) -> str | None:
+    """What the extras key shows a named metric with: "rewards" for `rewards/NAME`, itself for
+    `gpu/NAME` (one GPU reading at a time: their units differ); None for any other name (not
+    drawn: RL's kl, entropy … have no place on these axes yet)."""
+    if name.startswith("rewards/"):
+        return "rewards"
+    if name.startswith("gpu/"):
+        return name
+    return None
+
+
+def metric_series(name: str, run: str = "", color: Color | None = None) -> Series | None:
+    """The "extra" series of a named metric from the history's metrics table (see
+    `extra_group`): a per-function reward on the left axis beside the reward, a GPU reading
+    on the right axis in its unit; None for names not drawn. Hidden until the extras key
+    (`ChartView.extras`) shows its group. Colours: the run's when comparing, else one of the
+    palette picked by the name (stable across sessions)."""
+    group = extra_group(name)
+    if group is None:
+        return None
+    if color is None:
+        color = PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
+    label = f"{run} {name}" if run else name
+    if group == "rewards":
+        return Series(series_key(name, run), label, "extra", color, "left", "line", run,
+                      group=group)
+    return Series(series_key(name, run), label, "extra", color, "right", "line", run,
+                  group=group, unit=GPU_UNITS.get(name, name.split("/", 1)[1]),
+                  from_zero=True)

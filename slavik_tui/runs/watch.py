@@ -53,6 +53,8 @@ class RunFollower:
         self.last_step_id = 0
         """Rowid of the newest steps row handed out so far."""
         self.last_eval_id = 0
+        self.last_metric_id = 0
+        """Id of the newest metrics row handed out by `poll_metrics`."""
         self._history: History | None = None
 
     @property
@@ -86,6 +88,14 @@ class RunFollower:
             self.last_eval_id = int(evals[-1][0])
         return steps, evals
 
+    def poll_metrics(self, limit: int | None = None) -> list[tuple]:
+        """Named-metrics rows (`History.new_metrics` tuples) written since the last call; the
+        first call hands out every row so far (feed them to `charts.feed.append_metric_rows`)."""
+        rows = self.history.new_metrics(self.last_metric_id, self.run_id, limit=limit)
+        if rows:
+            self.last_metric_id = int(rows[-1][0])
+        return rows
+
     def close(self) -> None:
         if self._history is not None:
             self._history.close()
@@ -99,6 +109,8 @@ class Curve:
 
     steps: dict
     evals: dict
+    metrics: list = field(default_factory=list)
+    """Its named-metrics rows so far (`RunFollower.poll_metrics`)."""
 
 
 @dataclass
@@ -107,6 +119,8 @@ class Rows:
 
     steps: list
     evals: list
+    metrics: list = field(default_factory=list)
+    """Named-metrics rows written since the last poll (`RunFollower.poll_metrics`)."""
 
 
 @dataclass
@@ -163,16 +177,17 @@ class RunWatcher:
                ) -> Iterator[Curve | Rows | RunSnapshot]:
         """Until `cancelled()`; raises UserError (or sqlite's errors) when the history cannot
         be read."""
-        yield Curve(*self.follower.load_all())
+        yield Curve(*self.follower.load_all(), metrics=self.follower.poll_metrics())
         last_pid: object = object()  # differs from any pid: read the state the first time
         waiting_for_run = False
         while not cancelled():
             pid = lock_holder(self.folder.path)
             steps, evals = self.follower.poll()
+            metrics = self.follower.poll_metrics()
             if cancelled():
                 return
-            if steps or evals:
-                yield Rows(steps, evals)
+            if steps or evals or metrics:
+                yield Rows(steps, evals, metrics)
             if pid != last_pid or waiting_for_run:
                 snap = self.snapshot(pid)
                 run = snap.run

@@ -89,3 +89,62 @@ def test_feed_into_a_real_chart(tmp_path: Path):
     assert len(chart.get_series("val_loss").y) == 3
     follower.close()
     h.close()
+
+
+# ---- named metrics (the metrics table): rewards/NAME and gpu/NAME as extra series ----------
+
+from slavik_tui.charts.feed import append_metric_rows, fill_metrics  # noqa: E402
+from slavik_tui.charts.training import extra_group, metric_series  # noqa: E402
+
+
+class GrowingChart(FakeChart):
+    def __init__(self) -> None:
+        super().__init__()
+        self.series: dict[str, object] = {}
+
+    def has_series(self, key) -> bool:
+        return key in self.series
+
+    def add_series(self, series):
+        assert series.key not in self.series
+        self.series[series.key] = series
+        return series
+
+
+def _with_metrics(path: Path) -> tuple[History, int]:
+    h, rid = _write(path)
+    for s in (5, 10):
+        h.log_metrics(rid, s, 1000.0 + s, {"rewards/chrf": 0.1 * s, "rewards/prefix": 0.02 * s,
+                                           "gpu/util": 90.0, "reward_std": 0.01, "kl": 0.2})
+    return h, rid
+
+
+def test_extra_series_of_named_metrics():
+    assert extra_group("rewards/chrf") == "rewards" and extra_group("gpu/util") == "gpu/util"
+    assert extra_group("kl") is None and metric_series("reward_std") is None
+    chrf = metric_series("rewards/chrf")
+    assert (chrf.metric, chrf.yside, chrf.group) == ("extra", "left", "rewards")
+    util = metric_series("gpu/util", "m/2", (1, 2, 3))
+    assert (util.key, util.yside, util.unit, util.color) == ("m/2:gpu/util", "right", "%",
+                                                             (1, 2, 3))
+    assert metric_series("rewards/chrf").color == chrf.color  # stable per name
+
+
+def test_fill_metrics_takes_times_from_the_steps_and_polled_rows_append(tmp_path: Path):
+    h, rid = _with_metrics(tmp_path / "history.sqlite")
+    chart = GrowingChart()
+    fill_metrics(chart, h.metrics_arrays(rid), h.steps_arrays(rid))
+    assert set(chart.series) == {"rewards/chrf", "rewards/prefix", "gpu/util"}  # not kl, std
+    assert chart.data["rewards/chrf"] == {"x": [5.0, 10.0], "t": [1005.0, 1010.0],
+                                          "y": [0.5, 1.0]}
+    # The follower hands the same rows out once; more arrive later.
+    follower = RunFollower(tmp_path / "history.sqlite")
+    live = GrowingChart()
+    append_metric_rows(live, follower.poll_metrics())
+    assert live.data["rewards/chrf"]["y"] == [0.5, 1.0] and follower.poll_metrics() == []
+    h.log_metrics(rid, 15, 1015.0, {"rewards/chrf": 1.5, "gpu/mem_mb": 512.0})
+    append_metric_rows(live, follower.poll_metrics(), run="m/1")
+    assert live.data["m/1:rewards/chrf"] == {"x": [15.0], "t": [1015.0], "y": [1.5]}
+    assert live.series["m/1:gpu/mem_mb"].unit == "MB"
+    follower.close()
+    h.close()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from test_chart import N, repainted, run, running
 
+from slavik_tui.charts.feed import append_metric_rows
 from slavik_tui.charts.readout import format_value
-from slavik_tui.charts.series import Series
 from slavik_tui.ui.chart.widget import MetricsChart
 
 
@@ -145,20 +145,32 @@ def test_keys_cycle_the_axis_smoothing_kind_outliers_and_one_metric():
     run(scenario())
 
 
-def test_extras_are_hidden_until_their_key():
+def test_extras_are_hidden_until_their_key_shows_one_group_at_a_time():
     async def scenario():
         chart = MetricsChart.for_run(title="t")
-        chart.add_series(Series("rewards/chrf", "rewards/chrf", "extra", (200, 200, 60)))
         async with running(chart) as (app, pilot, chart):
-            chart.append("rewards/chrf", [0.0, 2500.0], [1.7e9, 1.7e9 + 1250], [0.2, 0.4])
+            await pilot.press("4")  # nothing to show yet: a note, no state change
+            assert chart.view_state.extras is None
+            assert any("No extra series" in note for _title, note in app.notes)
+            rows = [(i + 1, 1, step, 1.7e9 + step / 2, name, value)
+                    for i, (step, name, value) in enumerate([
+                        (0, "rewards/chrf", 0.2), (0, "gpu/util", 50.0),
+                        (2500, "rewards/chrf", 0.4), (2500, "gpu/util", 97.0),
+                        (2500, "rewards/prefix", 0.1)])]
+            append_metric_rows(chart, rows)
             await repainted(pilot, chart)
-            assert "rewards/chrf" not in chart.drawn_series
+            assert not set(chart.drawn_series) & {"rewards/chrf", "gpu/util"}
+            assert "chrf" not in chart.frame.text.plain  # not even in the legend
             await pilot.press("4")
             await repainted(pilot, chart)
-            assert "rewards/chrf" in chart.drawn_series
+            assert {"rewards/chrf", "rewards/prefix"} <= set(chart.drawn_series)
+            assert "gpu/util" not in chart.drawn_series
             await pilot.press("4")
             await repainted(pilot, chart)
-            assert "rewards/chrf" not in chart.drawn_series
+            assert "gpu/util" in chart.drawn_series and "rewards/chrf" not in chart.drawn_series
+            assert "MB / %" in chart.frame.text.plain  # the right axis names both units
+            await pilot.press("4")
+            await repainted(pilot, chart)
+            assert chart.view_state.extras is None and "gpu/util" not in chart.drawn_series
 
     run(scenario())
-

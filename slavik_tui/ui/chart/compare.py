@@ -31,8 +31,8 @@ def copy_view_state(src: MetricsChart, dst: MetricsChart) -> None:
         dst.smoothing = a.smoothing_spec
     if dst.log_y != src.log_y:
         dst.log_y = src.log_y
-    if (a.robust_y, a.show_extras) != (b.robust_y, b.show_extras):
-        b.robust_y, b.show_extras = a.robust_y, a.show_extras
+    if (a.robust_y, a.extras) != (b.robust_y, b.extras):
+        b.robust_y, b.extras = a.robust_y, a.extras
         dst.log_y = dst.log_y  # repaint
     if dst.cursor != src.cursor:
         dst.cursor = src.cursor

@@ -109,6 +109,9 @@ class ChartPainter(Widget):
             have = ", ".join(self._state.series) or "none"
             raise KeyError(f"no series {key!r} in this chart (have: {have})") from None
 
+    def has_series(self, key: str) -> bool:
+        return key in self._state.series
+
     def add_series(self, series: Series) -> Series:
         if series.key in self._state.series:
             raise ValueError(f"a series with key {series.key!r} is already in the chart")
@@ -188,12 +191,12 @@ class ChartPainter(Widget):
         """A frame of the current state at `width` × `height` cells (not painted)."""
         s = self._state
         frame = render_frame(
-            self.series,
+            [x for x in self.series if s.in_chart(x)],
             width=width,
             height=height,
             x_range=s.x_range,
             x_mode=s.x_mode,
-            hidden_metrics=s.hidden_now,
+            hidden_metrics=s.hidden,
             smoothing=s.smoothing_spec,
             log_y=s.log_y,
             robust_y=s.robust_y,

@@ -47,8 +47,9 @@ class ChartView:
     """New data keep the view on the newest point: true while the view shows the tail."""
     hidden: frozenset[str] = frozenset()
     """Metrics ("loss", "reward", "size", "extra") whose series are hidden."""
-    show_extras: bool = False
-    """Draw the "extra" series (per-function rewards, GPU readings): off by default."""
+    extras: str | None = None
+    """The group of "extra" series drawn (`Series.group`: "rewards" = every rewards/NAME, or
+    one "gpu/NAME"), None = none (the default)."""
     smoothing: float = 0.0
     """The smoothing amount of `smoothing_kind` applied before drawing lines (0 = raw)."""
     smoothing_kind: str = "twema"
@@ -78,7 +79,8 @@ class ChartView:
         """Data x-range of the visible series (all series when none is visible; (0, 1) when
         there are no data)."""
         filled = [s for s in self.series.values() if len(s)]
-        chosen = [s for s in filled if s.metric not in self.hidden_now] or filled
+        filled = [s for s in filled if self.in_chart(s)] or filled
+        chosen = [s for s in filled if s.metric not in self.hidden] or filled
         if not chosen:
             return (0.0, 1.0)
         los, his = [], []
@@ -274,10 +276,23 @@ class ChartView:
         extra = self.hidden & {"extra"}
         self.hidden = frozenset(extra | (set() if nxt is None else set(have) - {nxt}))
 
-    @property
-    def hidden_now(self) -> frozenset[str]:
-        """What is not drawn: `hidden`, and the extras unless `show_extras`."""
-        return self.hidden if self.show_extras else self.hidden | {"extra"}
+    def in_chart(self, s: Series) -> bool:
+        """`s` is part of the picture (legend included): not an extra, or of the extras group
+        shown. Hidden metrics stay in the legend, struck through."""
+        return s.metric != "extra" or (self.extras is not None and s.group == self.extras)
+
+    def extra_groups(self) -> list[str]:
+        """The extras groups the series have: "rewards" first, then each GPU reading."""
+        groups = dict.fromkeys(s.group for s in self.series.values() if s.metric == "extra")
+        return sorted(groups, key=lambda g: (g != "rewards", g))
+
+    def cycle_extras(self) -> str | None:
+        """Show the next extras group (none → rewards → gpu/… one at a time → none); returns
+        it. With no extra series there is nothing to show: stays None."""
+        states: list[str | None] = [None, *self.extra_groups()]
+        i = states.index(self.extras) if self.extras in states else 0
+        self.extras = states[(i + 1) % len(states)]
+        return self.extras
 
     # -- the cursor -----------------------------------------------------------------------------
 

@@ -86,7 +86,7 @@ class MetricsChart(ChartMouse, ChartPainter):
         Binding("1", "toggle_metric('loss')", "Loss", group=_SERIES, show=False),
         Binding("2", "toggle_metric('reward')", "Reward", group=_SERIES, show=False),
         Binding("3", "toggle_metric('size')", "Size", group=_SERIES, show=False),
-        Binding("4", "toggle_extras", "Extras (rewards/*, gpu/*)", show=False),
+        Binding("4", "toggle_extras", "Extras: rewards/* → gpu/* → none", show=False),
         Binding("o", "solo", "One metric at a time", show=False),
         Binding("comma", "cursor(-1)", "Cursor", group=_CURSOR, show=False, key_display=","),
         Binding("full_stop", "cursor(1)", "Cursor", group=_CURSOR, show=False, key_display="."),
@@ -271,7 +271,16 @@ class MetricsChart(ChartMouse, ChartPainter):
         self._acted()
 
     def action_toggle_extras(self) -> None:
-        self._state.show_extras = not self._state.show_extras
+        """Show the next group of extra series: the per-function rewards, then each GPU
+        reading, then none."""
+        if not self._state.extra_groups():
+            self.notify("No extra series in this history: per-function rewards (rewards/*) "
+                        "and GPU readings (gpu/*) appear when a run logs them.", timeout=4)
+            return
+        group = self._state.cycle_extras()
+        if group is not None:
+            self.notify(f"Extras: {group}/*" if group == "rewards" else f"Extras: {group}",
+                        timeout=2)
         self._acted()
 
     def action_solo(self) -> None:

@@ -102,6 +102,8 @@ class SlavikApp(ModelDialogs, App[None]):
         self._mode_models: dict[str, str | None] = {"training": watch, "history": None}
         self._pending_select: str | None = None
         self.fresh_model: str | None = None
+        self.planned_iters: dict[str, int] = {}
+        """Steps the size wizard planned for a model just created (its Training form's)."""
         """A model just created from the Training / History screen (t / h open it next)."""
         self._scan_errors_seen: set[str] = set()
         self.scan_paused = False  # tests and snapshots hold the listing still

@@ -453,3 +453,42 @@ def test_export_choices_show_the_selection_by_shape_not_only_colour(models_root)
         assert marks() == ["( )", "(•)", "( )"] and app.screen.fmt == "bf16"
 
     run_app(models_root, body)
+
+
+def test_the_size_wizard_proposes_a_size_for_the_files_and_ctrl_g_takes_it(
+        models_root, text_file):
+    from slavik_tui.spec.sizing import estimate_tokens, propose_size
+    from slavik_tui.ui.screens.training import TrainingScreen
+
+    async def body(app, pilot):
+        await pilot.press("n")
+        form = app.screen
+        wizard = lambda: text_of(form.query_one("#wizard"))
+        assert "choose the text files" in wizard()
+        await set_value(pilot, form, "#name", "sized")
+        await set_value(pilot, form, "#vocab", "400")
+        await set_value(pilot, form, "#context", "32")
+        await set_value(pilot, form, "#data", str(text_file))
+        expected = propose_size(estimate_tokens(text_file.stat().st_size), vocab_size=400,
+                                context=32, memory_bytes=form_memory(), estimated=True)
+        assert form.suggestion == expected
+        assert f"suggested: {expected.summary}" in wizard() and expected.reason in wizard()
+        assert form.query_one("#d_model", Input).value == "256"  # ignored until taken
+        await pilot.press("ctrl+g")
+        shape = [form.query_one(f"#{f}", Input).value for f in ("d_model", "layers", "heads")]
+        assert shape == [str(expected.d_model), str(expected.n_layers), str(expected.n_heads)]
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen), timeout=60)
+        await wait_for(pilot, lambda: app.screen.query_one(ModelTable).selected_name == "sized")
+        await pilot.press("t")  # the wizard's steps wait in the Training form
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+        await pilot.pause()
+        assert app.screen.form.query_one("#tf-iters", Input).value == str(expected.iters)
+
+    run_app(models_root, body, size=(100, 40))
+
+
+def form_memory():
+    from slavik_tui.ui.screens.new_model import device_memory
+
+    return device_memory()

@@ -3,6 +3,7 @@ sizes worked out live as the numbers change, and every problem shown next to its
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from textual.widgets import Button, Input, Label, Static
 from slavik_tui.errors import UserError
 from slavik_tui.spec.config import ModelConfig
 from slavik_tui.spec.folder import validate_name
+from slavik_tui.spec.sizing import SizeProposal, estimate_tokens, propose_size
 from slavik_tui.ui.screens.job_dialog import JobDialog
 from slavik_tui.ui.widgets.forms import FormField, parse_int
 from slavik_tui.ui.widgets.path_input import PathInput, split_paths
@@ -56,12 +58,16 @@ class NewModelScreen(JobDialog[str | None]):
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "create", "Create"),
         Binding("ctrl+o", "browse", "Browse files"),
+        Binding("ctrl+g", "use_suggestion", "Use the suggested size"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self._touched: set[str] = set()
         self._last_edited: str | None = None
+        self.suggestion: SizeProposal | None = None
+        """The size wizard's proposal for the chosen files (None until they are valid)."""
+        self._suggested_for: tuple | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog", classes="dialog -wide"):
@@ -79,8 +85,11 @@ class NewModelScreen(JobDialog[str | None]):
                 yield FormField(label, Input(default, id=field_id, compact=True,
                                              classes="-number"), id=f"f-{field_id}")
             yield Static("", id="summary", markup=False)
+            yield Static("", id="wizard", markup=False)
             yield Static("", id="status", markup=False)
             with Horizontal(classes="dialog--buttons"):
+                yield Button("Use suggested size (ctrl+g)", id="use-suggestion",
+                             compact=True, disabled=True)
                 yield Button("Create", id="create", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
         yield AppFooter()
@@ -144,6 +153,7 @@ class NewModelScreen(JobDialog[str | None]):
             shown = show_all or field_id in self._touched or field_id in numbers_fields(errors)
             self._field(field_id).set_error(errors.get(field_id) if shown else None)
         self._show_summary(cfg)
+        self._suggest(paths if "data" not in errors else [], numbers)
         if errors or cfg is None:
             return None
         return name, paths, cfg
@@ -160,6 +170,47 @@ class NewModelScreen(JobDialog[str | None]):
             f"full checkpoint {sizes['checkpoint']:.1f} MB"
         )
 
+    # ---- the size wizard ------------------------------------------------------------------
+    def _suggest(self, paths: list[str], numbers: dict[str, int]) -> None:
+        """Propose d_model / layers / heads / steps for the files' size (spec/sizing.py)."""
+        vocab, context = numbers.get("vocab_size", 8000), numbers.get("context", 256)
+        key = (tuple(paths), vocab, context)
+        if key == self._suggested_for:
+            return
+        self._suggested_for = key
+        line = self.query_one("#wizard", Static)
+        button = self.query_one("#use-suggestion", Button)
+        n_bytes = sum(_file_size(p) for p in paths)
+        if not n_bytes:
+            self.suggestion = None
+            line.update("size wizard: choose the text files to get a size for them")
+            button.disabled = True
+            return
+        try:
+            self.suggestion = propose_size(estimate_tokens(n_bytes), vocab_size=vocab,
+                                           context=context, memory_bytes=device_memory(),
+                                           estimated=True)
+        except UserError:  # vocab / context out of range: their own errors say so
+            self.suggestion = None
+            line.update("size wizard: fix vocab size and context first")
+            button.disabled = True
+            return
+        p = self.suggestion
+        line.update(f"suggested: {p.summary}\n{p.reason}")
+        button.disabled = False
+
+    @on(Button.Pressed, "#use-suggestion")
+    def action_use_suggestion(self) -> None:
+        """Fill the architecture fields with the proposal (the steps go to Training)."""
+        p = self.suggestion
+        if p is None or self.busy:
+            return
+        for field_id, value in (("d_model", p.d_model), ("layers", p.n_layers),
+                                ("heads", p.n_heads)):
+            self.query_one(f"#{field_id}", Input).value = str(value)
+        self.set_status(f"size wizard applied; the Training form will start with --iters "
+                        f"{p.iters}")
+
     # ---- actions ------------------------------------------------------------------------
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -175,6 +226,13 @@ class NewModelScreen(JobDialog[str | None]):
             self.set_status("fix the fields marked above", error=True)
             return
         name, paths, cfg = ready
+        p = self.suggestion
+        planned = self.app.planned_iters  # type: ignore[attr-defined]
+        if p is not None and (cfg.d_model, cfg.n_layers, cfg.n_heads) == (
+                p.d_model, p.n_layers, p.n_heads):
+            planned[name] = p.iters  # the Training form starts with the wizard's steps
+        else:
+            planned.pop(name, None)
         self.set_status(f"creating '{name}': training its tokenizer…")
         self.start_job(name, paths, cfg)
 
@@ -204,9 +262,26 @@ class NewModelScreen(JobDialog[str | None]):
         return name
 
     def job_failed(self, error: BaseException) -> None:
+        self.app.planned_iters.pop(self._value("name").strip(), None)  # type: ignore[attr-defined]
         if isinstance(error, UserError) and (field_id := field_of_error(error)):
             self._field(field_id).set_error(str(error))
         super().job_failed(error)
+
+
+def _file_size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
+def device_memory() -> int | None:
+    """Bytes of memory the trainer may use on this machine (its RAM; None when unknown).
+    A GPU's would need torch, which the form does not load."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def split_paths_quiet(value: str) -> list[str]:

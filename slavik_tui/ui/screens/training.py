@@ -137,6 +137,9 @@ class TrainingScreen(Screen):
             problem = "no model yet: create one on the Models screen (F1, then n)"
         self.panel.show_model(name, self.models_root / name if name else None, problem)
         self.side.show_datasets(self.model_dir)
+        planned = getattr(self.app, "planned_iters", {}).pop(name, None)
+        if planned:  # the new-model form's size wizard chose the steps
+            self.form.set_value("iters", str(planned))
         self._refresh()
 
     # ---- what the panel knows ------------------------------------------------------------

@@ -4,22 +4,18 @@ whose loss counts only the assistant's tokens.
     sft(model_dir, SFTOptions(data=["qa.txt"], iters=300), report=print)
     # = `slavik-tui sft NAME --data qa.txt --iters 300`; `slavik-tui sft NAME` resumes
 
-The lock, signals, plan, atomic checkpoints, exact resume, NaN guard and history are the
-trainer's (engine/trainer.py). What this stage adds:
+Lock, signals, plan, checkpoints, exact resume, NaN guard, history: engine/trainer.py's. Here:
 
-- **Data** (`make_data`). The `--data` files are read as dialogues (engine/chat/read.py: one
-  line naming file and line for a malformed record), split into train and held-out dialogues,
-  and packed into rows of context + 1 tokens with the assistant-only loss mask
-  (engine/chat/pack.py). The rows are cached under the model folder, `sft/<key>.npz`, with
-  `sft/current.json` naming the set in use, so a resumed run (`sft NAME`, no `--data`) and
-  every torchrun rank read the very rows the run started with. The key hashes the files,
-  columns, encoding, context and vocabulary: the same inputs reuse the cache; older sets go.
+- **Data** (`make_data`): the `--data` files are read as dialogues (engine/chat/read.py; a
+  malformed record is one line naming file and line), split, and packed into rows with the
+  assistant-only loss mask (engine/chat/pack.py), cached as `sft/<key>.npz` (the key hashes
+  files, columns, encoding, context, vocabulary) with `sft/current.json` naming the set in
+  use: a resume (`sft NAME`, no `--data`) and every torchrun rank read the very same rows.
 - **The held-out split** is by a hash of each dialogue's text (one in ten): a dialogue that
   appears twice is held out both times or neither (Q&A sets repeat themselves), and adding a
   file never moves a dialogue from one side to the other.
-- **Batches**: `get_batch` picks rows by a generator seeded from (seed, step, split), a pure
-  function as in pretraining, so resume stays exact; targets are -1 outside the mask, which
-  the loss ignores (engine/loss.py). Every row holds some reply, so no batch is all -1.
+- **Batches**: rows picked by a generator seeded from (seed, step, split), a pure function as
+  in pretraining (exact resume); targets are -1 outside the mask, which the loss ignores.
 - **Chat tokens for an old model** (`prepare_model`): a tokenizer made before they were
   reserved gets them appended, and the model gets embedding rows for them (started at the
   mean of the trained rows, engine/chat/embeddings.py), said in one report line. The files
@@ -36,6 +32,7 @@ trainer's (engine/trainer.py). What this stage adds:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -151,9 +148,7 @@ def split_dialogues(conversations: list[list[Message]]):
     keyed = sorted(((_dialogue_hash(c), c) for c in conversations), key=lambda kc: kc[0])
     val = [c for h, c in keyed if int(h[:8], 16) % VAL_SHARE == 0] or [keyed[0][1]]
     held = {id(c) for c in val}
-    train_ = [c for _h, c in keyed if id(c) not in held]
-    if not train_:
-        train_.append(val.pop())
+    train_ = [c for _h, c in keyed if id(c) not in held] or [val.pop()]
     return train_, val
 
 
@@ -165,11 +160,8 @@ def _probes(val: list[list[Message]]) -> list[Probe]:
 
 
 def _vocab_hash(tokenizer: Tokenizer) -> str:
-    h = hashlib.sha256()
-    for i in range(tokenizer.vocab_size):
-        piece = tokenizer.token_bytes(i)
-        h.update(len(piece).to_bytes(4, "little") + piece)
-    return h.hexdigest()
+    pieces = map(tokenizer.token_bytes, range(tokenizer.vocab_size))
+    return hashlib.sha256(b"".join(len(b).to_bytes(4, "little") + b for b in pieces)).hexdigest()
 
 
 def pack_files(folder: ModelFolder, paths: list[str], tokenizer: Tokenizer, context: int,
@@ -264,6 +256,19 @@ def _read_arrays(path: Path, context: int, tokenizer: Tokenizer) -> dict | None:
     return arrays
 
 
+@torch.no_grad()
+def held_out_loss(model, data: DialogueData, batches: int = 8, batch_size: int = 8,
+                  device="cpu", autocast=contextlib.nullcontext) -> float:
+    """The mean loss over every reply token of the held-out rows (the evals' val loss)."""
+    total, count = 0.0, 0
+    for x, y in data.val_batches(batches, batch_size):
+        with autocast():
+            _, loss = model(x.to(device), y.to(device))
+        n = int((y != -1).sum())
+        total, count = total + float(loss) * n, count + n
+    return total / max(1, count)
+
+
 # ---- the model's files ---------------------------------------------------------------------
 def weights_rows(folder: ModelFolder) -> int | None:
     """The embedding's rows in model.safetensors, from its header (None: none to read)."""
@@ -316,13 +321,8 @@ class SFTLoop(TrainLoop):
 
         model, plan, data = self.model, self.plan, self.data
         model.eval()
-        total, count = 0.0, 0
-        for x, y in data.val_batches(plan["eval_batches"], plan["batch_size"]):
-            with self._autocast():
-                _, loss = model(x.to(self.device), y.to(self.device))
-            n = int((y != -1).sum())
-            total, count = total + float(loss) * n, count + n
-        val_loss = total / max(1, count)
+        val_loss = held_out_loss(model, data, plan["eval_batches"], plan["batch_size"],
+                                 self.device, self._autocast)
         replies = []
         for i, probe in enumerate(data.probes):
             pieces = chat_reply(model, self.tokenizer, probe.prompt, max_tokens=PROBE_TOKENS,
@@ -396,5 +396,5 @@ def sft(model_dir: Path, opts: SFTOptions, report: Callable[[str], None] = print
     return train(model_dir, opts, report, on_run_started, stage=SFTStage())
 
 
-__all__ = ["DialogueData", "SFTLoop", "SFTStage", "load_current", "pack_files", "sft",
-           "split_dialogues", "weights_rows"]
+__all__ = ["DialogueData", "SFTLoop", "SFTStage", "held_out_loss", "load_current",
+           "pack_files", "sft", "split_dialogues", "weights_rows"]

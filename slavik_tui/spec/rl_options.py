@@ -61,8 +61,11 @@ def _clip(v: float) -> str | None:
 
 @dataclass
 class RLOptions(TrainOptions):
-    """The `rl` flags: TrainOptions' (lr and reward redefined) and GRPO's own."""
+    """The `rl` flags: TrainOptions' (batch_size, lr and reward redefined) and GRPO's own."""
 
+    batch_size: int | None = _option(None, "sequences per validation batch of the evals (a "
+                                     "step is --prompts x --group completions)", "int",
+                                     metavar="B", plan=8, rule=_positive)
     lr: float | None = _option(None, "peak learning rate", "float", metavar="LR", label="lr",
                                plan=DEFAULT_RL_LR, rule=_lr, example="1e-5")
     reward: str | None = _option(

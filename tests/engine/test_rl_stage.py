@@ -258,3 +258,11 @@ def test_detach_then_stop_ends_the_run_gracefully(model_dir, capsys, monkeypatch
     assert run.kind == "grpo" and run.status == "stopped"
     assert ckpt.saved_step(model_dir) == run.last_step  # checkpointed at the stop
     assert "stopped" in (model_dir / "runs" / f"{run_id}.log").read_text()
+
+
+def test_dry_run_prints_the_rl_command(model_dir, capsys):
+    code, out, err = main_lines(capsys, "--models-dir", str(model_dir.parent), "rl", "tiny",
+                                "--iters", "5", "--kl", "0.1", "--dry-run")
+    assert code == 0, err
+    assert out.split()[-6:] == ["rl", "tiny", "--iters", "5", "--kl", "0.1"]
+    assert "-P" in out.split() and len(runs(model_dir)) == 1  # nothing ran

@@ -96,21 +96,22 @@ def readout_rows(
     found = [(s, point_at(s, x, x_mode, series)) for s in visible]
     ref, ref_i = next(((s, i) for s, i in found if i is not None), (None, None))
     dim, plain = Style(dim=True), Style()
-    items: list[tuple[list[Run], int, bool]] = []  # (runs, cells, starts a group)
+    items: list[tuple[list[Run], int, int]] = []  # (runs, cells, cells of the group it starts)
     for run in runs:
-        first = True
+        start = len(items)
         for s, i in found:
             if s.run != run:
                 continue
             value, smoothed = value_at(s, i, smoothing) if i is not None else (None, False)
             text = ("~" if smoothed and value is not None else "") + format_value(value)
-            name = short_label(s)
             chunks: list[Run] = []
-            if compare and first:
+            if compare and len(items) == start:
                 chunks += [("■", color_style(s.color, no_color)), (f" {run}: ", plain)]
-            chunks += [(name + " ", dim), (text, plain)]
-            items.append((chunks, sum(len(c) for c, _ in chunks), first))
-            first = False
+            chunks += [(short_label(s) + " ", dim), (text, plain)]
+            items.append((chunks, sum(len(c) for c, _ in chunks), 0))
+        if len(items) > start:  # the first item carries the whole group's width
+            group = sum(cells + 2 for _c, cells, _g in items[start:]) + 1
+            items[start] = (items[start][0], items[start][1], group)
     head = _header(ref, ref_i, x, x_mode, series)
     if len(head) + sum(3 + cells for _c, cells, _g in items) > width:  # the clock goes first
         head = _header(ref, ref_i, x, x_mode, series, clock=False)
@@ -118,7 +119,9 @@ def readout_rows(
     used = [len(rows[0][0][0])]
     for chunks, cells, group in items:
         gap = 3 if group else 2
-        if used[-1] + gap + cells > width:
+        # A run's values stay on one row when they fit one: the group moves down whole.
+        whole = group and used[-1] > 1 and used[-1] + group > width and group < width
+        if used[-1] + gap + cells > width or whole:
             if len(rows) >= max_rows:
                 break
             rows.append([(" ", None)])

@@ -52,7 +52,8 @@ def test_smoothed_cache_extends_incrementally():
 
 # ---- W&B's kinds: time-weighted EMA, running average, Gaussian ------------------------------
 
-from slavik_tui.charts.smooth import KINDS, LEVELS, Smoothing, gaussian, running_mean, twema  # noqa: E402
+from slavik_tui.charts.smooth import (  # noqa: E402
+    KINDS, LEVELS, Smoothing, gaussian, running_mean, twema)
 
 
 def test_twema_by_hand_on_uneven_steps():

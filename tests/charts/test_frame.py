@@ -199,3 +199,52 @@ def test_frame_svg_is_an_svg_on_the_theme_background():
     svg = frame_svg(frame, "tiny run")
     assert svg.startswith("<svg") and "tiny&#160;run" in svg
     assert frame.background == (30, 30, 30) and "#1e1e1e" in svg.lower()
+
+
+def two_runs() -> list[Series]:
+    from slavik_tui.charts.theme import PALETTE
+
+    out = []
+    for i, (label, n) in enumerate((("tiny/1", 200), ("tiny2/3", 300))):
+        loss, val, reward, size = training_series(label, PALETTE[i])
+        x = np.arange(float(n))
+        loss.append(x, T0 + x, 5.0 - 2 * x / n + 0.1 * i)
+        ev = x[::25]
+        val.append(ev, T0 + ev, 5.1 - 2 * ev / n)
+        reward.append(ev, T0 + ev, ev / n)
+        size.append(ev, T0 + ev, np.full(ev.size, 2.85))
+        out += [loss, val, reward, size]
+    return out
+
+
+def test_a_comparison_is_coloured_by_run_styled_by_metric_and_its_legend_fits_80():
+    series = two_runs()
+    assert [s.style for s in series[:4]] == ["line", "points", "dotted", "dashed"]
+    assert len({s.color for s in series[:4]}) == 1 != len({s.color for s in series})
+    frame = render_frame(series, width=80, height=24, x_range=(0.0, 299.0), status="raw")
+    assert {row for row, *_ in frame.legend_hits} == {0}  # 8 series, one row
+    first = frame.text.plain.split("\n")[0]
+    assert first.startswith("━ loss  • val  ┈ reward  ╍ MB  ━━ tiny/1 3.01  ━━ tiny2/3 3.107")
+    # A click on a metric of the key toggles that metric (its hit is the first such series).
+    assert [key for *_, key in frame.legend_hits] == [
+        "tiny/1:loss", "tiny/1:val_loss", "tiny/1:reward", "tiny/1:size_mb"]
+
+
+def test_the_readout_of_compared_runs_at_the_cursor():
+    series = two_runs()
+    frame = render_frame(series, width=160, height=30, x_range=(0.0, 299.0), cursor=150.0,
+                         x_mode="rel", title="hidden while the cursor shows")
+    lines = frame.text.plain.split("\n")
+    readout = lines[1]
+    assert readout.startswith("▏step 150 (+150) · 2m30s · ")
+    assert "■ tiny/1: loss 3.5  val 3.6  reward 0.75  MB 2.85" in readout
+    assert "■ tiny2/3: loss 4.1  val 4.1  reward 0.5  MB 2.85" in readout
+    assert "hidden while" not in frame.text.plain  # the readout took the title's row
+    assert frame.cursor_col is not None and frame.plot_x[0] < frame.cursor_col < frame.plot_x[1]
+    # At 80 columns the two runs go on a row each; one metric shown: one row for both.
+    narrow = render_frame(series, width=80, height=30, x_range=(0.0, 299.0), cursor=150.0)
+    assert narrow.text.plain.split("\n")[2].startswith(" ■ tiny2/3: loss 4.1")
+    solo = render_frame(series, width=80, height=30, x_range=(0.0, 299.0), cursor=150.0,
+                        hidden_metrics={"reward", "size"})
+    row = solo.text.plain.split("\n")[1]
+    assert "tiny/1: loss 3.5  val 3.6" in row and "tiny2/3: loss 4.1  val 4.1" in row

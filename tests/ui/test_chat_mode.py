@@ -273,11 +273,34 @@ def test_footer_names_the_mode_keys(models_root):
         screen = await open_chat(pilot, app)
         shown = {b.description for _, b, enabled, *_ in screen.active_bindings.values()
                  if enabled and b.show}
-        assert {"Text", "New chat", "Export"} <= shown and "Chat" not in shown
+        assert {"Text mode", "New chat", "Export", "Again"} <= shown
+        assert "Chat mode" not in shown and "Clear" not in shown
         await pilot.press("ctrl+t")
         await pilot.pause()
         shown = {b.description for _, b, enabled, *_ in screen.active_bindings.values()
                  if enabled and b.show}
-        assert {"Chat", "Clear", "Again"} <= shown and "Export" not in shown
+        assert {"Chat mode", "Clear", "Again"} <= shown
+        assert "Export" not in shown and "New chat" not in shown
+
+    run_app(models_root, body, size=(100, 30))
+
+
+def test_again_asks_for_another_reply_in_place_of_the_last(models_root, monkeypatch):
+    seen: list = []
+    fixed_reply(monkeypatch, ["Привет!", "Хорошо.", "Отлично!"], seen)
+
+    async def body(app, pilot):
+        screen = await open_chat(pilot, app)
+        await say(pilot, screen, "Привет")
+        await say(pilot, screen, "Как дела?")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: not screen._generating
+                       and len(screen.chat.turns) == 4, timeout=30)
+        assert seen[2] == seen[1], "asked from the same conversation"
+        assert turns(screen) == [("user", "Привет"), ("assistant", "Привет!"),
+                                 ("user", "Как дела?"), ("assistant", "Отлично!")]
+        (file,) = chat_files(models_root)
+        saved = json.loads(file.read_text(encoding="utf-8"))["messages"]
+        assert [m["content"] for m in saved] == ["Привет", "Привет!", "Как дела?", "Отлично!"]
 
     run_app(models_root, body, size=(100, 30))

@@ -42,6 +42,21 @@ class ChatMode:
 
         self._stream(self.model, pieces, save)
 
+    def action_retry(self) -> None:
+        """ctrl+r: another reply to the last message, in place of the last one."""
+        if self._generating:
+            self.notify("Still answering: press Esc to stop it first", severity="warning")
+            return
+        if self._params() is None:
+            self.notify("Fix the settings marked in red", severity="error")
+            return
+        message = self.chat.retry()
+        if message is None:
+            self.notify("No reply to ask again yet: send a message first", severity="warning")
+            return
+        self.query_one(ChatLog).drop(2)
+        self.send(message)
+
     def action_new_chat(self, quiet: bool = False) -> None:
         if self._generating:
             self.notify("Still answering: press Esc to stop it first", severity="warning")

@@ -57,6 +57,14 @@ class ChatSession:
             self.turns.pop()
         return False
 
+    def retry(self) -> str | None:
+        """Take back the last reply and the message it answered, to ask again; returns that
+        message (None when there is no reply to take back)."""
+        if len(self.turns) < 2 or self.turns[-1]["role"] != "assistant":
+            return None
+        self.turns.pop()
+        return self.turns.pop()["content"]
+
     def clear(self) -> None:
         """A new conversation: the next message starts a new file (the old one stays)."""
         self.turns.clear()

@@ -51,14 +51,15 @@ class GenerationScreen(ChatMode, Screen):
     BINDINGS = [
         Binding("escape", "stop", "Stop"),
         Binding("escape", "leave_field", "Leave field", show=False),
-        Binding("ctrl+t", "mode('chat')", "Chat"),
-        Binding("ctrl+t", "mode('text')", "Text"),
+        Binding("ctrl+t", "mode('chat')", "Chat mode"),
+        Binding("ctrl+t", "mode('text')", "Text mode"),
         Binding("ctrl+l", "clear_log", "Clear"),
         Binding("ctrl+l", "new_chat", "New chat"),
         Binding("ctrl+s", "export_chat", "Export"),
         Binding("p,slash", "focus_prompt", "Prompt", key_display="p"),
         Binding("ctrl+n", "focus_model", "Model"),
         Binding("ctrl+r", "repeat", "Again"),
+        Binding("ctrl+r", "retry", "Again"),
     ]
 
     def __init__(self, model: str | None = None, **kwargs) -> None:
@@ -137,7 +138,7 @@ class GenerationScreen(ChatMode, Screen):
         chat = self.mode == "chat"
         if action == "mode":
             return parameters[0] != self.mode
-        if action in ("new_chat", "export_chat"):
+        if action in ("new_chat", "export_chat", "retry"):
             return chat
         if action in ("clear_log", "repeat"):
             return not chat

@@ -64,6 +64,11 @@ class ChatLog(VerticalScroll):
         self.scroll_end(animate=False)
         return turn
 
+    def drop(self, count: int) -> None:
+        """Remove the last `count` turns (a reply asked for again, and its message)."""
+        for turn in self.turns[-count:]:
+            turn.remove()
+
     def clear(self) -> None:
         """Empty the view (a new conversation starts)."""
         self.remove_children()

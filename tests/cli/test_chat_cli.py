@@ -96,3 +96,42 @@ def test_a_model_without_chat_tokens_is_told_to_run_sft(model_dir, corpus_file):
     assert done.returncode == 2 and done.stdout == ""
     err = done.stderr.strip().splitlines()
     assert len(err) == 1 and "no chat tokens" in err[0] and "slavik-tui sft" in err[0], err
+
+
+def test_at_a_terminal_a_chat_streams_replies_and_ends_cleanly(model_dir):
+    """stdin a tty: a prompt per turn, each reply on its own line, /clear starts afresh,
+    Ctrl-D ends it (exit 0), and so does Ctrl-C at the prompt."""
+    import pty
+    import signal
+    import time
+
+    def start():
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "slavik_tui", "--models-dir", str(model_dir.parent), "chat",
+             "tiny", "--seed", "1", "--max-tokens", "8"],
+            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**os.environ, "OMP_NUM_THREADS": "1"})
+        os.close(slave)
+        return master, proc
+
+    master, proc = start()
+    os.write(master, "Привет\n/clear\nКак дела?\n".encode())
+    time.sleep(0.5)
+    os.write(master, b"\x04")  # Ctrl-D at the start of a line: end of input
+    out, err = proc.communicate(timeout=120)
+    os.close(master)
+    assert proc.returncode == 0, err
+    text = out.decode()
+    assert text.count("you> ") == 4 and text.count("tiny> ") == 2, text
+    assert "a new conversation" in err.decode() and "Traceback" not in err.decode()
+
+    master, proc = start()
+    deadline = time.monotonic() + 60
+    while b"chatting with" not in proc.stderr.peek() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # at the prompt
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0 and b"Traceback" not in err, err

@@ -254,3 +254,27 @@ def test_an_old_model_gets_the_chat_tokens(models_dir, corpus_file, dialogues):
     assert any("config.json follows the weights" in line for line in lines), lines
     assert ModelFolder(model_dir).read_config().vocab_size == n + 4
     assert not any("chat tokens" in line for line in lines)
+
+
+def test_a_csv_takes_its_columns_and_a_detached_start_reports_a_bad_file(model_dir, tmp_path,
+                                                                          capsys):
+    from slavik_tui.cli import main
+
+    rng = random.Random(5)
+    rows = ["вопрос;ответ"] + [f"{m['content']};{a['content']}" for m, a in (
+        dialogue(rng)["messages"][-2:] for _ in range(40))]
+    table = tmp_path / "qa.csv"
+    table.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match='no "question" column.*--columns'):
+        sft(model_dir, opts(data=[str(table)], iters=2), **QUIET)
+    sft(model_dir, opts(data=[str(table)], columns="вопрос,ответ", iters=2, eval_every=2),
+        **QUIET)
+    assert sum(f.dialogues for f in load_current(
+        ModelFolder(model_dir), 64, Tokenizer.load(model_dir / "tokenizer.json")).datasets) == 40
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": []}\n', encoding="utf-8")
+    code = main(["--models-dir", str(model_dir.parent), "sft", "tiny", "--detach", "--data",
+                 str(bad), "--iters", "5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"{bad} line 1" in err[0], err

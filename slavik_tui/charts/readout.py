@@ -62,10 +62,21 @@ def value_at(s: Series, i: int, smoothing: float | Smoothing) -> tuple[float | N
     return (v if math.isfinite(v) else None), smoothed
 
 
+def _elsewhere(s: Series, i: int, x: float, x_mode: str, every: Sequence[Series]) -> str:
+    """"@N" when a compared run's point under the cursor is not at the cursor's x (the run
+    ended before it, or logs sparsely), N in axis units; "" when it is."""
+    arr, off = axis_values(s, x_mode, every)
+    at = float(arr[i] - off)
+    if x_mode == "time":
+        return "" if abs(at - x) < 1 else f"@{format_duration(at)}"
+    return "" if round(at) == round(x) else f"@{at:,.0f}"
+
+
 def _header(ref: Series | None, i: int | None, x: float, x_mode: str,
             every: Sequence[Series], clock: bool = True) -> str:
     if ref is None or i is None:
-        where = format_duration(x) if x_mode == "time" else f"step {x:,.0f}"
+        where = {"time": format_duration(x), "rel": f"step +{x:,.0f}"}.get(
+            x_mode, f"step {x:,.0f}")
         return f"{CURSOR_MARK}{where}"
     step, t = float(ref.x_step[i]), float(ref.x_time[i])
     parts = [f"step {step:,.0f}"]
@@ -95,6 +106,8 @@ def readout_rows(
     compare = len(runs) > 1
     found = [(s, point_at(s, x, x_mode, series)) for s in visible]
     ref, ref_i = next(((s, i) for s, i in found if i is not None), (None, None))
+    if compare:  # runs differ in where their points are: the header says the cursor's x
+        ref, ref_i = None, None
     dim, plain = Style(dim=True), Style()
     items: list[tuple[list[Run], int, int]] = []  # (runs, cells, cells of the group it starts)
     for run in runs:
@@ -106,7 +119,8 @@ def readout_rows(
             text = ("~" if smoothed and value is not None else "") + format_value(value)
             chunks: list[Run] = []
             if compare and len(items) == start:
-                chunks += [("■", color_style(s.color, no_color)), (f" {run}: ", plain)]
+                at = "" if i is None else _elsewhere(s, i, x, x_mode, series)
+                chunks += [("■", color_style(s.color, no_color)), (f" {run}{at}: ", plain)]
             chunks += [(short_label(s) + " ", dim), (text, plain)]
             items.append((chunks, sum(len(c) for c, _ in chunks), 0))
         if len(items) > start:  # the first item carries the whole group's width

@@ -236,7 +236,7 @@ def test_the_readout_of_compared_runs_at_the_cursor():
                          x_mode="rel", title="hidden while the cursor shows")
     lines = frame.text.plain.split("\n")
     readout = lines[1]
-    assert readout.startswith("▏step 150 (+150) · 2m30s · ")
+    assert readout.startswith("▏step +150   ■")  # runs compared: the cursor's own x
     assert "■ tiny/1: loss 3.5  val 3.6  reward 0.75  MB 2.85" in readout
     assert "■ tiny2/3: loss 4.1  val 4.1  reward 0.5  MB 2.85" in readout
     assert "hidden while" not in frame.text.plain  # the readout took the title's row
@@ -248,3 +248,9 @@ def test_the_readout_of_compared_runs_at_the_cursor():
                         hidden_metrics={"reward", "size"})
     row = solo.text.plain.split("\n")[1]
     assert "tiny/1: loss 3.5  val 3.6" in row and "tiny2/3: loss 4.1  val 4.1" in row
+    # Past the end of the shorter run: its last values, with where they are from.
+    late = render_frame(series, width=120, height=30, x_range=(0.0, 299.0), cursor=250.0,
+                        hidden_metrics={"reward", "size"})
+    row = late.text.plain.split("\n")[1]
+    assert row.startswith("▏step 250 ") and "tiny/1@199: loss 3.01" in row
+    assert "tiny2/3: loss" in row

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TINY
 
 from corpus import make_text
 from slavik_tui.cli import main
@@ -15,6 +14,11 @@ from slavik_tui.engine.reward import DEFAULT_SPEC
 from slavik_tui.engine.reward_lab import KINDS, run_lab
 
 KEYS = list(KINDS)  # real, model, shuffled, repeated, random
+
+# `new` flags of a tiny model (tests/conftest.py's TINY; a conftest import is ambiguous when
+# another tests/ folder has its own conftest)
+TINY = ["--d-model", "32", "--layers", "1", "--heads", "2", "--vocab-size", "400",
+        "--context", "32"]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import TINY
 
 from slavik_tui.cli import main
 from slavik_tui.engine import checkpoint as ckpt
@@ -19,6 +18,11 @@ from slavik_tui.store.history import History
 from slavik_tui.store.workspace import Workspace
 
 TINY_CFG = dict(vocab_size=400, context=32, d_model=32, n_layers=1, n_heads=2)
+
+# `new` flags of a tiny model (tests/conftest.py's TINY; a conftest import is ambiguous when
+# another tests/ folder has its own conftest)
+TINY = ["--d-model", "32", "--layers", "1", "--heads", "2", "--vocab-size", "400",
+        "--context", "32"]
 
 
 @pytest.fixture

@@ -86,6 +86,7 @@ class TrainLoop:
     world: dist.World = dist.SINGLE
     ddp: torch.nn.Module | None = None
     uncompiled: torch.nn.Module | None = None  # step_fn without torch.compile, until it works
+    step_tokens: int | None = None  # tokens the last step trained on, when a stage's vary (RL)
 
     def __init__(self, trainer, model, step_fn, optimizer, data, tokenizer, cfg, plan, device,
                  dtype, history, run_id, reward_spec, reward_ctx, tuner: ThreadTuner):
@@ -224,7 +225,7 @@ class TrainLoop:
                     )
                     break
                 step += 1
-                tok_s = tokens_per_step / dt
+                tok_s = (self.step_tokens or tokens_per_step) / dt
                 history.log_step(self.run_id, step, time.time(), loss, lr, grad_norm, tok_s)
                 self.last_loss = loss
                 if step % self.t.opts.log_every == 0 or step == target:

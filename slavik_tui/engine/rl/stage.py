@@ -204,6 +204,9 @@ class GRPOLoop(TrainLoop):
             if not math.isfinite(total):
                 break
         loss = sum(losses) / len(losses)
+        # the progress line's tok/s: the tokens each update's forward/backward covered
+        self.step_tokens = len(losses) * sum(g.tokens.shape[0] * (g.tokens.shape[1] - 1)
+                                             for g in groups)
         self.finish_step(torch.zeros((), device=self.device))  # a stop request, agreed
         if math.isfinite(loss) and math.isfinite(grad_norm):
             metrics = {**scores.summary(), "frac_reward_zero_std": zero_std_share(rewards),

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from corpus import make_text
@@ -266,3 +267,27 @@ def test_dry_run_prints_the_rl_command(model_dir, capsys):
     assert code == 0, err
     assert out.split()[-6:] == ["rl", "tiny", "--iters", "5", "--kl", "0.1"]
     assert "-P" in out.split() and len(runs(model_dir)) == 1  # nothing ran
+
+
+def test_nan_guard_ends_the_run_and_keeps_the_last_good_checkpoint(model_dir, monkeypatch):
+    from slavik_tui.engine.model import GPT
+    from slavik_tui.engine.trainer import TrainingFailed
+
+    real_forward = GPT.forward
+    calls = {"n": 0}
+
+    def poisoned(self, idx, targets=None):
+        logits, loss = real_forward(self, idx, targets)
+        if self.training and targets is None:  # the RL update's forward
+            calls["n"] += 1
+            if calls["n"] > 4 * 6:  # from step 7 on (4 groups a step)
+                logits = logits * float("nan")
+        return logits, loss
+
+    monkeypatch.setattr(GPT, "forward", poisoned)
+    with pytest.raises(TrainingFailed, match="nan"):
+        rl(model_dir, RLOptions(iters=20, save_every=5, eval_every=100, **SMALL), **QUIET)
+    assert ckpt.saved_step(model_dir) == 45  # 40 pretrained + 5
+    run = runs(model_dir)[-1]
+    assert run.kind == "grpo" and run.status == "failed" and "--lr" in run.reason
+    assert all(torch.isfinite(v).all() for v in ckpt.load_weights(model_dir).values())

@@ -13,6 +13,7 @@ from textual.widgets import Input
 
 from slavik_tui.engine.chat import read_dialogues
 from slavik_tui.store.conversations import list_conversations
+from slavik_tui.store.history import History
 from slavik_tui.ui.screens.chat_export import ChatExportScreen
 from slavik_tui.ui.screens.confirm import ConfirmScreen
 from slavik_tui.ui.screens.generation import GenerationScreen
@@ -239,6 +240,15 @@ def test_hint_on_a_model_never_tuned_for_chat(models_root):
         await pilot.pause()
         assert not hint.display and not screen.query_one(ChatLog).display
         assert "Text" in screen.sub_title
+        # once fine-tuned (a run of kind sft, new weights), the next reply drops the hint
+        await pilot.press("ctrl+t")
+        with History(models_root / "tiny" / "history.sqlite") as history:
+            history.end_run(history.start_run("sft", {}, target_step=20, pid=1), "finished")
+        record = models_root / "tiny" / "checkpoint.json"
+        record.write_text(record.read_text(encoding="utf-8") + " ", encoding="utf-8")
+        screen.query_one("#max-tokens", Input).value = "3"
+        await say(pilot, screen, "Привет")
+        await wait_for(pilot, lambda: not hint.display, timeout=30)
 
     run_app(models_root, body, size=(100, 30))
 

@@ -342,6 +342,9 @@ class GenerationScreen(ChatMode, Screen):
         loaded = (f"loaded {message.name} ({message.params:,} parameters) in "
                   f"{message.seconds:.1f} s")
         self._status(loaded + ("; generating… (esc stops)" if self._generating else ""))
+        if self.mode == "chat" and message.name == self._hint_for:  # new weights (an sft
+            self._hint_for = None                                  # run?): ask again
+            self._ask_hint()
 
     @on(Pieces)
     def _pieces(self, message: Pieces) -> None:

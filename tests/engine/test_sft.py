@@ -278,3 +278,22 @@ def test_a_csv_takes_its_columns_and_a_detached_start_reports_a_bad_file(model_d
                  str(bad), "--iters", "5"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and f"{bad} line 1" in err[0], err
+
+
+def test_two_gloo_processes_fine_tune_an_old_model_as_one_does(models_dir, corpus_file,
+                                                               dialogues, tmp_path):
+    """Under torchrun every rank grows the embedding alike and rank 1 reads the rows rank 0
+    packed (sft/current.json): 2 processes log the 1-process curve."""
+    from test_ddp import ARGS, assert_same, finish, twin
+    from test_ddp import cli as ddp_cli
+
+    old = make_old_model(models_dir, corpus_file)
+    steps = ["--data", str(dialogues), "--iters", "20", "--save-every", "10"]
+    one = twin(old, tmp_path / "one")
+    finish(ddp_cli(one.parent, "sft", "tiny", *steps, *ARGS))
+    two = twin(old, tmp_path / "two")
+    out = finish(ddp_cli(two.parent, "sft", "tiny", *steps, *ARGS, "--nproc", "2"))
+    assert "x 2 processes" in out and out.count("had no chat tokens") == 1
+    assert len(curve(one)) == 10 + 20  # pretraining, then sft
+    assert_same(curve(two), curve(one))
+    assert weights_rows(ModelFolder(two)) == weights_rows(ModelFolder(one))

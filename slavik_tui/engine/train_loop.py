@@ -243,9 +243,10 @@ class TrainLoop:
                 if self.world.is_main and (step % plan["eval_every"] == 0 or step == target
                                            or stopping):
                     ev = self.evaluate(step)
+                    # the named series first: the eval's fsynced commit makes them durable too
+                    self._log_gpu(gpu, step, ev.get("metrics"))
                     history.log_eval(self.run_id, step, time.time(), ev["val_loss"],
                                      ev["val_bpb"], ev["reward"], self.size_mb())
-                    self._log_gpu(gpu, step, ev.get("metrics"))
                     report(f"eval {step}: val loss {ev['val_loss']:.4f} | "
                            f"{ev['val_bpb']:.3f} bits/byte | reward {ev['reward']:.3f} | "
                            f"sample: {ev['sample'][:60]!r}")

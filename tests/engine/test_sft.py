@@ -297,3 +297,22 @@ def test_two_gloo_processes_fine_tune_an_old_model_as_one_does(models_dir, corpu
     assert len(curve(one)) == 10 + 20  # pretraining, then sft
     assert_same(curve(two), curve(one))
     assert weights_rows(ModelFolder(two)) == weights_rows(ModelFolder(one))
+
+
+def test_a_kill_before_the_first_checkpoint_leaves_a_model_sft_can_finish(models_dir,
+                                                                          corpus_file,
+                                                                          dialogues):
+    """The first save writes tokenizer.json before the checkpoint: killed in between, the
+    folder has the chat tokens but the old embedding; the next sft run grows it again."""
+    from slavik_tui.engine.tokenizer import add_chat_tokens
+
+    model_dir = make_old_model(models_dir, corpus_file)
+    n = Tokenizer.load(model_dir / "tokenizer.json").vocab_size
+    assert len(add_chat_tokens(model_dir / "tokenizer.json")) == 4
+    lines: list[str] = []
+    sft(model_dir, opts(data=[str(dialogues)], iters=4, eval_every=4, save_every=4),
+        report=lines.append)
+    assert sum("no chat tokens" in line for line in lines) == 1, lines
+    folder = ModelFolder(model_dir)
+    assert folder.read_config().vocab_size == weights_rows(folder) == n + 4
+    assert Tokenizer.load(folder.tokenizer).vocab_size == n + 4

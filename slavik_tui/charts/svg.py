@@ -17,16 +17,18 @@ Standard library string building plus numpy; `frame_svg` alone imports rich.
 from __future__ import annotations
 
 import math
-import re
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Iterable, Sequence
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from slavik_tui.charts.series import Series, time_origin
+from slavik_tui.charts.series import Series, axis_values
+from slavik_tui.charts.smooth import Smoothing
+from slavik_tui.charts.svg_parts import (
+    INK, css_color, decimate, points_attr, segments, xml_attr, xml_text,
+)
 from slavik_tui.charts.ticks import (
-    AXIS_PAD, axis_range, format_duration, format_number, linear_ticks, log_ticks, step_ticks,
+    axis_range, format_duration, format_number, linear_ticks, log_ticks, step_ticks,
     time_ticks,
 )
 
@@ -36,70 +38,14 @@ if TYPE_CHECKING:
 SIZE = (960, 540)
 """Default (width, height) of a saved chart in SVG user units (pixels)."""
 FONT = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\""
-INK, MUTED, GRID, PAPER = "#222222", "#666666", "#e3e3e3", "#ffffff"
-UNITS = {"loss": "loss (nats/token)", "reward": "reward", "size": "size (MB)"}
-"""Axis words of each metric: the left axis names the visible ones, the right one is MB."""
+MUTED, GRID, PAPER = "#666666", "#e3e3e3", "#ffffff"
+UNITS = {"loss": "loss (nats/token)", "reward": "reward", "extra": "rewards"}
+"""Axis words of the left axis' metrics (the right axis names its series' units: MB, %, W)."""
+X_WORDS = {"step": ("step", "steps"), "rel": ("steps since the run's start", "steps +"),
+           "time": ("time since the run's start", "time")}
+"""Per x axis: its label, and the word before the x-range in the subtitle."""
 RAW_OPACITY = 0.25
 """The raw line under a smoothed one (as W&B draws it)."""
-
-_BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def xml_text(text: object) -> str:
-    """`text` as XML character data: escaped, without characters XML 1.0 cannot hold."""
-    return escape(_BAD_XML.sub("", str(text)))
-
-
-def xml_attr(text: object) -> str:
-    """`text` as a quoted XML attribute value."""
-    return quoteattr(_BAD_XML.sub("", str(text)))
-
-
-def css_color(color: object, fallback: str = INK) -> str:
-    """A series colour (RGB tuple, colour name, 256-colour index) as an SVG colour."""
-    if isinstance(color, (tuple, list)) and len(color) == 3:
-        r, g, b = (max(0, min(255, int(c))) for c in color)
-        return f"#{r:02x}{g:02x}{b:02x}"
-    if isinstance(color, str) and re.fullmatch(r"[a-z]+", color):
-        return color
-    if isinstance(color, int) and not isinstance(color, bool):  # an index: the run palette
-        from slavik_tui.charts.theme import PALETTE
-        return css_color(PALETTE[color % len(PALETTE)])
-    return fallback
-
-
-def decimate(x: np.ndarray, y: np.ndarray, lo: float, hi: float, columns: int) -> np.ndarray:
-    """Indices of the points of (x, y) to draw in `columns` pixel columns of [lo, hi]: every
-    point when there are few, else the first, lowest, highest and last of each column (in x
-    order), so no spike or step is lost. NaN values are kept (they break the line)."""
-    n = x.size
-    if n <= 4 * max(columns, 1):
-        return np.arange(n)
-    col = np.clip(((x - lo) / max(hi - lo, 1e-300) * columns).astype(np.int64), -1, columns)
-    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
-    sizes = np.diff(np.r_[starts, n])
-    gap = ~np.isfinite(y)
-    keep = [starts, starts + sizes - 1, np.flatnonzero(gap & np.r_[True, ~gap[:-1]])]
-    for fill, reduce in ((np.inf, np.minimum), (-np.inf, np.maximum)):
-        filled = np.where(gap, fill, y)
-        hit = np.flatnonzero((filled == np.repeat(reduce.reduceat(filled, starts), sizes)) & ~gap)
-        group = np.searchsorted(starts, hit, side="right")
-        keep.append(hit[np.r_[True, group[1:] != group[:-1]]] if hit.size else hit)
-    return np.unique(np.concatenate(keep))
-
-
-def _segments(px: np.ndarray, py: np.ndarray) -> list[np.ndarray]:
-    """Index runs of finite points (NaN breaks a line)."""
-    idx = np.flatnonzero(np.isfinite(py))
-    cuts = np.flatnonzero(np.diff(idx) > 1) + 1
-    return [seg for seg in np.split(idx, cuts) if seg.size]
-
-
-def _points(px: np.ndarray, py: np.ndarray, steps: bool = False) -> str:
-    if steps and px.size > 1:  # hold each value until the next point: horizontal, then up/down
-        px, py = np.repeat(px, 2)[1:], np.repeat(py, 2)[:-1]
-    return " ".join(f"{a:.2f},{b:.2f}" for a, b in zip(px.tolist(), py.tolist()))
-
 
 class _Layout:
     """Where the plot sits in the picture, and how data map onto it."""
@@ -136,19 +82,21 @@ def chart_svg(
     x_range: tuple[float, float],
     x_mode: str = "step",
     hidden: Iterable[str] = (),
-    smoothing: object = 0.0,
+    smoothing: float | Smoothing = 0.0,
     smoothing_label: str = "",
     log_y: bool = False,
+    robust_y: bool = False,
     title: str = "",
     size: tuple[int, int] = SIZE,
 ) -> str:
-    """The chart of `series` (legend order) over `x_range` (steps, or seconds since each run's
-    start with `x_mode` "time") as an SVG document.
+    """The chart of `series` (legend order) over `x_range` in `x_mode`'s units (steps, steps
+    since each run's start "rel", seconds since it "time") as an SVG document.
 
-    `smoothing` is handed to `Series.drawable` as the view holds it (loss and reward lines;
-    points and the size steps are drawn as they are), with the raw line faint beneath;
-    `smoothing_label` says it in the subtitle (default: the smoothing's own `label`, "EMA 0.9").
-    Series of a `hidden` metric, and empty ones, are left out.
+    `smoothing` (a `Smoothing`; a number is the twema amount, as `render_frame` takes it)
+    smooths loss and reward lines (points and staircases are drawn as they are), the raw line
+    faint beneath; `smoothing_label` says it in the subtitle (default: its `label`).
+    Series of a `hidden` metric, and empty ones, are left out. A y axis spans what is in view
+    (the 1st–99th percentile with `robust_y`), from 0 where a series is `from_zero`.
     """
     width, height = int(size[0]), int(size[1])
     hidden = set(hidden)
@@ -156,45 +104,33 @@ def chart_svg(
     if not hi > lo:
         hi = lo + 1.0
     every = list(series)
-    on = bool(getattr(smoothing, "on", smoothing))  # a `smooth.Smoothing`, or an EMA weight
-    if not smoothing_label:
-        smoothing_label = getattr(smoothing, "label", f"EMA {smoothing:g}" if on else "raw")
+    spec = smoothing if isinstance(smoothing, Smoothing) else Smoothing("twema", smoothing)
+    smoothing_label = smoothing_label or spec.label
     shown = [s for s in every if s.metric not in hidden and len(s)]
 
     # -- the data in view, per series: x, y (smoothed), raw y (when smoothed) ------------------
     views: list[tuple[Series, np.ndarray, np.ndarray, np.ndarray | None]] = []
     for s in shown:
-        x = s.x_step if x_mode == "step" else s.x_time - time_origin(s, every)
+        stored, offset = axis_values(s, x_mode, every)
+        x = stored - offset
         i0 = max(int(np.searchsorted(x, lo, side="left")) - 1, 0)  # one point beyond each
         i1 = min(int(np.searchsorted(x, hi, side="right")) + 1, x.size)  # edge: lines reach it
         if i0 >= i1:
             continue
         line = s.style != "points" and not _holds(s)  # a staircase is drawn as it was
-        smooth = smoothing if line and on else 0.0
+        smooth = spec if line and spec.on else 0.0
         y = np.asarray(s.drawable(smooth, log_y)[i0:i1], dtype=np.float64)
         raw = np.asarray(s.drawable(0.0, log_y)[i0:i1], dtype=np.float64) if smooth else None
         views.append((s, np.asarray(x[i0:i1], dtype=np.float64), y, raw))
 
-    # -- axes: the range of what is in view (NaN: not drawable), the right one from 0 -------
-    def extent(side: str) -> tuple[float, float] | None:
-        lows, highs = [], []
-        for s, x, y, raw in views:
-            a, b = np.searchsorted(x, lo, side="left"), np.searchsorted(x, hi, side="right")
-            for v in (y[a:b], raw[a:b] if raw is not None else y[:0]):
-                if s.yside == side and np.isfinite(v).any():
-                    lows.append(np.nanmin(v))
-                    highs.append(np.nanmax(v))
-        if not lows:
-            return None
-        if log_y and side == "left":
-            return math.log10(min(lows)), math.log10(max(highs))
-        return float(min(lows)), float(max(highs))
+    robust = None
+    if robust_y:
+        from slavik_tui.charts.frame import robust_values  # the chart's own percentiles
 
-    left, right = extent("left"), extent("right")
+        robust = robust_values([s for s, *_ in views], every, (lo, hi), x_mode, log_y)
+    (y_lo, y_hi), (r_lo, r_hi) = (_y_range(side, views, (lo, hi), log_y and side == "left",
+                                           robust) for side in ("left", "right"))
     has_right = any(s.yside == "right" for s, *_ in views)
-    y_lo, y_hi = axis_range(*left, log_y) if left else (0.0, 1.0)
-    r_top = right[1] * (1 + AXIS_PAD) if right else 1.0
-    r_lo, r_hi = 0.0, (r_top if r_top > 0 else 1.0)
 
     entries = [f"{s.label}  {_last_in_view(x, y, raw, lo, hi)}" for s, x, y, raw in views]
     rows = _legend_rows(entries, width)
@@ -202,7 +138,7 @@ def chart_svg(
     max_y_ticks = max(2, min(8, int((box.y1 - box.y0) // 40)))
     left_ticks = (log_ticks if log_y else linear_ticks)(y_lo, y_hi, max_y_ticks)
     right_ticks = linear_ticks(r_lo, r_hi, max_y_ticks)
-    x_ticks = (step_ticks if x_mode == "step" else time_ticks)(lo, hi, max(2, min(10, int(
+    x_ticks = (time_ticks if x_mode == "time" else step_ticks)(lo, hi, max(2, min(10, int(
         (box.x1 - box.x0) // 80))))
 
     out: list[str] = [
@@ -252,8 +188,34 @@ def _holds(s: Series) -> bool:
     return bool(getattr(s, "hold", False)) or s.metric == "size"
 
 
+def _y_range(side: str, views, x_range: tuple[float, float], log: bool,
+             robust: dict | None) -> tuple[float, float]:
+    """A y axis' range: around the values of its series in view (NaN: not drawable; log10 on
+    a log axis), or their percentiles in `robust`; from 0 when a series is `from_zero`."""
+    lows, highs, zero = [], [], False
+    for s, x, y, raw in views:
+        if s.yside != side:
+            continue
+        zero |= bool(getattr(s, "from_zero", False)) or s.metric == "size"
+        a, b = np.searchsorted(x, x_range[0], "left"), np.searchsorted(x, x_range[1], "right")
+        for v in (y[a:b], raw[a:b] if raw is not None else y[:0]):
+            if np.isfinite(v).any():
+                lows.append(np.nanmin(v))
+                highs.append(np.nanmax(v))
+    if not lows:
+        return (0.0, 1.0)
+    lo, hi = float(min(lows)), float(max(highs))
+    lo, hi = (math.log10(lo), math.log10(hi)) if log else (lo, hi)
+    lo, hi = robust[side] if robust and side in robust else (lo, hi)
+    if zero and not log and lo >= 0:  # no padding below 0: the axis starts at it
+        return 0.0, axis_range(0.0, hi)[1]
+    return axis_range(lo, hi, log)
+
+
 def _dash(s: Series) -> str:
-    return ' stroke-dasharray="6 4"' if s.style == "dashed" else ""
+    if s.style in ("dashed", "dotted"):
+        return f' stroke-dasharray="{"6 4" if s.style == "dashed" else "1.5 3"}"'
+    return ""
 
 
 def _last_in_view(x: np.ndarray, y: np.ndarray, raw: np.ndarray | None, lo: float,
@@ -265,10 +227,8 @@ def _last_in_view(x: np.ndarray, y: np.ndarray, raw: np.ndarray | None, lo: floa
 
 
 def _subtitle(lo: float, hi: float, x_mode: str, smoothing_label: str, log_y: bool) -> str:
-    if x_mode == "step":
-        span = f"steps {format_number(round(lo))}–{format_number(round(hi))}"
-    else:
-        span = f"time {format_duration(lo)}–{format_duration(hi)}"
+    fmt = format_duration if x_mode == "time" else (lambda v: format_number(round(v)))
+    span = f"{X_WORDS[x_mode][1]} {fmt(lo)}–{fmt(hi)}".replace("+ ", "+")
     return " · ".join([span, smoothing_label or "raw"] + (["log y"] if log_y else []))
 
 
@@ -293,17 +253,19 @@ def _grid_and_axes(box: _Layout, x_ticks, left_ticks, right_ticks, x_range, y_ra
         px = float(box.px(np.float64(t), *x_range))
         if box.x0 - 0.5 <= px <= box.x1 + 0.5:
             out.append(f'<text x="{px:.2f}" y="{box.y1 + 16:.2f}">{xml_text(label)}</text>')
-    x_label = "step" if x_mode == "step" else "time since the run's start"
+    x_label = X_WORDS[x_mode][0]
     out.append(f'<text class="axis-label" x="{(box.x0 + box.x1) / 2:.2f}" y="{box.y1 + 36:.2f}"'
                f">{xml_text(x_label)}</text></g>")
-    left_metrics = [m for m in ("loss", "reward") if any(
+    left_metrics = [m for m in UNITS if any(
         s.metric == m and s.yside == "left" for s, *_ in views)]
     if left_metrics or right_ticks is None:
         words = " · ".join(UNITS[m] for m in left_metrics) or "value"
         out += _y_axis(box, left_ticks, y_range, words + (" (log scale)" if log_y else ""),
                        "left")
     if right_ticks is not None:
-        out += _y_axis(box, right_ticks, r_range, UNITS["size"], "right")
+        units = dict.fromkeys("size (MB)" if s.metric == "size" else f"{s.group or s.label} "
+                              f"({s.unit or 'MB'})" for s, *_ in views if s.yside == "right")
+        out += _y_axis(box, right_ticks, r_range, " · ".join(units), "right")
     return out
 
 
@@ -351,10 +313,10 @@ def _series_svg(s: Series, x: np.ndarray, y: np.ndarray, raw: np.ndarray | None,
             if values is None:
                 continue
             px, py = mapped(values)
-            for seg in _segments(px, py):
+            for seg in segments(px, py):
                 out.append(f'<polyline class="{cls}" fill="none" stroke="{color}" '
                            f'stroke-width="{1.2 if cls == "raw" else 2}" stroke-linejoin="round"'
-                           f'{extra}{_dash(s)} points="{_points(px[seg], py[seg], steps)}"/>')
+                           f'{extra}{_dash(s)} points="{points_attr(px[seg], py[seg], steps)}"/>')
     out.append("</g>")
     return out
 

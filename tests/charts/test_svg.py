@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slavik_tui.charts.smooth import ema
-from slavik_tui.charts.svg import chart_svg, css_color, decimate, run_chart_svg
+from slavik_tui.charts.smooth import Smoothing
+from slavik_tui.charts.svg import chart_svg, run_chart_svg
+from slavik_tui.charts.svg_parts import css_color, decimate
 from slavik_tui.charts.theme import LOSS_COLOR, REWARD_COLOR, SIZE_COLOR
-from slavik_tui.charts.training import training_series
-from slavik_tui.ui.chart.save import prepare_save, view_note
+from slavik_tui.charts.training import metric_series, training_series
+from slavik_tui.ui.chart.save import prepare_save, view_note, view_svg
 from slavik_tui.ui.chart.view import ChartView
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -150,7 +151,7 @@ def test_the_view_range_and_smoothing_are_the_views():
     per_step = (x1 - x0) / 100
     assert pts[1][0] == pytest.approx(x0, abs=0.01) and pts[0][0] == pytest.approx(x0 - per_step)
     to_y, _ = axis_map(root, "left")
-    smooth = ema(series[0].y, 0.9)
+    smooth = series[0].drawable(Smoothing("twema", 0.9))  # a number: the twema amount
     assert pts[1][1] == pytest.approx(float(to_y(smooth[100])), abs=0.02)
     assert points(raw)[1][1] == pytest.approx(float(to_y(series[0].y[100])), abs=0.02)
     # points and size steps are not smoothed
@@ -215,3 +216,43 @@ def test_ctrl_s_job_writes_the_vector_chart_and_the_csv(tmp_path: Path):
     assert {r["series"] for r in rows} == {"loss", "val_loss", "size_mb"}
     loss = [float(r["step"]) for r in rows if r["series"] == "loss"]
     assert loss[0] == 100 and loss[-1] == 300
+
+
+def test_wandb_smoothing_relative_steps_and_robust_y_are_the_views():
+    series = filled()
+    for s in series:
+        s.s0 = 100.0  # the run started at step 100 (a resumed model)
+    spec = Smoothing("twema", 0.9)
+    root = parse(chart_svg(series, x_range=(0, 299), x_mode="rel", smoothing=spec, title="t"))
+    assert texts(root, "subtitle")[0].text == "steps +0–299 · EMA 0.9"
+    assert texts(root, "axis-label")[0].text == "steps since the run's start"
+    raw, line = groups(root)["loss"].findall(f"{NS}polyline")
+    to_y, _ = axis_map(root, "left")
+    want, pts = series[0].drawable(spec), points(line)  # pts[0]: step 99, beyond the edge
+    assert pts[1][0] == pytest.approx(plot_box(root)[0], abs=0.01)  # step 100 at +0
+    assert pts[1][1] == pytest.approx(float(to_y(want[100])), abs=0.02)
+    assert pts[-1][1] == pytest.approx(float(to_y(want[-1])), abs=0.02)
+    off = parse(chart_svg(series, x_range=(0, 299), smoothing=Smoothing("gauss", 0.0)))
+    assert len(groups(off)["loss"].findall(f"{NS}polyline")) == 1  # off: no raw line beneath
+    assert texts(off, "subtitle")[0].text == "steps 0–299 · raw"
+    # robust y: a spike of 1000 no longer sets the left axis
+    series[0].append([400.0], [T0 + 400], [1000.0])
+    tall = axis_map(parse(chart_svg(series, x_range=(0, 400))), "left")[1][-1][0]
+    robust = axis_map(parse(chart_svg(series, x_range=(0, 400), robust_y=True)), "left")[1]
+    assert tall >= 1000 and robust[-1][0] < 10
+
+
+def test_extras_styles_and_right_axis_units():
+    series = filled()
+    extra = metric_series("gpu/util")
+    extra.append(np.arange(0, 400, 50.0), T0 + np.arange(0, 400, 50.0), np.full(8, 60.0))
+    reward = next(s for s in series if s.key == "reward")
+    reward.style = "dotted"
+    root = parse(chart_svg([*series, extra], x_range=(0, 399)))
+    assert texts(root, "axis-label")[2].text == "size (MB) · gpu/util (%)"
+    assert groups(root)["reward"].find(f"{NS}polyline").get("stroke-dasharray") == "1.5 3"
+    assert axis_map(root, "right")[1][0][0] == 0.0  # from zero
+    view = ChartView(series={s.key: s for s in [*series, extra]})
+    assert "gpu/util" not in groups(parse(view_svg(view, "t")))  # extras hidden by default
+    view.cycle_extras()
+    assert "gpu/util" in groups(parse(view_svg(view, "t")))

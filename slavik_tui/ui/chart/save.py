@@ -89,13 +89,14 @@ def view_note(view: ChartView) -> str:
 def view_svg(view: ChartView, title: str, x_range: tuple[float, float] | None = None) -> str:
     """The chart `view` shows (over `x_range`, default the view's own) as a vector SVG."""
     return chart_svg(
-        list(view.series.values()),
+        [s for s in view.series.values() if view.in_chart(s)],  # the extras shown, if any
         x_range=x_range if x_range is not None else view.x_range,
         x_mode=view.x_mode,
         hidden=view.hidden,
-        smoothing=view.smoothing,
+        smoothing=view.smoothing_spec,
         smoothing_label=view_note(view),
         log_y=view.log_y,
+        robust_y=view.robust_y,
         title=title,
     )
 
@@ -115,7 +116,7 @@ def prepare_save(
     every = list(view.series.values())
     columns: list[tuple[Series, np.ndarray, np.ndarray, np.ndarray, float]] = []
     for s in every:
-        if s.metric in view.hidden or not len(s):
+        if s.metric in view.hidden or not len(s) or not view.in_chart(s):
             continue
         x, off = view.x_values(s)
         i0 = int(np.searchsorted(x, lo + off, side="left"))

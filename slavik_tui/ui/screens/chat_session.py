@@ -133,5 +133,5 @@ def chat_hint(name: str, model_dir: Path, tokenizer) -> str | None:
     except Exception:  # a damaged history is the History screen's to report, not the chat's
         tuned = False
     if not tuned:
-        return f"ⓘ not tuned for chat yet: {sft} makes it chat better"
+        return f"ⓘ not tuned for chat: {sft} makes it chat better"
     return None

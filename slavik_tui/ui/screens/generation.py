@@ -57,7 +57,7 @@ class GenerationScreen(ChatMode, Screen):
         Binding("ctrl+l", "new_chat", "New chat"),
         Binding("ctrl+s", "export_chat", "Export"),
         Binding("p,slash", "focus_prompt", "Prompt", key_display="p"),
-        Binding("ctrl+n", "focus_model", "Model"),
+        Binding("ctrl+n", "focus_model", "Model", show=False),  # in ?, not the footer
         Binding("ctrl+r", "repeat", "Again"),
         Binding("ctrl+r", "retry", "Again"),
     ]

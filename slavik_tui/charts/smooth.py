@@ -65,15 +65,45 @@ class Smoothing:
                   "gauss": f"{self.amount * 100:g}%"}[self.kind]
         return f"{KIND_NAMES[self.kind]} {amount}"
 
-    def apply(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """`y` (at sorted `x`) smoothed; a copy of `y` when off."""
+    def apply(self, x: np.ndarray, y: np.ndarray, span: float | None = None) -> np.ndarray:
+        """`y` (at sorted `x`) smoothed; a copy of `y` when off. `span`: the x-range the
+        twema and Gaussian scale to (None: the data's own)."""
         if not self.on:
             return np.array(y, dtype=np.float64)
         if self.kind == "twema":
-            return twema(x, y, self.amount)
+            return twema(x, y, self.amount, span)
         if self.kind == "mean":
             return running_mean(y, int(self.amount))
-        return gaussian(x, y, self.amount)
+        return gaussian(x, y, self.amount, span)
+
+    def start(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, object]:
+        """`apply(x, y)` and what `extend` needs to carry on (twema's state)."""
+        if self.kind == "twema":
+            return twema_from(x, y, self.amount)
+        return self.apply(x, y), None
+
+    def extend(self, x: np.ndarray, y: np.ndarray, old: np.ndarray, span: float,
+               state: object = None) -> tuple[np.ndarray, int, object]:
+        """`apply(x, y, span)` given `old` = that of the first `old.size` points (same span)
+        and `state` from `start`/`extend`: twema carries on from its state (the old values
+        stand); the windowed kinds recompute the tail whose values the new points change,
+        from one window further back (exact). Returns (smoothed, first index that changed,
+        the state)."""
+        n_old = old.size
+        if self.kind == "twema":
+            tail, state = twema_from(x[n_old:], y[n_old:], self.amount, span,
+                                     state)  # type: ignore[arg-type]
+            return np.concatenate((old, tail)), n_old, state
+        if self.kind == "mean":
+            window = int(self.amount)
+            j0 = max(n_old - window // 2, 0)  # centred: the last half-window sees new points
+            i0 = max(j0 - (window - 1) // 2, 0)
+        else:
+            reach = _TRUNCATE * self.amount * span
+            j0 = int(np.searchsorted(x, x[n_old] - reach, side="left"))
+            i0 = int(np.searchsorted(x, x[j0] - reach, side="left"))
+        seg = self.apply(x[i0:], y[i0:], span)
+        return np.concatenate((old[:j0], seg[j0 - i0:])), j0, None
 
 
 def _on_finite(x: np.ndarray, y: np.ndarray, fn) -> np.ndarray:
@@ -94,8 +124,12 @@ def _on_finite(x: np.ndarray, y: np.ndarray, fn) -> np.ndarray:
 _GROUP = 500.0  # e^500 stays far from float64's overflow (e^709)
 
 
+TwemaState = tuple[float, float, float, float]
+"""(N, D, x, value) at the last finite point: where `twema_from` carries on."""
+
+
 def twema(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
-          param: float) -> np.ndarray:
+          param: float, span: float | None = None) -> np.ndarray:
     """W&B's time-weighted EMA of `y` at sorted `x`:
 
         w = min(sqrt(param), 0.999);  a_i = w ** ((x_i - x_{i-1}) / range(x) * 1000)
@@ -103,32 +137,49 @@ def twema(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
 
     Vectorised: N_i = sum_j y_j exp(-(d_i - d_j)) with d = k (x - x_0), evaluated as a cumsum
     in groups over which d grows by at most 500 (no overflow), the sums carried between groups.
-    A range of 0 (all x equal) weighs every point alike (a cumulative mean).
+    A range of 0 (all x equal) weighs every point alike (a cumulative mean). `span` replaces
+    range(x) (a tail computed at the scale of the whole series). Non-finite values hold the
+    smoothed value before them.
     """
-    def run(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        span = float(x[-1] - x[0])
-        w = min(math.sqrt(param), 0.999)
-        if param <= 0 or w <= 0:
-            return y.copy()
-        k = -math.log(w) * VIEWPORT / span if span > 0 else 0.0
-        d = k * (x - x[0])
-        out = np.empty(y.size)
-        groups = np.floor(d / _GROUP).astype(np.int64)
-        starts = np.flatnonzero(np.diff(groups, prepend=-1))
-        ends = np.append(starts[1:], y.size)
-        num = den = 0.0
-        d_last = 0.0
-        for a, b in zip(starts.tolist(), ends.tolist()):
-            rel = d[a:b] - d[a]
-            grow = np.exp(rel)
-            carry = np.exp(-(d[a:b] - d_last))  # the sums so far, decayed to each point
-            n_i = carry * num + np.cumsum(y[a:b] * grow) / grow
-            d_i = carry * den + np.cumsum(grow) / grow
-            out[a:b] = n_i / d_i
-            num, den, d_last = float(n_i[-1]), float(d_i[-1]), float(d[b - 1])
-        return out
+    return twema_from(x, y, param, span)[0]
 
-    return _on_finite(np.asarray(x), np.asarray(y), run)
+
+def twema_from(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, param: float,
+               span: float | None = None, state: TwemaState | None = None,
+               ) -> tuple[np.ndarray, TwemaState | None]:
+    """`twema` carrying on from `state` (that of the points before these, at the same span):
+    (smoothed, the state after them). Appending rows then costs their own number only."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    w = min(math.sqrt(param), 0.999)
+    if param <= 0 or w <= 0 or y.size == 0:
+        return y.copy(), state
+    good = np.isfinite(y)
+    xf, yf = (x, y) if good.all() else (x[good], y[good])
+    held = np.nan if state is None else state[3]
+    if xf.size == 0:
+        return np.full(y.size, held), state
+    width = float(x[-1] - x[0]) if span is None else span
+    k = -math.log(w) * VIEWPORT / width if width > 0 else 0.0
+    num, den, x_prev = (0.0, 0.0, xf[0]) if state is None else state[:3]
+    d = k * (xf - x_prev)
+    out = np.empty(yf.size)
+    groups = np.floor(d / _GROUP).astype(np.int64)
+    starts = np.flatnonzero(np.diff(groups, prepend=-1))
+    ends = np.append(starts[1:], yf.size)
+    d_last = 0.0
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        grow = np.exp(d[a:b] - d[a])
+        carry = np.exp(-(d[a:b] - d_last))  # the sums so far, decayed to each point
+        n_i = carry * num + np.cumsum(yf[a:b] * grow) / grow
+        d_i = carry * den + np.cumsum(grow) / grow
+        out[a:b] = n_i / d_i
+        num, den, d_last = float(n_i[-1]), float(d_i[-1]), float(d[b - 1])
+    after = (num, den, float(xf[-1]), float(out[-1]))
+    if good.all():
+        return out, after
+    last = np.cumsum(good) - 1
+    return np.where(last >= 0, out[np.maximum(last, 0)], held), after
 
 
 def running_mean(y: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
@@ -155,15 +206,15 @@ _TRUNCATE = 4.0  # sigmas
 
 
 def gaussian(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
-             fraction: float) -> np.ndarray:
+             fraction: float, span: float | None = None) -> np.ndarray:
     """Gaussian kernel smoothing: each point becomes sum_j y_j g_ij / sum_j g_ij with
     g_ij = exp(-(x_i - x_j)^2 / (2 sigma^2)), sigma = `fraction` × the x-range, neighbours
     beyond 4 sigma ignored. Exact while that makes under 2e5 pairs; beyond, the points are
     spread onto a grid of sigma/8 (linear weights), convolved and read back by linear
-    interpolation (relative error ~1e-3 of the local variation)."""
+    interpolation (relative error ~1e-3 of the local variation). `span` replaces the x-range.
+    """
     def run(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        span = float(x[-1] - x[0])
-        sigma = fraction * span
+        sigma = fraction * (float(x[-1] - x[0]) if span is None else span)
         if not sigma > 0 or y.size < 2:
             return y.copy()
         reach = _TRUNCATE * sigma

@@ -150,7 +150,39 @@ def test_a_series_recomputes_whole_series_smoothing_when_data_arrive():
     s.append(x + 100, x + 100, np.cos((x + 100) / 10))
     after = s.drawable(spec)
     assert after.size == 200
-    assert after == pytest.approx(twema(s.x_step, s.y, 0.9))  # the x-range grew: all of it
+    assert after == pytest.approx(twema(s.x_step, s.y, 0.9))  # the x-range doubled: all of it
     assert not np.allclose(after[:100], first)
     mins, _maxs = s.block_minmax(spec)
     assert mins.size == 200 // 64 and mins[0] == pytest.approx(after[:64].min())
+
+
+@pytest.mark.parametrize("spec", [Smoothing("twema", 0.95), Smoothing("mean", 15),
+                                  Smoothing("gauss", 0.01)])
+def test_live_rows_recompute_only_the_tail_at_the_scale_of_the_last_full_pass(spec):
+    rng = np.random.default_rng(6)
+    n = 20_000
+    x = np.arange(float(n))
+    y = np.sin(x / 900) + rng.normal(0, 0.2, n)
+    y[[5, 19_990]] = np.nan  # gaps are held over in the tail too
+    s = Series("loss", "loss")
+    s.append(x[:19_900], x[:19_900], y[:19_900])
+    s.drawable(spec)
+    span = s._whole[spec][2]
+    for a in range(19_900, n, 25):  # a live run: 4 polls of 25 rows (0.5 % longer)
+        s.append(x[a:a + 25], x[a:a + 25], y[a:a + 25])
+        got = s.drawable(spec)
+    assert s._whole[spec][2] == span  # extended, not redone
+    want = spec.apply(x, y, span)  # the same scale, computed in one go
+    # exact for twema (to e^-40) and the running average; the Gaussian's grid starts elsewhere
+    assert np.nanmax(np.abs(got - want)) < (2e-3 if spec.kind == "gauss" else 1e-9)
+    mins, maxs = s.block_minmax(spec)
+    full = got[: mins.size * 64].reshape(-1, 64)  # the block summaries follow the tail
+    assert np.array_equal(mins, np.nanmin(full, axis=1))
+    assert np.array_equal(maxs, np.nanmax(full, axis=1))
+    # Grown by more than SPAN_GROWTH: a full pass at the new scale.
+    s.append(x + n, x + n, y)
+    assert s.drawable(spec) == pytest.approx(spec.apply(s.x_step, s.y), nan_ok=True)
+    # A resumed run cutting the history starts over as well.
+    s.append([100.0], [100.0], [3.0])
+    assert len(s) == 101
+    assert s.drawable(spec) == pytest.approx(spec.apply(s.x_step, s.y), nan_ok=True)

@@ -167,7 +167,7 @@ def test_keys_toggle_metrics_smoothing_log_axis():
             loss = chart.get_series("loss")
             spec = Smoothing("twema", 0.9)
             assert spec in loss._whole
-            assert np.allclose(loss._whole[spec][1], twema(loss.x_step, loss.y, 0.9))
+            assert np.allclose(loss._whole[spec][3], twema(loss.x_step, loss.y, 0.9))
 
             await pilot.press("l")
             await repainted(pilot, chart)

@@ -18,11 +18,11 @@ import math
 import torch
 
 from slavik_tui.engine.reward import Pair, held_out_pairs
+from slavik_tui.engine.reward_lab import SAMPLING  # the lab's "model" column samples the same
 
 EVAL_PROMPTS = 4
 PROMPT_TOKENS = 16
 REFERENCE_TOKENS = 32  # at most (a small context shrinks it); each sample is as long
-SAMPLING = dict(temperature=0.8, top_k=50, top_p=0.95)
 
 
 def reward_data(data, model_dir):

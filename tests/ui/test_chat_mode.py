@@ -8,6 +8,7 @@ import json
 import re
 import time
 
+import pytest
 from conftest import notifications, run_app, text_of, wait_for
 from textual.widgets import Input
 
@@ -314,3 +315,32 @@ def test_again_asks_for_another_reply_in_place_of_the_last(models_root, monkeypa
         assert [m["content"] for m in saved] == ["Привет", "Привет!", "Как дела?", "Отлично!"]
 
     run_app(models_root, body, size=(100, 30))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_chat_mode_snapshot(snap_compare, snapshot_root, size):
+    """Chat mode with a system prompt and two exchanges (fake models: nothing is loaded)."""
+    from slavik_tui.ui.app import SlavikApp
+
+    async def run_before(pilot):
+        await pilot.pause()
+        await pilot.press("down", "f3", "ctrl+t")
+        await pilot.pause()
+        screen = pilot.app.screen
+        screen.query_one("#chat-system", Input).value = "Ты вежливый собеседник."
+        log = screen.query_one(ChatLog)
+        log.add("system", "Ты вежливый собеседник.")
+        for question, answer in [("Привет!", "Здравствуйте! Чем могу помочь?"),
+                                 ("Как дела?", "Хорошо, спасибо. А у вас?")]:
+            log.add("user", question)
+            turn = log.add("assistant", model="tolstoy")
+            await pilot.pause()
+            turn.append(answer)
+            turn.set_stats("9 tokens · 0.06 s · 150.0 tok/s")
+        screen.query_one("#gen-prompt", Input).focus()
+        for field in screen.query(Input):
+            field.cursor_blink = False
+        pilot.app.scan_paused = True
+        await pilot.pause()
+
+    assert snap_compare(SlavikApp(snapshot_root), terminal_size=size, run_before=run_before)

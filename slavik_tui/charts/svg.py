@@ -169,9 +169,9 @@ def chart_svg(
             s, y = views[i][0], top + 20 * r
             color = css_color(s.color)
             swatch = (f'<circle cx="{xpos + 11:.1f}" cy="{y - 4:.1f}" r="3.5" fill="{color}" '
-                      f'stroke="{INK}" stroke-width="0.5"/>' if s.style == "points" else f'<line x1="{xpos:.1f}" y1="{y - 4:.1f}" x2='
-                      f'"{xpos + 22:.1f}" y2="{y - 4:.1f}" stroke="{color}" stroke-width="2.5"'
-                      f'{_dash(s)}/>')
+                      f'stroke="{INK}" stroke-width="0.5"/>' if s.style == "points" else
+                      f'<line x1="{xpos:.1f}" y1="{y - 4:.1f}" x2="{xpos + 22:.1f}" '
+                      f'y2="{y - 4:.1f}" stroke="{color}" stroke-width="2.5"{_dash(s)}/>')
             out.append(f'<g class="legend-entry" data-key={xml_attr(s.key)}>{swatch}'
                        f'<text x="{xpos + 28:.1f}" y="{y:.1f}" fill="{INK}">'
                        f"{xml_text(entries[i])}</text></g>")

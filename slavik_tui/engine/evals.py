@@ -6,7 +6,9 @@ The prompts are `held_out_pairs(data, tokenizer, EVAL_PROMPTS)`: one per window 
 `EVAL_PROMPTS` evenly spaced places of the val split where the evals have always sampled
 (`TokenData._val_positions(4)`, the windows engine/rl/prompts.py keeps RL away from), the
 prompt starting at a line (else a word), the reference the next `REFERENCE_TOKENS` tokens.
-They come from the pretraining corpus in every stage (`reward_data`), dialogue fine-tuning too.
+They come from the pretraining corpus (`reward_data`), also for a stage whose batches are
+something else and that keeps this evaluation (SFT has its own: replies to held-out questions
+scored against their answers with the same spec, engine/sft.py).
 Each sample draws from its own seeded generator, so an eval never disturbs the run's random
 state (exact resume).
 """
@@ -27,8 +29,8 @@ REFERENCE_TOKENS = 32  # at most (a small context shrinks it); each sample is as
 
 def reward_data(data, model_dir):
     """The held-out text the evals' prompts come from: the stage's own batches when they are
-    the pretraining corpus (TokenData), else that corpus (dialogue batches hold padded, masked
-    rows; their stage still scores the same prose prompts, so the blue line means the same)."""
+    the pretraining corpus (TokenData), else that corpus (other batches may hold padded,
+    masked rows that are no text to continue)."""
     from slavik_tui.engine.data import TokenData
 
     return data if isinstance(data, TokenData) else TokenData(model_dir, data.context)

@@ -162,6 +162,23 @@ def test_a_reply_with_no_text_leaves_the_message_out(models_root, monkeypatch):
     run_app(models_root, body, size=(100, 30))
 
 
+def test_a_chats_folder_that_is_a_link_is_not_written_through(models_root, monkeypatch,
+                                                               tmp_path):
+    fixed_reply(monkeypatch, ["Привет!"])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (models_root / "tiny" / "chats").symlink_to(outside)
+
+    async def body(app, pilot):
+        screen = await open_chat(pilot, app)
+        await say(pilot, screen, "Привет")
+        assert turns(screen)[-1] == ("assistant", "Привет!"), "the chat goes on"
+        await wait_for(pilot, lambda: any("not saved" in n and "symbolic link" in n
+                                          for n in notifications(app)), timeout=10)
+        assert list(outside.iterdir()) == []
+
+    run_app(models_root, body, size=(100, 30))
+
 def test_new_chat_empties_the_view_and_starts_another_file(models_root, monkeypatch):
     fixed_reply(monkeypatch, ["Привет!", "Снова привет!"])
 

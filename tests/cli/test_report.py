@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -200,3 +202,14 @@ def test_free_report_path_never_names_an_existing_file(tmp_path):
     assert free_report_path(tmp_path, "tiny", 3) == tmp_path / "tiny-run-3-2.md"
     os.symlink(tmp_path / "missing", tmp_path / "tiny-run-3-2.md")  # a dangling link counts
     assert free_report_path(tmp_path, "tiny", 3) == tmp_path / "tiny-run-3-3.md"
+
+
+def test_the_report_module_loads_no_torch_and_draws_nothing():
+    """runs.report sits beside charts, above the engine: the layers contract forbids torch, rich
+    and plotext there; at run time importing it loads none of them either."""
+    probe = ("import sys, slavik_tui.runs.report\n"
+             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    loaded = set(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                                text=True).stdout.split())
+    assert "slavik_tui" in loaded
+    assert not loaded & {"torch", "tokenizers", "safetensors", "rich", "plotext", "textual"}

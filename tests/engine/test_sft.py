@@ -165,13 +165,13 @@ def test_exact_resume_after_sigkill(model_dir, dialogues, tmp_path):
     twin_root = tmp_path / "twin"
     twin_root.mkdir()
     shutil.copytree(model_dir, twin_root / "tiny")
-    args = ["sft", "tiny", "--data", str(dialogues), "--iters", "300", "--batch-size", "4",
+    args = ["sft", "tiny", "--data", str(dialogues), "--iters", "200", "--batch-size", "4",
             "--save-every", "25", "--eval-every", "1000", "--dtype", "fp32", "--lr", "2e-3"]
     reference = cli(twin_root, *args)
     _out, err = reference.communicate(timeout=300)
     assert reference.returncode == 0, err
     expected = curve(twin_root / "tiny")
-    assert len(expected) == 300
+    assert len(expected) == 200
 
     victim = cli(model_dir.parent, *args)
     wait_until(lambda: ckpt.saved_step(model_dir) >= 50 and max(curve(model_dir), default=0) >= 60,
@@ -179,14 +179,14 @@ def test_exact_resume_after_sigkill(model_dir, dialogues, tmp_path):
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
     killed_at, saved = max(curve(model_dir)), ckpt.saved_step(model_dir)
-    assert saved < killed_at < 300, "the kill must land mid-run, past a checkpoint"
+    assert saved < killed_at < 200, "the kill must land mid-run, past a checkpoint"
 
     resumed = cli(model_dir.parent, "sft", "tiny", "--dtype", "fp32")  # the same dialogues
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert "resuming" in out
     got = curve(model_dir)
-    assert sorted(got) == list(range(1, 301))
+    assert sorted(got) == list(range(1, 201))
     assert got == expected  # bit for bit
     runs, _ev = evals(model_dir)
     assert [r.kind for r in runs] == ["sft", "sft"] and runs[1].start_step == saved

@@ -12,12 +12,13 @@ the engine but without torch), so the two parts that need them come in as callab
 (`charts.svg.run_chart_svg`) and `sampler` (`engine.samples.report_samples`; the history keeps
 no eval samples, so the report samples the model's current weights and says so). The CLI
 (`slavik-tui report`) and the History screen pass the same two; from a screen, in a thread
-worker (sampling loads torch and the weights, about a second)::
+worker (sampling loads torch and the weights, about a second), into the model's charts/::
 
-    out = free_report_path(Path.cwd(), model_dir.name, run_id)
-    md, svg = write_report(model_dir, out, models_root, run_id,
-                           chart=charts.svg.run_chart_svg,
-                           sampler=engine.samples.report_samples)
+    md, svg = write_model_report(model_dir, run_id, chart=charts.svg.run_chart_svg,
+                                 sampler=engine.samples.report_samples)
+
+or anywhere outside the models folder: `write_report(model_dir, out, models_root, run_id,
+chart=…, sampler=…)` with `out = free_report_path(folder, model, run_id)`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from urllib.parse import quote
 
 from slavik_tui.atomic import atomic_write_text
 from slavik_tui.errors import UserError
-from slavik_tui.spec.folder import HISTORY, check_output
+from slavik_tui.spec.folder import HISTORY, ModelFolder, check_output
 from slavik_tui.store.history import History, RunInfo
 from slavik_tui.store.history.schema import np
 
@@ -312,9 +313,31 @@ def write_report(
     if not out.parent.is_dir():
         raise UserError(f"cannot write {out}: folder {out.parent} does not exist; create it "
                         "or pick another path")
+    return _write(gather(model_dir, run_id), Path(model_dir), out, svg, chart, sampler)
+
+
+def write_model_report(
+    model_dir: str | os.PathLike,
+    run_id: int | None = None,
+    chart: Callable[[dict, dict, str], str] | None = None,
+    sampler: Callable[[Path], SampleSet] | None = None,
+) -> tuple[Path, Path | None]:
+    """The History screen's report: charts/run-<id>-report.md (+ .svg) in the model's own
+    folder, beside the run's autosaved chart and CSV; written again, they are replaced. A
+    charts/ that is a link is refused (`ModelFolder.inner_dir`)."""
+    model_dir = Path(model_dir)
     report = gather(model_dir, run_id)
+    folder = ModelFolder(model_dir).inner_dir(model_dir / "charts")
+    out = folder / f"run-{report.run.id}-report.md"
+    svg = out.with_suffix(".svg") if chart is not None else None
+    return _write(report, model_dir, out, svg, chart, sampler)
+
+
+def _write(report: RunReport, model_dir: Path, out: Path, svg: Path | None,
+           chart: Callable[[dict, dict, str], str] | None,
+           sampler: Callable[[Path], SampleSet] | None) -> tuple[Path, Path | None]:
     samples = take_samples(sampler, model_dir)
-    if svg is not None:
+    if svg is not None and chart is not None:
         atomic_write_text(svg, chart(report.steps, report.evals, report.title))
     atomic_write_text(out, markdown(report, samples, svg.name if svg is not None else None))
     return out, svg

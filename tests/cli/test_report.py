@@ -17,8 +17,9 @@ import pytest
 from corpus import make_text
 
 from slavik_tui.cli import main
+from slavik_tui.errors import UserError
 from slavik_tui.runs.report import (
-    cell, fenced, free_report_path, gather, markdown, write_report,
+    cell, fenced, free_report_path, gather, markdown, write_model_report, write_report,
 )
 from slavik_tui.store.history import History
 
@@ -213,3 +214,27 @@ def test_the_report_module_loads_no_torch_and_draws_nothing():
                                 text=True).stdout.split())
     assert "slavik_tui" in loaded
     assert not loaded & {"torch", "tokenizers", "safetensors", "rich", "plotext", "textual"}
+
+
+def test_the_history_screens_report_goes_to_the_models_charts_folder(root, tmp_path):
+    from slavik_tui.charts.svg import run_chart_svg
+
+    model = tmp_path / "models" / "tiny"
+    shutil.copytree(root / "tiny", model)
+
+    class Fake:
+        texts, step, how = [("a", "b")], 9, "fake"
+
+    md, svg = write_model_report(model, 1, chart=run_chart_svg, sampler=lambda _d: Fake())
+    assert md == model / "charts" / "run-1-report.md" and svg == md.with_suffix(".svg")
+    assert "](run-1-report.svg)" in md.read_text(encoding="utf-8")
+    assert ET.fromstring(svg.read_text(encoding="utf-8")).tag == f"{NS}svg"
+    md2, _ = write_model_report(model, None, chart=run_chart_svg)  # the latest; replaced
+    assert md2.name == "run-2-report.md"
+    shutil.rmtree(model / "charts")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, model / "charts")
+    with pytest.raises(UserError, match="symbolic link"):
+        write_model_report(model, 1, chart=run_chart_svg)
+    assert list(outside.iterdir()) == []

@@ -14,7 +14,12 @@ from slavik_tui.engine.rl.grpo import (
     token_logprobs,
     zero_std_share,
 )
-from slavik_tui.engine.rl.rollout import CachedGroup, sample_group, seeded_generator
+from slavik_tui.engine.rl.rollout import (
+    CachedGroup,
+    sample_group,
+    sample_groups,
+    seeded_generator,
+)
 from slavik_tui.spec.config import ModelConfig
 
 TINY = ModelConfig(vocab_size=300, context=32, d_model=32, n_layers=2, n_heads=2)
@@ -117,7 +122,7 @@ def test_cached_group_equals_the_models_forward():
     with torch.no_grad():
         full, _ = model(ids.expand(3, -1))
         cache = CachedGroup(model, rows=3, max_len=20)
-        first = cache.forward(ids[:, :12])  # one prefill of batch 1 ...
+        first = cache.forward(ids[:, :12], expand=3)  # one prefill of batch 1 ...
         steps = [cache.forward(ids[:, t : t + 1].expand(3, -1)) for t in range(12, 20)]
     assert torch.allclose(first[0], full[0, :12], atol=1e-5)
     got = torch.cat(steps, dim=1)  # ... then the three rows step together
@@ -147,3 +152,16 @@ def test_sample_group_is_seeded_and_masks_after_the_end():
             assert not g.mask[i, n:].any() and (g.tokens[i, 4 + n :] == eot).all()
     assert ended > 0  # some completions did end early, and were masked after it
     assert len({tuple(r) for r in a.tokens.tolist()}) > 1  # the group's members differ
+
+
+def test_prompts_of_one_length_share_a_rollout_with_the_same_samples():
+    torch.manual_seed(1)
+    model = GPT(TINY).eval()
+    prompts = [[1, 2, 3, 4], [9, 8, 7, 6], [5, 5, 5]]  # two of length 4, one of 3
+    gens = lambda: [seeded_generator(3, 1, i) for i in range(3)]  # noqa: E731
+    together = sample_groups(model, prompts, 4, 10, 1.0, 5, 300, gens())
+    alone = [sample_group(model, p, 4, 10, 1.0, 5, 300, g) for p, g in zip(prompts, gens())]
+    for a, b, p in zip(together, alone, prompts):
+        assert a.prompt_len == len(p) and torch.equal(a.tokens[:, : len(p)],
+                                                      torch.tensor([p] * 4))
+        assert torch.equal(a.tokens, b.tokens) and torch.equal(a.mask, b.mask)

@@ -37,7 +37,7 @@ from slavik_tui.engine import checkpoint as ckpt
 from slavik_tui.engine.data import TokenData
 from slavik_tui.engine.rl.grpo import group_advantages, policy_loss, token_logprobs, zero_std_share
 from slavik_tui.engine.rl.prompts import PromptPool, prompt_tokens
-from slavik_tui.engine.rl.rollout import sample_group, seeded_generator
+from slavik_tui.engine.rl.rollout import sample_groups, seeded_generator
 from slavik_tui.engine.trainer import Stage, Trainer, TrainLoop, lr_at, make_plan
 from slavik_tui.errors import UserError
 from slavik_tui.spec.rl_options import RLOptions
@@ -159,12 +159,11 @@ class GRPOLoop(TrainLoop):
         room = self.cfg.context - plan["max_new"]
         pairs = self.pool.draw(step, plan["prompts"])
         self.model.eval()
-        groups = []
-        for i, pair in enumerate(pairs):
-            ids = (tok.encode(pair.prompt) or [self.eot])[-room:]
-            groups.append(sample_group(self.model, ids, plan["group"], plan["max_new"],
-                                       plan["temperature"], self.eot, self.n_vocab,
-                                       seeded_generator(plan["seed"], step, i)))
+        prompts = [(tok.encode(pair.prompt) or [self.eot])[-room:] for pair in pairs]
+        groups = sample_groups(self.model, prompts, plan["group"], plan["max_new"],
+                               plan["temperature"], self.eot, self.n_vocab,
+                               [seeded_generator(plan["seed"], step, i)
+                                for i in range(len(pairs))])
         texts = [tok.decode(g.completion_ids(j, self.eot))
                  for g in groups for j in range(plan["group"])]
         return pairs, groups, texts

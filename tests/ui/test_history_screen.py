@@ -136,7 +136,7 @@ def test_enter_replays_a_run_and_the_chart_keys_work(tmp_path):
         await pilot.pause()
         assert chart.view == (1.0, 100.0) and chart.x_range == (1.0, 100.0)
         await pilot.press("left")
-        await pilot.press("2", "s", "l", "x")
+        await pilot.press("2", "s", "l", "x", "x")  # x: step → relative step → time
         assert "reward" in chart.hidden_metrics and chart.smoothing > 0
         assert chart.log_y and chart.x_mode == "time"
         await pilot.press("0")
@@ -171,7 +171,7 @@ def test_compares_runs_of_two_models_overlaid_and_side_by_side(tmp_path):
         assert len(chart.get_series("alpha/2:loss")) == 100
         assert len(chart.get_series("beta/1:loss")) == 80
         legend = "\n".join(chart.render().plain.splitlines()[:3])
-        assert "alpha/2 loss" in legend and "beta/1 loss" in legend
+        assert "alpha/2" in legend and "beta/1" in legend  # a colour a run, a dash a metric
         assert chart.get_series("alpha/2:loss").color != chart.get_series("beta/1:loss").color
         # the table under the chart
         table = screen.query_one(CompareTable)
@@ -183,8 +183,8 @@ def test_compares_runs_of_two_models_overlaid_and_side_by_side(tmp_path):
             f"{info.best_val_loss:.4f}", f"{info.best_reward:.3f}", f"{info.tok_s:,.0f}",
             f"{ModelConfig(**TINY).n_params:,}"]
         # wall time since each run's start: both start at 0 though they ran 1000 s apart
-        await pilot.press("x")
-        assert chart.fit_range()[0] == 0.0
+        await pilot.press("x", "x")  # step → relative step → time
+        assert chart.x_mode == "time" and chart.fit_range()[0] == 0.0
         await pilot.press("x")
         # side by side, linked
         await pilot.press("v")
@@ -380,5 +380,28 @@ def test_focus_is_visible_esc_goes_back_and_letters_switch_screens(tmp_path):
         chart.focus()
         await pilot.press("t")  # no text field has the focus: t opens Training
         assert isinstance(app.screen, TrainingScreen)
+
+    run_app(root, body, size=(100, 30))
+
+
+def test_run_columns_fit_every_width_from_80_to_200(tmp_path):
+    root = models(tmp_path)
+
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "alpha")
+        table = screen.query_one(RunsTable)
+        for width in range(80, 201, 4):
+            await pilot.resize_terminal(width, 30)
+            await pilot.pause()
+            keys = [str(key.value) for key in table.columns]
+            assert table.virtual_size.width <= table.size.width, (width, keys)
+            assert {"run", "status", "loss", "val loss", "tok/s", "steps"} <= set(keys), width
+            assert str(table.get_cell("1", "status")) == "finished"
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        labels = [str(c.label) for c in table.columns.values()]
+        assert "finished" in [str(c) for c in table.get_row("1")] and labels[-1] == "tok/s"
+        await pilot.press("end")
+        assert table.cursor_row == table.row_count - 1 and table.scroll_x == 0
 
     run_app(root, body, size=(100, 30))

@@ -220,10 +220,13 @@ def test_the_table_follows_the_folder(models_root):
     run_app(models_root, body)
 
 
-def test_narrow_terminal_abbreviates_headers_and_stacks_details(models_root):
+def test_narrow_terminal_shortens_headers_and_stacks_details(models_root):
     async def body(app, pilot):
         table = app.screen.query_one(ModelTable)
-        assert [str(c.label) for c in table.columns.values()][:3] == ["name", "MB", "✓"]
+        labels = [str(c.label) for c in table.columns.values()]
+        # the least important headers shorten first: vocab, context, heads, layers, …
+        assert "ctx" in labels and "H" in labels and labels[:2] == ["name", "size MB"]
+        assert table.virtual_size.width <= table.size.width
         assert app.screen.query_one("#details-pane").region.y > table.region.y
         await pilot.resize_terminal(160, 40)
         await pilot.pause()
@@ -492,3 +495,32 @@ def form_memory():
     from slavik_tui.ui.screens.new_model import device_memory
 
     return device_memory()
+
+
+def test_columns_fit_every_width_from_80_to_200_and_end_goes_to_the_last_row(snapshot_root):
+    """No column is cut at the right edge: headers shorten, then the least important columns
+    go; the size, the steps and the last loss stay at every width."""
+
+    async def body(app, pilot):
+        app.scan_paused = True
+        table = app.screen.query_one(ModelTable)
+        for width in range(80, 201, 4):
+            await pilot.resize_terminal(width, 30)
+            await pilot.pause()
+            keys = [str(key.value) for key in table.columns]
+            assert table.virtual_size.width <= table.size.width, (width, keys)
+            assert {"name", "size MB", "steps", "last loss"} <= set(keys), width
+            if width >= 150:  # the details sit beside the table from 150 columns
+                assert len(keys) >= 9, width
+            loss = table.get_cell("tolstoy", "last loss")
+            assert str(loss) == "2.7512"
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert [str(c.label) for c in table.columns.values()][-1] == "last loss"
+        assert table.scroll_x == 0
+        await pilot.press("end")  # the last row, not a sideways scroll
+        assert table.cursor_row == table.row_count - 1 and table.scroll_x == 0
+        await pilot.press("home")
+        assert table.cursor_row == 0
+
+    run_app(snapshot_root, body, size=(100, 30))

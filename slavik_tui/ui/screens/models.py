@@ -20,7 +20,7 @@ class ModelsScreen(Screen):
     """A table of models (refreshed as the folder changes) and the selected one's details."""
 
     # Below 150 columns the details go under the table (the table needs ~100 columns with
-    # full headers, the details ~50); below 100 the table's headers are abbreviated.
+    # full headers, the details ~50); the table fits its columns to its width (FittedTable).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]
 
     BINDINGS = [
@@ -46,13 +46,8 @@ class ModelsScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = f"Models · {self.app.display_root}"
-        table = self.query_one(ModelTable)
-        table.set_narrow(self.app.size.width < 100)
         self.watch(self.app, "models", self._models_changed)
-        table.focus()
-
-    def on_resize(self) -> None:
-        self.query_one(ModelTable).set_narrow(self.app.size.width < 100)
+        self.query_one(ModelTable).focus()
 
     # ---- data -----------------------------------------------------------------------------
     def _models_changed(self, models: list[Any]) -> None:

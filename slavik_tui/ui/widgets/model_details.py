@@ -43,10 +43,10 @@ def size_text(info: Any) -> Text:
 
 
 def beside_text(info: Any) -> str:
-    """What else the folder holds (not part of the size): history, token caches, the rest."""
-    rest = info.other_mb - info.history_mb - info.cache_mb
+    """What else the folder holds (not part of the size): the history, the token caches, and
+    the whole folder with the tokenizer, logs and charts."""
     return (f"history {_mb(info.history_mb)} · token caches {_mb(info.cache_mb)} · "
-            f"tokenizer, logs, charts {_mb(max(0.0, rest))} · whole folder {_mb(info.size_mb)}")
+            f"whole folder {_mb(info.size_mb)}")
 
 
 class ModelDetails(Static):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from rich.text import Text
-from textual.widgets import DataTable
-
+from slavik_tui.ui.widgets.columns import FittedTable
 from slavik_tui.ui.widgets.runs_table import fmt_num
 
 # (wide header, narrow header, right-aligned)
@@ -24,6 +23,9 @@ COLUMNS = [
     ("steps", "steps", True),
     ("last loss", "loss", True),
 ]
+# The columns from the most to the least important: narrow terminals lose the last ones first.
+KEEP = ("name", "size MB", "last loss", "steps", "params", "trained", "datasets", "d_model",
+        "layers", "heads", "context", "vocab")
 
 
 def human_count(n: int | None) -> str:
@@ -55,14 +57,17 @@ def row_of(info: Any) -> tuple[str, ...]:
     )
 
 
-class ModelTable(DataTable):
-    """Models, one row each; the cursor stays on the same model across refreshes."""
+class ModelTable(FittedTable):
+    """Models, one row each; the cursor stays on the same model across refreshes. Columns
+    shorten their headers, then leave out the least important, to fit the width."""
+
+    COLUMNS = COLUMNS
+    KEEP = KEEP
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(**kwargs)
         self._rows: list[tuple[str, ...]] = []
         self._running: set[str] = set()
-        self._narrow: bool | None = None
 
     @property
     def selected_name(self) -> str | None:
@@ -70,17 +75,13 @@ class ModelTable(DataTable):
             return None
         return self._rows[self.cursor_row][0]
 
-    def set_narrow(self, narrow: bool) -> None:
-        """Short headers below 100 columns, so 12 columns fit an 80-column terminal."""
-        if narrow == self._narrow:
-            return
-        self._narrow = narrow
-        selected = self.selected_name
-        self.clear(columns=True)
-        for wide, short, right in COLUMNS:
-            label = short if narrow else wide
-            self.add_column(Text(label, justify="right" if right else "left"), key=wide)
-        self._fill(self._rows, self._running, selected)
+    def texts(self, shorts: frozenset) -> list[list[str]]:
+        return [[cell.plain for cell in self._cells(row, self._running, every=True)]
+                for row in self._rows]
+
+    def refill(self) -> None:
+        for row in self._rows:
+            self.add_row(*self._cells(row, self._running), key=row[0])
 
     def show(self, models: Sequence[Any], select: str | None = None) -> None:
         rows = [row_of(m) for m in models]
@@ -89,10 +90,12 @@ class ModelTable(DataTable):
             return
         self._fill(rows, running, select or self.selected_name)
 
-    @staticmethod
-    def _cells(row: tuple[str, ...], running: set[str]) -> list[Any]:
-        cells: list[Any] = []
+    def _cells(self, row: tuple[str, ...], running: set[str], every: bool = False
+               ) -> list[Text]:
+        cells: list[Text] = []
         for (wide, _short, right), value in zip(COLUMNS, row):
+            if not (every or self.shown(wide)):
+                continue
             if wide == "name" and value in running:
                 cells.append(Text.assemble(value, (" ▶", "bold green")))
             else:
@@ -102,10 +105,10 @@ class ModelTable(DataTable):
     def _fill(self, rows: list[tuple[str, ...]], running: set[str], select: str | None) -> None:
         old_rows, old_running = self._rows, self._running
         self._rows, self._running = rows, running
-        if self._narrow is None:
-            return  # columns come with the first set_narrow()
         names = [r[0] for r in rows]
-        if self.row_count == len(rows) and names == [r[0] for r in old_rows]:
+        if self.apply_layout():
+            pass  # new columns: every row was added again
+        elif self.row_count == len(rows) and names == [r[0] for r in old_rows]:
             # The same models (a trainer moved on): update the changed cells in place, so
             # the cursor and the scroll position stay where the user left them.
             for old, new in zip(old_rows, rows):
@@ -113,12 +116,13 @@ class ModelTable(DataTable):
                 if old == new and was == now:
                     continue
                 for (wide, _s, _r), before, after, cell in zip(
-                        COLUMNS, old, new, self._cells(new, running)):
+                        COLUMNS, old, new, self._cells(new, running, every=True)):
+                    if not self.shown(wide):
+                        continue
                     if before != after or (wide == "name" and was != now):
                         self.update_cell(new[0], wide, cell, update_width=True)
         else:
             self.clear()
-            for row in rows:
-                self.add_row(*self._cells(row, running), key=row[0])
+            self.refill()
         if select in names and names.index(select) != self.cursor_row:
             self.move_cursor(row=names.index(select), animate=False)

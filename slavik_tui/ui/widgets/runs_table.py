@@ -12,7 +12,8 @@ from typing import Any, Sequence
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable
+
+from slavik_tui.ui.widgets.columns import FittedTable
 
 # (wide header, narrow header, right-aligned)
 COLUMNS = [
@@ -28,6 +29,9 @@ COLUMNS = [
     ("best reward", "rew", True),
     ("tok/s", "tok/s", True),
 ]
+# From the most to the least important: narrow terminals lose the last ones first.
+KEEP = ("run", "mark", "status", "loss", "val loss", "steps", "tok/s", "time", "best reward",
+        "started", "lr")
 MARK = "●"
 STATUS_STYLE = {"running": "bold green", "finished": "", "stopped": "yellow", "failed": "red"}
 
@@ -91,10 +95,12 @@ def row_of(run: Any, narrow: bool = False, now: float | None = None) -> tuple[st
     )
 
 
-class RunsTable(DataTable):
+class RunsTable(FittedTable):
     """Runs of one model; the cursor stays on the same run across refreshes. `marked` holds
     the ids to show as marked (the screen owns the marks, across models)."""
 
+    COLUMNS = COLUMNS
+    KEEP = KEEP
     BINDINGS = [
         Binding("enter", "select_cursor", "Replay"),
         Binding("space", "mark", "Mark"),
@@ -105,12 +111,11 @@ class RunsTable(DataTable):
     ]
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(**kwargs)
         self.runs: list[Any] = []
         self.marked: set[int] = set()
         self._rows: list[tuple[str, ...]] = []
         self._shown_marks: set[int] = set()
-        self._narrow: bool | None = None
 
     # The screen does the work: these keys post messages to it, so the keys live here (and
     # show in the footer only while the table has the focus) and the logic in one place.
@@ -156,53 +161,61 @@ class RunsTable(DataTable):
             return None
         return self.runs[self.cursor_row]
 
-    def set_narrow(self, narrow: bool) -> None:
-        """Short headers and dates below 100 columns."""
-        if narrow == self._narrow:
-            return
-        self._narrow = narrow
-        selected = self.selected_run.id if self.selected_run else None
-        self.clear(columns=True)
-        for wide, short, right in COLUMNS:
-            label = "" if wide == "mark" else short if narrow else wide
-            self.add_column(Text(label, justify="right" if right else "left"), key=wide)
-        self._rows = []
-        self.show(self.runs, self.marked, select=selected)
+    @property
+    def short_dates(self) -> bool:
+        return "started" in self.shorts
+
+    def texts(self, shorts: frozenset) -> list[list[str]]:
+        now = time.time()
+        return [[MARK, *row_of(run, "started" in shorts, now)] for run in self.runs]
+
+    def refill(self) -> None:
+        self._rows = [row_of(r, self.short_dates) for r in self.runs]
+        for run, row in zip(self.runs, self._rows):
+            self.add_row(*self._cells(run, row), key=str(run.id))
 
     def show(self, runs: Sequence[Any], marked: set[int], select: int | None = None) -> None:
         """Show `runs` (newest first); keeps the cursor on the same run unless `select`."""
         now = time.time()
-        rows = [row_of(r, bool(self._narrow), now) for r in runs]
+        rows = [row_of(r, self.short_dates, now) for r in runs]
         if rows == self._rows and marked == self._shown_marks and select is None:
             return
         keep = select if select is not None else (
             self.selected_run.id if self.selected_run else None)
         self.runs, self.marked = list(runs), set(marked)
         self._rows, self._shown_marks = rows, set(marked)
-        if self._narrow is None:
-            return  # columns come with the first set_narrow()
         ids = [r.id for r in self.runs]
-        if [key.value for key in self.rows] == [str(i) for i in ids]:
+        cursor = self.cursor_row
+        if self.apply_layout():
+            pass  # new columns: every row was added again
+        elif [key.value for key in self.rows] == [str(i) for i in ids]:
             # The same runs: change the cells that changed (a running run's time and figures)
             # in place, so the table neither flickers nor moves its scroll position.
             for run, row in zip(self.runs, rows):
-                for (wide, _s, _r), cell in zip(COLUMNS, self._cells(run, row)):
-                    self.update_cell(str(run.id), wide, cell)
+                for (wide, _s, _r), cell in zip(COLUMNS, self._cells(run, row, every=True)):
+                    if self.shown(wide):
+                        self.update_cell(str(run.id), wide, cell)
+            return self._select(select, ids)
         else:
-            cursor = self.cursor_row
             self.clear()
-            for run, row in zip(self.runs, rows):
-                self.add_row(*self._cells(run, row), key=str(run.id))
-            if keep in ids:
-                self.move_cursor(row=ids.index(keep), animate=False)
-            elif ids:
-                self.move_cursor(row=min(max(cursor, 0), len(ids) - 1), animate=False)
+            self.refill()
+        if keep in ids:
+            self.move_cursor(row=ids.index(keep), animate=False)
+        elif ids:
+            self.move_cursor(row=min(max(cursor, 0), len(ids) - 1), animate=False)
+        self._select(select, ids)
+
+    def _select(self, select: int | None, ids: list[int]) -> None:
         if select is not None and select in ids:
             self.move_cursor(row=ids.index(select), animate=False)
 
-    def _cells(self, run: Any, row: tuple[str, ...]) -> list[Text]:
-        cells = [Text(MARK if run.id in self.marked else " ", style="bold cyan")]
+    def _cells(self, run: Any, row: tuple[str, ...], every: bool = False) -> list[Text]:
+        cells = []
+        if every or self.shown("mark"):
+            cells.append(Text(MARK if run.id in self.marked else " ", style="bold cyan"))
         for (wide, _short, right), value in zip(COLUMNS[1:], row):
+            if not (every or self.shown(wide)):
+                continue
             style = STATUS_STYLE.get(value, "") if wide == "status" else ""
             cells.append(Text(value, style=style, justify="right" if right else "left"))
         return cells

@@ -88,14 +88,10 @@ class HistoryScreen(Screen):
 
     def on_mount(self) -> None:
         self.panel.model = self.model
-        self.panel.table.set_narrow(self.app.size.width < 100)
         self.watch(self.app, "models", self._models_changed)
         self.set_interval(RUNS_POLL_SECONDS, self._poll_tick)
         self.panel.show_marks(self.marks)
         self.panel.table.focus()
-
-    def on_resize(self) -> None:
-        self.panel.table.set_narrow(self.app.size.width < 100)
 
     def on_unmount(self) -> None:
         if self.loader is not None:

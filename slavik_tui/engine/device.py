@@ -40,6 +40,33 @@ def pick_device(requested: str) -> torch.device:
     return device
 
 
+BF16_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f")
+
+
+def _cpuinfo() -> tuple[str | None, set[str]]:
+    """The CPU's model name and flags from /proc/cpuinfo (None and nothing where it is absent)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
+    except OSError:
+        return None, set()
+    name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")),
+                None)
+    flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
+    return name, set(flags)
+
+
+def hardware(device: torch.device) -> dict[str, str]:
+    """What a run's report states about the machine: torch's version, the CPU and the flags
+    that decide bf16 speed, and the GPU (its name) when the run is on one."""
+    name, flags = _cpuinfo()
+    record = {"torch": torch.__version__, "cpu": name or "unknown",
+              "cpu_flags": " ".join(f for f in BF16_FLAGS if f in flags) or "none of "
+                           + "/".join(BF16_FLAGS)}
+    if device.type == "cuda":
+        record["gpu"] = torch.cuda.get_device_name(device)
+    return record
+
+
 def cpu_has_fast_bf16() -> bool:
     """AMX or AVX512-BF16: bf16 matmuls run several times faster than fp32 there."""
     try:

@@ -32,6 +32,7 @@ from slavik_tui.engine import reward as rewards
 from slavik_tui.engine.data import TokenData, add_datasets
 from slavik_tui.engine.device import (  # noqa: F401 - pick_device re-exported
     check_step_fits,
+    hardware,
     pick_device,
     pick_dtype,
     setup_cuda,
@@ -276,6 +277,7 @@ class Trainer:
                 "resumed": resuming,
                 "datasets": [Path(d.path).name for d in data.datasets],
                 "world_size": world.size,
+                **hardware(device),
             }
             run_id = history.start_run(
                 stage.kind, config_record, step, plan["target_step"], os.getpid()

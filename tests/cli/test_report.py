@@ -93,7 +93,12 @@ def test_report_has_every_section_with_the_historys_numbers(capsys, root):
     assert row(md, "reward")[1].startswith(f"{run.best_reward:.4f} (step ")
     assert row(md, "checkpoint size (MB)")[0] == f"{evals['size_mb'][-1]:.2f}"
     assert row(md, "device") == ["cpu"] and row(md, "threads") == [str(run.config["threads"])]
-    assert row(md, "torch") == ["not recorded"] and row(md, "CPU") == ["not recorded"]
+    import torch
+    from slavik_tui.engine.device import hardware
+
+    hw = hardware(torch.device("cpu"))  # the trainer records the machine it ran on
+    assert row(md, "torch") == [torch.__version__] and row(md, "CPU") == [hw["cpu"]]
+    assert row(md, "CPU flags") == [hw["cpu_flags"]] and row(md, "GPU") == ["not recorded"]
     assert row(md, "batch_size") == ["2"] and row(md, "model.d_model") == ["32"]
     # three seeded samples of the current weights, said to be so; the same on a second call
     assert md.count("**Sample ") == 3

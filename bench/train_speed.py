@@ -1,6 +1,6 @@
 """Training speed at the seed config, side by side with a nanoGPT-style reference.
 
-    python bench/train_speed.py [--steps 10] [--repeats 3] [--curve 150] [--quick]
+    python bench/train_speed.py [--steps 10] [--repeats 3] [--curve 150] [--quick] [--compile]
 
 Times, in one run (the machine's speed drifts between runs, so only ratios measured together
 mean much):
@@ -9,6 +9,8 @@ mean much):
            `scaled_dot_product_attention`, which nanoGPT uses on torch ≥ 2.0;
 - `fp32`:  our model and optimizer step (SDPA, RMSNorm, SwiGLU, fused AdamW), fp32;
 - `bf16`:  the same under bf16 autocast (what `--dtype auto` picks on CPUs with AMX/AVX512-BF16).
+- `bf16c`: with `--compile`, the bf16 model under `torch.compile` (what `train --compile` runs);
+           its first compile is timed apart and printed (it is paid once per run).
 Prints tokens/s, ms/step, MFU against a matmul peak measured here, and the speed-up over `ref`.
 With `--curve N` it also trains fp32 and bf16 for N steps on the same batches of real text
 (../shared/data when present, else generated) and prints the largest relative gap between
@@ -51,20 +53,24 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
     return 2 * n**3 / min(times)
 
 
-def time_steps(model, optimizer, autocast_dtype, steps: int, vocab: int, ctx: int) -> list[float]:
+def time_steps(model, optimizer, autocast_dtype, steps: int, vocab: int, ctx: int,
+               step_fn=None) -> list[float]:
     g = torch.Generator().manual_seed(0)
     times = []
+    step_fn = model if step_fn is None else step_fn
     for i in range(steps + 2):  # two warm-up steps
         x = torch.randint(0, vocab, (BATCH, ctx), generator=g)
         y = torch.roll(x, -1, dims=1)
         t0 = time.perf_counter()
         with torch.autocast("cpu", dtype=autocast_dtype or torch.bfloat16,
                             enabled=autocast_dtype is not None):
-            _, loss = model(x, y)
+            _, loss = step_fn(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if i == 0 and step_fn is not model and time.perf_counter() - t0 > 1:
+            print(f"bf16c: first step (the compile) {time.perf_counter() - t0:.1f} s", flush=True)
         if i >= 2:
             times.append(time.perf_counter() - t0)
     return times
@@ -144,6 +150,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--curve", type=int, default=0, help="steps of the fp32-vs-bf16 check")
     ap.add_argument("--quick", action="store_true", help="4 steps × 2 repeats, no curve")
+    ap.add_argument("--compile", action="store_true", help="also time bf16 under torch.compile")
     args = ap.parse_args()
     if args.quick:
         args.steps, args.repeats, args.curve = 4, 2, 0
@@ -154,6 +161,11 @@ def main() -> None:
     cfg = ModelConfig(**SEED)
     tokens = BATCH * cfg.context
     results: dict[str, list[float]] = {"ref": [], "fp32": [], "bf16": []}
+    compiled = None
+    if args.compile:
+        results["bf16c"] = []
+        compiled = ours("bf16")
+        compiled = (*compiled, torch.compile(compiled[0]))
     for _ in range(args.repeats):  # interleaved, so drift hits every variant alike
         m, o = ref()
         results["ref"] += time_steps(m, o, None, args.steps, cfg.vocab_size, cfg.context)
@@ -162,11 +174,15 @@ def main() -> None:
         m, o, _ = ours("bf16")
         results["bf16"] += time_steps(m, o, torch.bfloat16, args.steps, cfg.vocab_size,
                                       cfg.context)
+        if compiled:  # the same compiled model every round: only the first round compiles
+            m, o, _, fn = compiled
+            results["bf16c"] += time_steps(m, o, torch.bfloat16, args.steps, cfg.vocab_size,
+                                           cfg.context, step_fn=fn)
     ref_ms = statistics.median(results["ref"]) * 1000
     for name, times in results.items():
         ms = statistics.median(times) * 1000
         tok_s = tokens / (ms / 1000)
-        peak = peak16 if name == "bf16" else peak32
+        peak = peak16 if name.startswith("bf16") else peak32
         mfu = flops_per_token(cfg) * tok_s / peak
         print(f"{name:5s} {ms:8.1f} ms/step  {tok_s:9,.0f} tokens/s  MFU {mfu:6.1%} "
               f"(of its dtype's peak)  speed-up vs ref {ref_ms / ms:5.2f}x")

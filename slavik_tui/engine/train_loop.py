@@ -29,7 +29,7 @@ from slavik_tui.engine.threads import ThreadTuner
 from slavik_tui.errors import DiskFull
 from slavik_tui.proc import child_python
 from slavik_tui.spec.config import MB
-from slavik_tui.store.workspace import checkpoint_bytes
+from slavik_tui.store.sizes import checkpoint_bytes
 
 
 class TrainingFailed(Exception):

@@ -34,6 +34,7 @@ from slavik_tui.spec.folder import (
     validate_name,
 )
 from slavik_tui.store.lock import ModelLock, lock_holder, pid_alive
+from slavik_tui.store.sizes import checkpoint_bytes, folder_sizes
 
 ENV_MODELS_DIR = "SLAVIK_MODELS_DIR"
 # The hidden folder `new` assembles a model in (engine/create.py), renamed into place at the end.
@@ -57,43 +58,6 @@ def resolve_models_dir(arg: str | os.PathLike | None) -> Path:
             f"pass a writable --models-dir or set ${ENV_MODELS_DIR}"
         ) from None
     return path.resolve()
-
-
-def _folder_sizes(path: Path) -> tuple[int, dict[str, int]]:
-    """Total apparent size of every file under `path`, and the size of each top-level entry
-    (a file's own size, a folder's whole contents)."""
-    total = 0
-    top: dict[str, int] = {}
-    stack: list[tuple[Path, str | None]] = [(path, None)]
-    while stack:
-        folder, under = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            name = under or entry.name
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((Path(entry.path), name))
-                elif entry.is_file(follow_symlinks=False):
-                    size = entry.stat(follow_symlinks=False).st_size
-                    total += size
-                    top[name] = top.get(name, 0) + size
-            except OSError:  # vanished while we looked (a checkpoint being replaced)
-                continue
-    return total, top
-
-
-def checkpoint_bytes(model_dir: str | os.PathLike) -> int | None:
-    """The size of a model: the checkpoint a user would download to use it or train it on,
-    the weights + the optimizer state (model.safetensors + trainer_state.pt); None before
-    the first save. The Models list and the chart's size line (logged by the trainer at each
-    eval) both show this figure; the history and the token caches are listed apart."""
-    try:
-        return sum(os.stat(Path(model_dir) / name).st_size for name in (WEIGHTS, STATE))
-    except OSError:
-        return None
 
 
 def _iso(ts: float) -> str:
@@ -296,7 +260,7 @@ class Workspace:
         last_loss, running_step, problem = self._last_loss(folder.history, running_pid)
         if problem:
             problems.append(problem)
-        total, top = _folder_sizes(path)
+        total, top = folder_sizes(path)
         weights = top.get(WEIGHTS, 0)
         optimizer = top.get(STATE, 0)
 

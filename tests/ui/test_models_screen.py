@@ -348,7 +348,7 @@ def test_size_is_the_checkpoint_as_the_charts_size_line_shows_it(models_root):
     """One size figure: weights + optimizer state, the same number the trainer logged for the
     chart's size line; the history and the token caches are listed beside it, not in it."""
     from slavik_tui.store.history import History
-    from slavik_tui.store.workspace import checkpoint_bytes
+    from slavik_tui.store.sizes import checkpoint_bytes
 
     tiny = models_root / "tiny"
     expected = checkpoint_bytes(tiny) / 1e6

@@ -104,7 +104,10 @@ def test_the_system_prompt_opens_the_conversation(models_root, monkeypatch):
 
     async def body(app, pilot):
         screen = await open_chat(pilot, app)
-        screen.query_one("#chat-system", Input).value = "Ты вежливый собеседник."
+        system = screen.query_one("#chat-system", Input)
+        system.focus()
+        await pilot.press(*"Ты вежливый собеседник.", "enter")  # Enter: on to the message
+        assert app.focused is screen.query_one("#gen-prompt") and not screen._generating
         await say(pilot, screen, "Привет")
         await say(pilot, screen, "Как дела?")
         assert seen[1] == [("system", "Ты вежливый собеседник."), ("user", "Привет"),

@@ -147,7 +147,7 @@ class GenerationScreen(ChatMode, Screen):
         if action == "leave_field":
             return isinstance(self.focused, (Input, Select))
         if action == "focus_prompt":
-            return self.focused is not self.query_one("#gen-prompt")
+            return getattr(self.focused, "id", None) != "gen-prompt"
         return True
 
     def _output(self) -> ChatLog | ExchangeLog:
@@ -235,6 +235,9 @@ class GenerationScreen(ChatMode, Screen):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if event.input.id == "chat-system":  # the system prompt is set: now the message
+            self.action_focus_prompt()
+            return
         text = self.query_one("#gen-prompt", Input).value
         if self.mode == "chat":
             self.send(text)

@@ -1,7 +1,9 @@
-"""Chart maths and pictures, no Textual: `series` (storage), `smooth` (EMA), `reduce` (min/max
-per column), `raster` (glyphs), `ticks`, `theme` (colours), `markers`, `legend`, `axes`
-(plotext's frame), `frame` (`render_frame`: one picture as styled runs), `svg`, `training` (the
-series of a run), `feed` (history rows into series), `autosave` (a run's SVG + CSV).
+"""Chart maths and pictures, no Textual: `series` (storage, the x axes), `smooth` (W&B's
+smoothing kinds), `reduce` (min/max per column), `raster` (glyphs), `ticks`, `theme` (colours),
+`markers`, `legend` (with last values), `readout` (the cursor's numbers), `axes` (plotext's
+frame), `frame` (`render_frame`: one picture as styled runs), `svg`, `training` (the series of a
+run and its extra named metrics), `feed` (history rows into series), `autosave` (a run's SVG +
+CSV).
 
 The interactive widget lives in `slavik_tui.ui.chart`; everything it draws is made here, so the
 trainer's autosave child (`python -m slavik_tui.charts`) and the tests draw without an app.

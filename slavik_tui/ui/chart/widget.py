@@ -1,8 +1,8 @@
 """`MetricsChart`: the live training chart (also used for history replay and run comparison).
 
-This module is the interaction: keys, mouse, saving, and the messages they post. What the
-chart shows is a `view.ChartView` (x-range, follow, toggles, smoothing, log y, x axis, clear
-point: the pan/zoom rules live there); `paint.ChartPainter`, its base, paints it as the frame
+This module is the interaction: keys, saving, and the messages they post (the mouse is
+`mouse.ChartMouse`). What the chart shows is a `view.ChartView` (x-range, follow, toggles,
+smoothing, log y, outliers, x axis, cursor, clear point: the pan/zoom rules live there); `paint.ChartPainter`, its base, paints it as the frame
 `slavik_tui.charts.frame.render_frame` makes, a few times a second at most.
 """
 
@@ -54,13 +54,15 @@ class MetricsChart(ChartMouse, ChartPainter):
     Feed it from the UI thread: `add_series(...)` once, then `append(key, steps, times, values)`
     whenever rows arrive (cheap: it only marks the chart dirty; a timer repaints ≤ 5×/s).
     State for owners and tests: `view`, `follow`, `hidden_metrics`, `smoothing`, `log_y`,
-    `x_mode`, `fit_override` (all settable; the rules are `ChartView`'s), `cleared_at`,
+    `x_mode`, `fit_override`, `cursor` (all settable; the rules are `ChartView`'s; the rest —
+    smoothing kind, outliers, extras — is on `view_state`), `cleared_at`,
     `drawn_series`, `frame` (the one on screen), `up_to_date`, `last_frame_ms`, `render_count`.
     Key and mouse actions post `ViewChanged`; the setters do not.
 
     Mouse: the wheel zooms around the x under the pointer (×0.8 per notch, inverse out);
-    dragging with the left button pans; a press on a legend entry toggles its metric. The
-    pointer's x is mapped through the data canvas of the last frame, so no margin is guessed.
+    dragging with the left button pans; a press on a legend entry toggles its metric; hovering
+    over the data moves the cursor. The pointer's x is mapped through the data canvas of the
+    last frame, so no margin is guessed.
     """
 
     DEFAULT_CSS = """

@@ -259,6 +259,10 @@ def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
+            if exc.end == len(raw) and exc.reason == "unexpected end of data":
+                # UTF-8 cut short in its last character (a truncated copy or download): the
+                # text is UTF-8; only the cut character is lost.
+                return decode(path, raw[: exc.start], encoding)
             guesses = guess_encodings(raw, exc.start)
             enc = guesses[0]
             also = "".join(f" (or --encoding {e})" for e in guesses[1:])

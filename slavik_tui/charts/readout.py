@@ -123,7 +123,7 @@ def readout_rows(
                 chunks += [("■", color_style(s.color, no_color)), (f" {run}{at}: ", plain)]
             chunks += [(short_label(s) + " ", dim), (text, plain)]
             items.append((chunks, sum(len(c) for c, _ in chunks), 0))
-        if len(items) > start:  # the first item carries the whole group's width
+        if compare and len(items) > start:  # the first item carries its group's width
             group = sum(cells + 2 for _c, cells, _g in items[start:]) + 1
             items[start] = (items[start][0], items[start][1], group)
     head = _header(ref, ref_i, x, x_mode, series)

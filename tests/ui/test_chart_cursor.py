@@ -174,3 +174,31 @@ def test_extras_are_hidden_until_their_key_shows_one_group_at_a_time():
             assert chart.view_state.extras is None and "gpu/util" not in chart.drawn_series
 
     run(scenario())
+
+
+def test_side_by_side_charts_share_the_cursor_smoothing_and_outliers():
+    from conftest import wait_for
+    from test_chart import T0, _arrays, _SideApp
+
+    from slavik_tui.ui.chart.compare import CompareCharts
+
+    async def scenario():
+        app = _SideApp()
+        async with app.run_test(size=(120, 30)) as pilot:
+            side = app.query_one(CompareCharts)
+            await side.show([("long", *_arrays(100, T0)), ("short", *_arrays(40, T0 + 5000))])
+            long, short = side.charts
+            await wait_for(pilot, lambda: long.drawn_series and short.drawn_series)
+            short.focus()
+            await pilot.press("full_stop", "S", "y")
+            assert long.cursor == short.cursor == 100.0  # the union range's newest step
+            assert long.view_state.smoothing_spec == short.view_state.smoothing_spec
+            assert long.view_state.robust_y and short.view_state.robust_y
+            await repainted(pilot, long)
+            await repainted(pilot, short)
+            assert readout(long).startswith("▏step 100")
+            assert "loss ~4.0" in readout(short)  # its last point, step 40: it ended earlier
+            await pilot.press("escape")
+            assert long.cursor is None and short.cursor is None
+
+    run(scenario())

@@ -298,9 +298,10 @@ class ChartView:
 
     def move_cursor(self, cells: float, cell_width: float) -> None:
         """Move the cursor by `cells` data columns of `cell_width` x units (whole steps on a
-        step axis); the first move shows it on the newest point in view."""
+        step axis); the first move shows it on the newest point in view. It stays within the
+        data (the `fit_override` of charts side by side: their union)."""
         lo, hi = self.x_range
-        d_lo, d_hi = self.extent()
+        d_lo, d_hi = self.fit_override if self.fit_override is not None else self.extent()
         if self.cursor is None:
             x = min(hi, d_hi)
         else:

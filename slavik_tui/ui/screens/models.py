@@ -29,6 +29,7 @@ class ModelsScreen(Screen):
         Binding("e", "export", "Export"),
         Binding("r", "rename", "Rename"),
         Binding("d", "delete", "Delete"),
+        Binding("w", "reward_lab", "Reward lab", show=False),
         Binding("i", "toggle_details", "Details", show=False),
     ]
 
@@ -104,6 +105,15 @@ class ModelsScreen(Screen):
     def action_delete(self) -> None:
         if name := self._need_model():
             self.app.delete_model(name)
+
+    def action_reward_lab(self) -> None:
+        """w: the reward lab of the selected model (ui/screens/reward_lab.py)."""
+        from slavik_tui.ui.screens.reward_lab import RewardLabScreen
+
+        if info := self.selected_info:
+            self.app.push_screen(RewardLabScreen(info.name, info.path, trained=info.trained))
+        else:
+            self._need_model()
 
     def action_toggle_details(self) -> None:
         pane = self.query_one("#details-pane")

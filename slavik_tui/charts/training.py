@@ -10,6 +10,8 @@ from slavik_tui.charts.series import Color, Series
 from slavik_tui.charts.theme import LOSS_COLOR, PALETTE, REWARD_COLOR, SIZE_COLOR, VAL_LOSS_COLOR
 
 GPU_UNITS = {"gpu/util": "%", "gpu/mem_mb": "MB", "gpu/temp_c": "°C", "gpu/power_w": "W"}
+# The GRPO stage's per-step readings drawn on the right axis, one at a time (their units differ).
+RL_UNITS = {"rl/kl": "nats", "rl/entropy": "nats", "rl/completions/mean_length": "tokens"}
 
 
 def series_key(metric: str, run: str = "") -> str:
@@ -44,12 +46,13 @@ def training_series(run: str = "", color: Color | None = None) -> list[Series]:
 
 
 def extra_group(name: str) -> str | None:
-    """What the extras key shows a named metric with: "rewards" for `rewards/NAME`, itself for
-    `gpu/NAME` (one GPU reading at a time: their units differ); None for any other name (not
-    drawn: RL's kl, entropy … have no place on these axes yet)."""
-    if name.startswith("rewards/"):
+    """What the extras key shows a named metric with: "rewards" for `rewards/NAME` and for the
+    GRPO stage's per-step reward (`rl/reward`, `rl/rewards/NAME`: the batch's reward beside the
+    evals' blue line); itself for `gpu/NAME` and RL's kl, entropy and completion length (one
+    at a time on the right axis: their units differ); None for any other name (not drawn)."""
+    if name.startswith(("rewards/", "rl/rewards/")) or name == "rl/reward":
         return "rewards"
-    if name.startswith("gpu/"):
+    if name.startswith("gpu/") or name in RL_UNITS:
         return name
     return None
 
@@ -70,5 +73,5 @@ def metric_series(name: str, run: str = "", color: Color | None = None) -> Serie
         return Series(series_key(name, run), label, "extra", color, "left", "line", run,
                       group=group)
     return Series(series_key(name, run), label, "extra", color, "right", "line", run,
-                  group=group, unit=GPU_UNITS.get(name, name.split("/", 1)[1]),
+                  group=group, unit={**GPU_UNITS, **RL_UNITS}.get(name, name.split("/", 1)[1]),
                   from_zero=True)

@@ -122,6 +122,11 @@ def _with_metrics(path: Path) -> tuple[History, int]:
 def test_extra_series_of_named_metrics():
     assert extra_group("rewards/chrf") == "rewards" and extra_group("gpu/util") == "gpu/util"
     assert extra_group("kl") is None and metric_series("reward_std") is None
+    # the GRPO stage's batch reward sits with the rewards; kl on the right axis in nats
+    assert extra_group("rl/reward") == "rewards" == extra_group("rl/rewards/chrf")
+    kl = metric_series("rl/kl")
+    assert kl.group == "rl/kl" and kl.unit == "nats" and kl.yside == "right"
+    assert metric_series("rl/loss") is None and metric_series("rl/clip_ratio") is None
     chrf = metric_series("rewards/chrf")
     assert (chrf.metric, chrf.yside, chrf.group) == ("extra", "left", "rewards")
     util = metric_series("gpu/util", "m/2", (1, 2, 3))

@@ -208,8 +208,7 @@ class NewModelScreen(JobDialog[str | None]):
         for field_id, value in (("d_model", p.d_model), ("layers", p.n_layers),
                                 ("heads", p.n_heads)):
             self.query_one(f"#{field_id}", Input).value = str(value)
-        self.set_status(f"size wizard applied; the Training form will start with --iters "
-                        f"{p.iters}")
+        self.set_status("size wizard applied; the Training form will start with its steps")
 
     # ---- actions ------------------------------------------------------------------------
     @on(Input.Submitted)

@@ -405,3 +405,41 @@ def test_run_columns_fit_every_width_from_80_to_200(tmp_path):
         assert table.cursor_row == table.row_count - 1 and table.scroll_x == 0
 
     run_app(root, body, size=(100, 30))
+
+
+def test_a_replay_brings_the_runs_named_series_and_a_running_one_keeps_adding_them(tmp_path):
+    root = models(tmp_path)
+    with History(root / "alpha" / "history.sqlite") as history:  # run 1 ended: evals at 25…
+        for step in (25, 50, 75, 100, 120):
+            history.log_metrics(1, step, T0 + step, {"rewards/chrf": step / 200,
+                                                     "rewards/repetition": -0.1})
+    writer = History(root / "beta" / "history.sqlite")
+    rid = writer.start_run("grpo", {"lr": 1e-5}, 80, 200, pid=os.getpid())
+    writer.log_step(rid, 81, T0 + 81, 2.0, 1e-5, 1.0, 4000.0)
+    writer.log_metrics(rid, 81, T0 + 81, {"rl/reward": 0.2, "rl/kl": 0.01})
+
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "alpha")
+        await select_run(pilot, screen, 1)
+        await pilot.press("enter")
+        chart = screen.query_one("#history-chart", MetricsChart)
+        await wait_for(pilot, lambda: screen.view_kind == "replay" and chart.drawn_series)
+        chrf = chart.get_series("rewards/chrf")
+        assert chrf is not None and chrf.y.tolist() == [s / 200 for s in (25, 50, 75, 100, 120)]
+        assert "rewards/chrf" not in chart.drawn_series  # hidden until the extras key
+        await pilot.press("4")
+        assert {"rewards/chrf", "rewards/repetition"} <= set(chart.drawn_series)
+
+        screen = await open_history(app, pilot, "beta")
+        await select_run(pilot, screen, rid)
+        await pilot.press("enter")
+        chart = screen.query_one("#history-chart", MetricsChart)
+        await wait_for(pilot, lambda: chart.get_series("rl/reward") is not None, timeout=10)
+        writer.log_step(rid, 82, T0 + 82, 1.9, 1e-5, 1.0, 4000.0)
+        writer.log_metrics(rid, 82, T0 + 82, {"rl/reward": 0.3, "rl/kl": 0.02})
+        await wait_for(pilot, lambda: len(chart.get_series("rl/reward")) == 2, timeout=10)
+        assert chart.get_series("rl/kl").y.tolist() == [0.01, 0.02]
+        writer.end_run(rid, "stopped")
+        writer.close()
+
+    run_app(root, body, size=(120, 40))

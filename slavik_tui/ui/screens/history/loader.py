@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from slavik_tui.runs.watch import RunFollower
@@ -30,7 +30,10 @@ class LoadedRun:
     steps: dict
     evals: dict
     follower: RunFollower | None = None
-    """Set for a replayed run still being trained: it hands out the rows written next."""
+    """Set for a replayed run still being trained: it hands out the rows written next (its
+    named metrics too: `poll_metrics` hands out every row so far on its first call)."""
+    metrics: dict = field(default_factory=dict)
+    """An ended run's named series (`History.metrics_arrays`: rewards/NAME, gpu/…, rl/…)."""
 
 
 class RunLoader:
@@ -86,7 +89,8 @@ class RunLoader:
             return LoadedRun(key, run, steps, evals, follower)
         steps = reader.steps_arrays(key[1], include_superseded=True)
         evals = reader.evals_arrays(key[1], include_superseded=True)
-        loaded = LoadedRun(key, run, steps, evals)
+        metrics = reader.metrics_arrays(key[1], include_superseded=True)
+        loaded = LoadedRun(key, run, steps, evals, metrics=metrics)
         if run.status != "running":  # an ended run never changes
             with self._cache_lock:
                 self._cache[key] = loaded

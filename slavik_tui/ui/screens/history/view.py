@@ -15,7 +15,7 @@ from textual.widgets import Static
 
 from slavik_tui.charts.autosave import run_title
 from slavik_tui.errors import UserError
-from slavik_tui.charts.feed import append_rows, fill_chart
+from slavik_tui.charts.feed import append_metric_rows, append_rows, fill_chart, fill_metrics
 from slavik_tui.runs.watch import RunFollower
 from slavik_tui.ui.chart.compare import CompareCharts, copy_view_state
 from slavik_tui.ui.chart.widget import PALETTE, MetricsChart, training_series
@@ -150,9 +150,11 @@ class RunView(Container):
         for series in training_series():
             chart.add_series(series)
         fill_chart(chart, loaded.steps, loaded.evals)
+        fill_metrics(chart, loaded.metrics, loaded.steps)
         chart.live = loaded.follower is not None  # an ended run never says "● live"
         if loaded.follower is not None:  # a run being trained: its new rows come as they land
             self._follower = loaded.follower
+            append_metric_rows(chart, self._follower.poll_metrics())
             self._follow_timer = self.set_interval(FOLLOW_SECONDS, self.follow_tick)
         chart.title = run_title(model, loaded.run)
         chart.save_dir = self.loader.folder(model).charts_dir
@@ -165,10 +167,13 @@ class RunView(Container):
             return
         try:
             steps, evals = self._follower.poll(limit=50_000)
+            metrics = self._follower.poll_metrics(limit=50_000)
         except Exception:  # noqa: BLE001 - the file is being replaced; the next tick retries
             return
         if steps or evals:
             append_rows(self.chart, steps, evals)
+        if metrics:
+            append_metric_rows(self.chart, metrics)
 
     def replay_ended(self, run: Any | None) -> None:
         """The replayed run is no longer running (`run`: its summary, None when deleted)."""
@@ -195,7 +200,12 @@ class RunView(Container):
             label = label_of(loaded.key)
             for series in training_series(label, PALETTE[i % len(PALETTE)]):
                 chart.add_series(series)
-            fill_chart(chart, *self._aligned(loaded), run=label)
+            steps, evals = self._aligned(loaded)
+            fill_chart(chart, steps, evals, run=label)
+            offset = int(loaded.steps["step"][0] - steps["step"][0]) if len(steps["step"]) else 0
+            fill_metrics(chart, {name: (st - offset, v) for name, (st, v)
+                                 in loaded.metrics.items()}, steps, run=label,
+                         color=PALETTE[i % len(PALETTE)])
         chart.live = False  # a comparison is of loaded rows only
         chart.title = self._compare_title(runs)
         chart.save_dir = self.loader.folder(runs[0].key[0]).charts_dir

@@ -54,6 +54,10 @@ def test_end_to_end(capsys, trained, models_dir, tmp_path):
     assert info["datasets"] == 1 and info["last_loss"] > 0 and info["size_mb"] > 0
     code, out, _ = run(capsys, "models")
     assert "tiny" in out and "✓" in out
+    header, row = (line.split() for line in out.splitlines()[:2])
+    assert header[:5] == ["name", "size", "MB", "history", "MB"]
+    # size = the checkpoint (weights + optimizer), as the app and the chart show it
+    assert row[1] == f"{info['checkpoint_mb']:.2f}" and row[2] == f"{info['history_mb']:.2f}"
 
     code, out, _ = run(capsys, "runs", trained, "--json")
     (r,) = json.loads(out)

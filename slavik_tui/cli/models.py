@@ -42,7 +42,10 @@ def cmd_models(args) -> int:
     models = workspace(args).list(errors=damaged)
 
     def row(i) -> list[str]:
-        return [i.name, f"{i.size_mb:.1f}", "✓" if i.trained else "", f"{i.params:,}",
+        # "size MB" is the checkpoint a user would download (weights + optimizer state), the
+        # figure the app's list and the chart's green line show; the history beside it.
+        size = "—" if i.checkpoint_mb is None else f"{i.checkpoint_mb:.2f}"
+        return [i.name, size, f"{i.history_mb:.2f}", "✓" if i.trained else "", f"{i.params:,}",
                 str(i.d_model), str(i.n_layers), str(i.n_heads), str(i.vocab_size),
                 str(i.context), str(i.datasets), str(i.steps), fmt(i.last_loss, ".4f")]
 
@@ -58,7 +61,7 @@ def cmd_models(args) -> int:
              else f"no models yet; create one with `{PROG} new NAME --data FILE`")
     return listing(
         models, args.json, empty,
-        ["name", "size MB", "trained", "params", "d_model", "layers", "heads", "vocab",
+        ["name", "size MB", "history MB", "trained", "params", "d_model", "layers", "heads", "vocab",
          "context", "datasets", "steps", "last loss"], row, extra_json=unlisted,
     )
 

@@ -443,3 +443,20 @@ def test_a_replay_brings_the_runs_named_series_and_a_running_one_keeps_adding_th
         writer.close()
 
     run_app(root, body, size=(120, 40))
+
+
+def test_r_writes_a_report_of_the_run_under_the_cursor(models_root):
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "tiny")
+        (run,) = screen.runs
+        await select_run(pilot, screen, run.id)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.last_report is not None, timeout=60)
+        md = screen.last_report
+        assert md == models_root / "tiny" / "charts" / f"run-{run.id}-report.md"
+        text = md.read_text(encoding="utf-8")
+        assert f"run {run.id}" in text and "**Sample " in text
+        assert f"run-{run.id}-report.svg" in text and md.with_suffix(".svg").is_file()
+        assert any(n.startswith(f"report of run tiny/{run.id} written to") for n in notifications(app))
+
+    run_app(models_root, body, size=(120, 40))

@@ -20,6 +20,7 @@ KEY_NAMES = {
     "question_mark": "?", "escape": "esc", "enter": "enter", "backspace": "backspace",
     "plus": "+", "minus": "-", "equals_sign": "=", "full_stop": ".", "comma": ",",
     "left_square_bracket": "[", "right_square_bracket": "]", "slash": "/", "space": "space",
+    "less_than_sign": "<", "greater_than_sign": ">",
     "left": "←", "right": "→", "up": "↑", "down": "↓",
 }
 

@@ -41,6 +41,7 @@ class HistoryScreen(Screen):
         Binding("v", "toggle_side", "Side by side"),
         Binding("a", "toggle_align", "Align starts"),
         Binding("e", "export_view", "Export CSV"),
+        Binding("r", "report", "Report"),
         Binding("escape", "back", "Runs list"),
         Binding("p", "pick_model", "Pick model", show=False),
         Binding("f", "toggle_full", "Full chart"),
@@ -53,6 +54,7 @@ class HistoryScreen(Screen):
         note: str | None = None
         error: str | None = None
         exported: Path | None = None
+        report: Path | None = None
         deleted: Key | None = None
 
     def __init__(self, model: str | None = None, **kwargs) -> None:
@@ -63,6 +65,7 @@ class HistoryScreen(Screen):
         """Runs marked for comparison, in the order they were marked (kept across models)."""
         self.runs: list[RunInfo] = []
         self.last_export: Path | None = None
+        self.last_report: Path | None = None
         self.loader: RunLoader | None = None  # made in compose (it needs the app's folder)
 
     # ---- layout -------------------------------------------------------------------------------
@@ -246,6 +249,24 @@ class HistoryScreen(Screen):
             return
         self.post_message(self.JobDone(f"{what} written to {path}", exported=path))
 
+    @work(thread=True, group="history-report", exclusive=True, exit_on_error=False)
+    def _report(self, key: Key) -> None:
+        """models/NAME/charts/run-<id>-report.md + .svg (`slavik-tui report`'s content); the
+        three samples load torch and the weights, so this runs in a thread."""
+        from slavik_tui.charts.svg import run_chart_svg
+        from slavik_tui.engine.samples import report_samples
+        from slavik_tui.runs.report import write_model_report
+
+        try:
+            md, svg = write_model_report(self.loader.folder(key[0]).path, key[1],
+                                         chart=run_chart_svg, sampler=report_samples)
+        except (UserError, OSError) as exc:
+            self.post_message(self.JobDone(error=str(exc)))
+            return
+        also = f" and {svg.name}" if svg is not None else ""
+        self.post_message(self.JobDone(f"report of run {label_of(key)} written to {md}{also}",
+                                       report=md))
+
     @work(thread=True, group="history-delete", exit_on_error=False)
     def _delete(self, key: Key) -> None:
         try:
@@ -262,6 +283,10 @@ class HistoryScreen(Screen):
     def _job_done(self, message: JobDone) -> None:
         if message.error:
             self.notify(message.error, severity="error", timeout=8)
+            return
+        if message.report is not None:
+            self.last_report = message.report
+            self.notify(message.note, title="Report written", timeout=10)
             return
         if message.exported is not None:
             self.last_export = message.exported
@@ -309,6 +334,20 @@ class HistoryScreen(Screen):
             self._export([r.key for r in view.compared])
         elif view.kind == "replay" and view.replayed:
             self._export([view.replayed])
+
+    def action_report(self) -> None:
+        """A Markdown report of the replayed run, else of the run under the table's cursor."""
+        view = self.view
+        if view.kind == "replay" and view.replayed:
+            key = view.replayed
+        else:
+            run = self.panel.table.selected_run
+            if run is None:
+                self.notify("no run to report on: pick a run first", severity="warning")
+                return
+            key = (self.model, run.id)
+        self.notify(f"writing the report of run {label_of(key)}…", timeout=4)
+        self._report(key)
 
     def action_back(self) -> None:
         self.panel.display = True

@@ -24,6 +24,7 @@ from slavik_tui.ui.widgets.app_footer import AppFooter
 from slavik_tui.ui.widgets.path_input import PathInput
 from slavik_tui.ui.widgets.run_panel import RunPanel
 from slavik_tui.ui.widgets.train_form import FIELD_KEYS, TrainForm, train_args
+from slavik_tui.ui.widgets.stage_picker import error_field, stage_command
 from slavik_tui.ui.widgets.train_side import TrainSide
 
 WIDE = 100
@@ -125,6 +126,7 @@ class TrainingScreen(Screen):
     def _show_model(self, name: str | None) -> None:
         """Show `name`: reset the chart and the run state, start following its history."""
         self.model = name
+        self.form.stage.chosen = False  # its newest run's stage, until the user picks one
         problem = None
         if name:
             self.sub_title = f"Training · {name}"
@@ -173,7 +175,7 @@ class TrainingScreen(Screen):
 
     @on(RunPanel.StartFailed)
     def _on_start_failed(self, message: RunPanel.StartFailed) -> None:
-        key = message.field
+        key = message.field or error_field(message.error)  # the trainer checks the reward
         if key is None and any(path in message.error for path in message.data):
             key = "data"  # a dataset the trainer could not read, named by its path
         if key in FIELD_KEYS:
@@ -210,7 +212,7 @@ class TrainingScreen(Screen):
         run = live.snapshot.run
         if run is None:
             return "no runs yet: ctrl+r starts one" + (" (f: settings)" if narrow else "")
-        if live.resumable:
+        if self._resumable():
             ckpt = live.snapshot.checkpoint_step
             if self._resume_mode():
                 return f"ctrl+r resumes run {run.id} from step {ckpt} to {run.target_step}"
@@ -219,13 +221,25 @@ class TrainingScreen(Screen):
                     f"(step {ckpt} → {run.target_step}) instead")
         return "ctrl+r starts a new run" + (" (f: settings)" if narrow else "")
 
+    def _resumable(self) -> bool:
+        """The newest run is unfinished and of the form's stage (only `rl` resumes an RL
+        run, only `train` a pretraining one)."""
+        snap = self.live.snapshot
+        try:
+            kind = self.form.stage.kind
+        except Exception:  # noqa: BLE001 - not mounted yet
+            kind = "pretrain"
+        return self.live.resumable and snap is not None and snap.run is not None and (
+            snap.run.kind == kind)
+
     def _resume_mode(self) -> bool:
-        """Start would resume: the newest run is unfinished and no --iters is given."""
+        """Start would resume: the newest run is unfinished, of the form's stage, and no
+        --iters is given."""
         try:
             iters = self.form.settings.iters
         except Exception:  # noqa: BLE001 - not mounted yet
             iters = None
-        return self.live.resumable and iters is None
+        return self._resumable() and iters is None
 
     @on(TrainForm.Changed)
     def _form_changed(self, event: TrainForm.Changed) -> None:
@@ -333,7 +347,8 @@ class TrainingScreen(Screen):
             self.notify("Fix the fields marked in red: " + next(iter(errors.values())),
                         severity="error", timeout=8)
             return
-        self.panel.start(self.models_root, train_args(settings), settings.data)
+        self.panel.start(self.models_root, train_args(settings), settings.data,
+                         command=stage_command(settings))
         # The keys typed next are for the run (g, h, ctrl+t), not for the field ctrl+r was
         # pressed in: the chart takes the focus (on a narrow terminal it replaces the form).
         if self.app.size.width < WIDE:

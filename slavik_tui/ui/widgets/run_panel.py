@@ -220,19 +220,21 @@ class RunPanel(Vertical):
         self._changed()
 
     # ---- start and stop the trainer (threads) ----------------------------------------------
-    def start(self, models_root: Path, args: list[str], data: list[str]) -> None:
-        """Launch a detached trainer of the model shown with `train` flags `args`."""
+    def start(self, models_root: Path, args: list[str], data: list[str],
+              command: str = "train") -> None:
+        """Launch a detached trainer of the model shown: `command` (train, rl) with its
+        flags `args`."""
         self.live.starting = True
         self._changed()
-        self._start_trainer(models_root, self.model, args, data)
+        self._start_trainer(models_root, self.model, args, data, command)
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False)
     def _start_trainer(self, models_root: Path, name: str, args: list[str],
-                       data: list[str]) -> None:
+                       data: list[str], command: str = "train") -> None:
         from slavik_tui import runs
 
         try:
-            run = runs.start_detached(models_root, name, args)
+            run = runs.start_detached(models_root, name, args, command=command)
         except UserError as exc:
             self.post_message(self.StartFailed(name, str(exc), data, exc.field))
         except OSError as exc:

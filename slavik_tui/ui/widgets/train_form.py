@@ -33,11 +33,19 @@ from slavik_tui.spec.options import (
 )
 from slavik_tui.ui.widgets.forms import FormField
 from slavik_tui.ui.widgets.path_input import PathInput, split_paths
+from slavik_tui.ui.widgets.stage_picker import (
+    STAGE_KEYS,
+    StagePicker,
+    plan_kind,
+    stage_command,
+    stage_of_kind,
+    stage_settings,
+)
 
 # The typed fields, in the metadata's order; "data" (a list of files) gets a path input.
 FIELDS: tuple[Flag, ...] = tuple(f for f in FORM_FLAGS if f.kind != "list")
 DATA_LABEL = next(f.label for f in FORM_FLAGS if f.key == "data")
-FIELD_KEYS = tuple(f.key for f in FIELDS) + ("data",)
+FIELD_KEYS = tuple(f.key for f in FIELDS) + ("data",) + STAGE_KEYS  # + the stage's (reward, RL)
 
 
 def parse_field(flag: Flag, text: str) -> object:
@@ -110,7 +118,7 @@ def command_line(name: str, settings: TrainOptions, models_dir: str | None = Non
     words = ["slavik-tui"]
     if models_dir:
         words += ["--models-dir", models_dir]
-    words += ["train", name, *train_args(settings), "--detach"]
+    words += [stage_command(settings), name, *train_args(settings), "--detach"]
     return " ".join(_quote(w) for w in words)
 
 
@@ -132,9 +140,16 @@ class TrainForm(Widget):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.errors: dict[str, str] = {}
-        self.settings = TrainOptions()
+        self.settings: TrainOptions = TrainOptions()  # an RLOptions when the stage is RL
+        self._plan: tuple[dict, bool, bool] = ({}, False, False)  # set_placeholders' last
+
+    @property
+    def stage(self) -> StagePicker:
+        """Pretrain or RL, the reward spec and the RL fields (ui/widgets/stage_picker.py)."""
+        return self.query_one(StagePicker)
 
     def compose(self) -> ComposeResult:
+        yield StagePicker(id="tf-stage-picker")
         yield FormField(DATA_LABEL, PathInput(placeholder="more text files (Tab completes)",
                                              id="tf-data", compact=True, classes="tf--field"),
                         layout="stacked", id="tff-data")
@@ -157,7 +172,9 @@ class TrainForm(Widget):
 
     def check(self) -> tuple[TrainOptions, dict[str, str]]:
         """Parse every field, show the errors next to them, return (settings, errors)."""
-        self.settings, self.errors = parse_settings(self.values())
+        values = self.values()
+        self.settings, self.errors = stage_settings(self.stage.stage, *parse_settings(values),
+                                                    values)
         for key in FIELD_KEYS:
             self.query_one(f"#tff-{key}", FormField).set_error(self.errors.get(key))
         return self.settings, self.errors
@@ -165,6 +182,13 @@ class TrainForm(Widget):
     @on(Input.Changed, ".tf--field")
     def _field_changed(self, event: Input.Changed) -> None:
         event.stop()
+        settings, errors = self.check()
+        self.post_message(self.Changed(self, settings, errors))
+
+    @on(StagePicker.Changed)
+    def _stage_changed(self, event: StagePicker.Changed) -> None:
+        event.stop()
+        self.set_placeholders(*self._plan)  # the new stage's plan and defaults
         settings, errors = self.check()
         self.post_message(self.Changed(self, settings, errors))
 
@@ -176,8 +200,16 @@ class TrainForm(Widget):
     # ---- writing ----------------------------------------------------------------------------
     def set_placeholders(self, plan: dict, resumable: bool, running: bool = False) -> None:
         """Show what an empty field means: the saved plan's value, else the default; while
-        the plan's run is `running`, its own settings (iters: the steps it was started for)."""
+        the plan's run is `running`, its own settings (iters: the steps it was started for).
+        A plan of another stage (an RL run's, on the pretrain form) is no plan here."""
+        self._plan = (plan, resumable, running)
+        if plan and not self.stage.chosen:  # a model whose newest run is RL opens on RL
+            self.stage.set_stage(stage_of_kind(plan_kind(plan)) or self.stage.stage)
+        if plan_kind(plan) != self.stage.kind:
+            plan, resumable, running = {}, False, False
+        self.stage.set_placeholders(plan, resumable)
         for flag in FIELDS:
+            flag = self.stage.flag(flag.key) or flag
             if flag.key == "iters":
                 span = (plan.get("target_step") or 0) - (plan.get("start_step") or 0)
                 text = (str(span) if running and span > 0 else

@@ -1,0 +1,210 @@
+"""The stage in the app (issue 9, item 4): the Training form picks pretraining or RL and the
+reward spec, its command line and Start run `train` or `rl`; the blue line is the reward in
+both; only a run of the form's stage resumes."""
+
+from __future__ import annotations
+
+from conftest import notifications, run_app, wait_for
+from live_trainers import alive, kill_trainers, run_status
+from textual.widgets import Button, Input, Select
+
+from slavik_tui.spec.options import DEFAULT_ITERS, DEFAULT_REWARD, TrainOptions
+from slavik_tui.spec.rl_options import RLOptions
+from slavik_tui.store.history import History
+from slavik_tui.store.lock import lock_holder
+from slavik_tui.ui.screens.training import TrainingScreen
+from slavik_tui.ui.widgets.forms import FormField
+from slavik_tui.ui.widgets.stage_picker import error_field, stage_command, stage_settings
+from slavik_tui.ui.widgets.train_form import command_line, parse_settings
+
+# An RL run that goes on until the test stops it, with evals often enough to see them.
+RL_FIELDS = {"iters": "100000", "group": "2", "prompts": "2", "max_new": "8",
+             "eval_every": "2", "save_every": "50", "lr": "1e-4"}
+
+
+async def open_training(pilot, app) -> TrainingScreen:
+    await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+    screen = app.screen
+    await wait_for(pilot, lambda: screen.live.snapshot is not None and screen.live.curve_known)
+    return screen
+
+
+async def fill(pilot, screen: TrainingScreen, values: dict[str, str]) -> None:
+    for key, value in values.items():
+        screen.form.query_one(f"#tf-{key}", Input).value = value
+    await pilot.pause()
+
+
+async def pick_stage(pilot, screen: TrainingScreen, stage: str) -> None:
+    screen.form.query_one("#tf-stage", Select).value = stage
+    await pilot.pause()
+    await pilot.pause()
+
+
+def command(screen) -> str:
+    return str(screen.form.query_one("#tf-command").render())
+
+
+def label(screen) -> str:
+    return str(screen.query_one("#tf-start", Button).label)
+
+
+# ---- pure: the stage's options --------------------------------------------------------------
+def test_rl_settings_take_the_common_fields_and_their_own_in_rls_words():
+    values = {"iters": "50", "lr": "1e-4", "seed": "3", "batch_size": "7", "data": "",
+              "reward": "prefix", "group": "4", "prompts": "", "max_new": "16", "kl": "0.1"}
+    opts, errors = stage_settings("rl", *parse_settings(values), values)
+    assert errors == {}
+    assert isinstance(opts, RLOptions)
+    assert (opts.iters, opts.lr, opts.seed, opts.group, opts.max_new, opts.kl) == (
+        50, 1e-4, 3, 4, 16, 0.1)
+    assert opts.prompts is None and opts.batch_size is None  # rl's plan, not the form's 7
+    assert opts.reward == "prefix"
+    line = command_line("tiny", opts)
+    assert line == ("slavik-tui rl tiny --iters 50 --lr 0.0001 --seed 3 --reward prefix "
+                    "--group 4 --max-new 16 --kl 0.1 --detach")
+    assert stage_command(opts) == "rl"
+    # the rl command's own rules and words
+    bad = {**values, "group": "1", "kl": "-1"}
+    _, errors = stage_settings("rl", *parse_settings(bad), bad)
+    assert errors["group"].startswith("--group must be at least 2")
+    assert errors["kl"] == "--kl must be 0 or more, got -1.0"
+    # an empty reward: the unfinished RL run's spec, else the default (rl decides)
+    empty = {**values, "reward": ""}
+    assert stage_settings("rl", *parse_settings(empty), empty)[0].reward is None
+
+
+def test_pretrain_settings_carry_the_reward_and_ignore_the_rl_fields():
+    values = {"iters": "50", "reward": "chrf:1,prefix:0.5", "group": "1"}
+    opts, errors = stage_settings("pretrain", *parse_settings(values), values)
+    assert errors == {} and type(opts) is TrainOptions
+    assert opts.reward == "chrf:1,prefix:0.5"
+    assert command_line("tiny", opts) == (
+        "slavik-tui train tiny --iters 50 --reward chrf:1,prefix:0.5 --detach")
+    values = {"iters": "50", "reward": ""}
+    opts, _ = stage_settings("pretrain", *parse_settings(values), values)
+    assert opts.reward == DEFAULT_REWARD
+    assert command_line("tiny", opts) == "slavik-tui train tiny --iters 50 --detach"
+
+
+def test_a_trainers_reward_error_belongs_to_the_reward_field():
+    assert error_field("unknown reward 'chrff'; did you mean 'chrf'? use chrf, ...") == "reward"
+    assert error_field("reward 'chrf' has weight 'x', which is not a positive number") == (
+        "reward")
+    assert error_field("the reward spec is empty; use e.g. --reward chrf:1") == "reward"
+    assert error_field("/tmp/a.txt: no such file; check the path") is None
+    assert error_field("--max-new 64 and the 8-token prompt do not fit the model's context "
+                       "of 32 tokens; use --max-new 24 or less") == "max_new"
+
+
+# ---- in the app -----------------------------------------------------------------------------
+def test_the_rl_stage_shows_its_fields_and_command(models_root):
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        form = screen.form
+        shown = lambda key: form.query_one(f"#tff-{key}", FormField).display
+        assert form.stage.stage == "pretrain"  # tiny's runs are pretraining
+        assert not shown("group") and not form.query_one("#tff-group").region.height
+        assert form.query_one("#tf-reward", Input).placeholder == DEFAULT_REWARD
+        assert " train tiny --detach" in command(screen)
+        await pick_stage(pilot, screen, "rl")
+        assert form.stage.stage == "rl"
+        assert shown("group") and form.query_one("#tff-group").region.height > 0
+        assert not shown("batch_size") and not shown("data")  # rl takes neither
+        assert command(screen).endswith(" rl tiny --detach")
+        # rl's plan defaults: lr 1e-5, a new run of the default length (no RL run to resume)
+        assert form.query_one("#tf-lr", Input).placeholder == "1e-05"
+        assert form.query_one("#tf-group", Input).placeholder == "8"
+        assert form.query_one("#tf-iters", Input).placeholder == str(DEFAULT_ITERS)
+        await fill(pilot, screen, {"reward": "prefix:2", "group": "4", "iters": "10"})
+        assert command(screen).endswith(" rl tiny --iters 10 --reward prefix:2 --group 4 "
+                                        "--detach")
+        await fill(pilot, screen, {"group": "1"})
+        assert "at least 2" in form.query_one("#tff-group", FormField).error
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: any("Fix the fields marked in red" in n
+                                          for n in notifications(app)))
+        assert lock_holder(models_root / "tiny") is None
+        # back to pretraining: its own fields and command, the RL field's error gone
+        await pick_stage(pilot, screen, "pretrain")
+        assert shown("batch_size") and shown("data")
+        assert form.errors == {}
+        assert command(screen).endswith(" train tiny --iters 10 --reward prefix:2 --detach")
+        assert form.query_one("#tf-lr", Input).placeholder == "0.0006"
+
+    run_app(models_root, body, size=(120, 40), watch="tiny")
+
+
+def test_a_bad_reward_spec_is_one_line_at_the_reward_field(models_root):
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        await pick_stage(pilot, screen, "rl")
+        await fill(pilot, screen, {"iters": "5", "reward": "chrff:1", "max_new": "64"})
+        await pilot.press("ctrl+r")  # the trainer checks the context first
+        await wait_for(pilot, lambda: not screen.live.starting, timeout=60)
+        error = screen.form.query_one("#tff-max_new", FormField).error
+        assert error and "do not fit the model's context of 32 tokens" in error
+        await fill(pilot, screen, {"max_new": "8"})
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: not screen.live.starting, timeout=60)
+        error = screen.form.query_one("#tff-reward", FormField).error
+        assert error, notifications(app)
+        assert "unknown reward 'chrff'" in error and "\n" not in error
+        with History(models_root / "tiny" / "history.sqlite", readonly=True) as history:
+            assert [r.kind for r in history.runs()] == ["pretrain"]  # no run recorded
+
+    try:
+        run_app(models_root, body, size=(120, 40), watch="tiny")
+    finally:
+        kill_trainers(models_root)
+
+
+def test_start_runs_rl_detached_the_blue_line_is_its_reward_and_it_resumes_as_rl(models_root):
+    """A real `slavik-tui rl` process started by the form: a run of kind grpo, its evals'
+    reward on the chart, stopped; the form then offers to resume it on RL only, and a new app
+    on the model opens on RL."""
+
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        rewards_before = screen.panel.series_lengths()["reward"]
+        await pick_stage(pilot, screen, "rl")
+        await fill(pilot, screen, RL_FIELDS)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.live.live_pid and screen.live.progress.run_id == 2
+                       and screen.live.progress.status == "running", timeout=60)
+        pid = screen.live.live_pid
+        with History(models_root / "tiny" / "history.sqlite", readonly=True) as history:
+            assert history.run(2).kind == "grpo"
+        # the blue line: the evals' reward, as in pretraining
+        await wait_for(pilot, lambda: screen.panel.series_lengths()["reward"]
+                       >= rewards_before + 2, timeout=90)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: screen.live.progress.status == "stopped"
+                       and not alive(pid), timeout=60)
+        assert run_status(models_root, "tiny", 2) == "stopped"
+        await fill(pilot, screen, {"iters": ""})
+        assert label(screen) == "▶ Resume"
+        assert "ctrl+r resumes run 2" in screen.query_one("#train-progress").plain
+        # pretraining does not resume an RL run: `train` without --iters starts a new plan
+        await pick_stage(pilot, screen, "pretrain")
+        assert label(screen) == "▶ Start"
+        assert "resume" not in screen.query_one("#train-progress").plain
+        await pick_stage(pilot, screen, "rl")
+        assert label(screen) == "▶ Resume"
+        launched = []
+        screen.panel._start_trainer = lambda *args: launched.append(args)
+        await pilot.press("ctrl+r")
+        assert launched and launched[0][4] == "rl" and "--iters" not in launched[0][2]
+
+    async def reopened(app, pilot):
+        screen = await open_training(pilot, app)
+        await pilot.pause()
+        assert screen.form.stage.stage == "rl"  # its newest run is RL
+        assert label(screen) == "▶ Resume"
+        assert screen.form.query_one("#tf-group", Input).placeholder == "2"  # the run's plan
+
+    try:
+        run_app(models_root, body, size=(120, 40), watch="tiny")
+        run_app(models_root, reopened, size=(120, 40), watch="tiny")
+    finally:
+        assert kill_trainers(models_root) == []

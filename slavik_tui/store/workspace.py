@@ -93,6 +93,7 @@ class ModelInfo:
     checkpoint_mb: float | None = None
     history_mb: float = 0.0  # history.sqlite with its -wal / -shm
     cache_mb: float = 0.0  # data/: the token cache of each dataset
+    stages: tuple[str, ...] = ()  # run kinds that trained a step, first-run order (stages.py)
 
     def to_json_dict(self) -> dict[str, Any]:
         last = self.last_loss
@@ -133,7 +134,7 @@ class Workspace:
         # history.sqlite path -> (stat key of it and its -wal, last loss, problem): the app
         # lists every 2 s, and an unchanged history needs no sqlite connection to re-read.
         self._loss_cache: dict[Path, tuple[tuple, tuple[float | None, int | None,
-                                                          str | None]]] = {}
+                                                          tuple[str, ...], str | None]]] = {}
 
     # ---- names and folders ----------------------------------------------------------------
     def _scan(self) -> tuple[list[str], list[str]]:
@@ -257,7 +258,7 @@ class Workspace:
 
         # History first: a reader may leave SQLite's -shm/-wal files, which the sizes count.
         running_pid = lock_holder(path)
-        last_loss, running_step, problem = self._last_loss(folder.history, running_pid)
+        last_loss, running_step, stages, problem = self._last_loss(folder.history, running_pid)
         if problem:
             problems.append(problem)
         total, top = folder_sizes(path)
@@ -310,6 +311,7 @@ class Workspace:
             checkpoint_mb=checkpoint / MB if checkpoint is not None else None,
             history_mb=sum(top.get(HISTORY + tail, 0) for tail in ("", "-wal", "-shm")) / MB,
             cache_mb=top.get(DATA_DIR, 0) / MB,
+            stages=stages,
         )
 
     def list(self, errors: list[tuple[str, str]] | None = None) -> list[ModelInfo]:
@@ -333,31 +335,34 @@ class Workspace:
         return out
 
     def _last_loss(self, history_path: Path, pid: int | None = None
-                   ) -> tuple[float | None, int | None, str | None]:
-        """(last train loss, the step trainer `pid`'s running run has reached, one line if
-        the history is damaged), cached by the files' stat."""
+                   ) -> tuple[float | None, int | None, tuple[str, ...], str | None]:
+        """(last train loss, the step trainer `pid`'s running run has reached, the stages it
+        went through, one line if the history is damaged), cached by the files' stat."""
         key = (_stat_key(history_path), pid)
         if key[0][0] is None:
             self._loss_cache.pop(history_path, None)
-            return None, None, None
+            return None, None, (), None
         cached = self._loss_cache.get(history_path)
         if cached is not None and cached[0] == key:
             return cached[1]
         from slavik_tui.store.history import History  # numpy only when there is a history
 
-        loss, step, problem = None, None, None
+        from slavik_tui.store.stages import trained_kinds
+
+        loss, step, stages, problem = None, None, (), None
         try:
             with History(history_path, readonly=True) as hist:
                 loss = hist.last_loss()
+                stages = trained_kinds(hist)
                 run_id = hist.running_run_id(pid) if pid else None
                 if run_id is not None:  # its steps since the last checkpoint count too
                     step = hist.run(run_id).last_step
         except UserError as exc:  # a damaged history must not break the list
             problem = str(exc)
         except sqlite3.Error:  # busy or locked past the timeout: try again at the next list
-            return None, None, None
-        self._loss_cache[history_path] = (key, (loss, step, problem))
-        return loss, step, problem
+            return None, None, (), None
+        self._loss_cache[history_path] = (key, (loss, step, stages, problem))
+        return loss, step, stages, problem
 
 
 def _config_from(model: dict, path: Path) -> ModelConfig:

@@ -208,3 +208,52 @@ def test_start_runs_rl_detached_the_blue_line_is_its_reward_and_it_resumes_as_rl
         run_app(models_root, reopened, size=(120, 40), watch="tiny")
     finally:
         assert kill_trainers(models_root) == []
+
+
+# ---- the stages a model went through --------------------------------------------------------
+def add_run(history_path, kind: str, steps: int) -> int:
+    with History(history_path) as history:
+        run_id = history.start_run(kind, {"kind": kind}, 0, max(steps, 1), pid=1)
+        for step in range(1, steps + 1):
+            history.log_step(run_id, step, 1.7e9 + step, 3.0, 1e-4, 1.0, 100.0)
+        history.end_run(run_id, "finished" if steps else "failed", None if steps else "bad")
+    return run_id
+
+
+def test_trained_kinds_are_the_stages_that_trained_a_step_in_first_run_order(tmp_path):
+    from slavik_tui.store.stages import stages_label, trained_kinds
+
+    path = tmp_path / "history.sqlite"
+    with History(path, readonly=True) as history:
+        assert trained_kinds(history) == ()  # no file yet
+    add_run(path, "pretrain", 3)
+    add_run(path, "grpo", 0)  # failed before its first step: changed nothing
+    add_run(path, "sft", 2)
+    add_run(path, "pretrain", 1)
+    with History(path, readonly=True) as history:
+        assert trained_kinds(history) == ("pretrain", "sft")
+    add_run(path, "grpo", 2)
+    with History(path, readonly=True) as history:
+        kinds = trained_kinds(history)
+    assert kinds == ("pretrain", "sft", "grpo")
+    assert stages_label(kinds) == "pre+sft+rl"
+    assert stages_label(()) == "" and stages_label(["pretrain", "dpo"]) == "pre+dpo"
+
+
+def test_the_models_list_says_which_stages_each_model_went_through(models_root):
+    from slavik_tui.ui.widgets.model_table import ModelTable
+
+    history = models_root / "tiny" / "history.sqlite"
+
+    def stages_cell(app, name: str) -> str:
+        table = app.screen.query_one(ModelTable)
+        return str(table.get_cell(name, "stages"))
+
+    async def body(app, pilot):
+        await wait_for(pilot, lambda: any(m.name == "tiny" for m in app.models))
+        assert stages_cell(app, "tiny") == "pre"
+        add_run(history, "grpo", 2)  # as `slavik-tui rl tiny` would have
+        await wait_for(pilot, lambda: stages_cell(app, "tiny") == "pre+rl", timeout=10)
+        assert app.info("tiny").stages == ("pretrain", "grpo")
+
+    run_app(models_root, body, size=(120, 30))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from rich.text import Text
+from slavik_tui.store.stages import stages_label
 from slavik_tui.ui.widgets.columns import FittedTable
 from slavik_tui.ui.widgets.runs_table import fmt_num
 
@@ -13,6 +14,7 @@ COLUMNS = [
     ("name", "name", False),
     ("size MB", "MB", True),
     ("trained", "✓", False),
+    ("stages", "stage", False),  # pre+sft+rl: the run kinds that trained it
     ("params", "params", True),
     ("d_model", "d", True),
     ("layers", "L", True),
@@ -24,8 +26,8 @@ COLUMNS = [
     ("last loss", "loss", True),
 ]
 # The columns from the most to the least important: narrow terminals lose the last ones first.
-KEEP = ("name", "size MB", "last loss", "steps", "params", "trained", "datasets", "d_model",
-        "layers", "heads", "context", "vocab")
+KEEP = ("name", "size MB", "last loss", "steps", "params", "trained", "stages", "datasets",
+        "d_model", "layers", "heads", "context", "vocab")
 
 
 def human_count(n: int | None) -> str:
@@ -45,6 +47,7 @@ def row_of(info: Any) -> tuple[str, ...]:
         info.name,
         fmt_num(info.checkpoint_mb, ".2f" if (info.checkpoint_mb or 0) < 10 else ".1f"),
         "✓" if info.trained else "",
+        stages_label(getattr(info, "stages", ())),
         human_count(info.params),
         fmt_num(info.d_model),
         fmt_num(info.n_layers),

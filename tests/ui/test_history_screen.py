@@ -91,20 +91,21 @@ def test_lists_every_run_with_its_figures(tmp_path):
             cells = [str(c) for c in table.get_row(str(info.id))][1:]
             expected = list(row_of(info))
             if info.status == "running":  # its duration grows while we look
-                cells[2] = expected[2] = ""
+                cells[3] = expected[3] = ""
             assert cells == expected, info.id
-            run_, started, duration, steps, status, lr, loss, val, reward, tok_s = cells
+            run_, kind, started, duration, steps, status, lr, loss, val, reward, tok_s = cells
+            assert kind == info.kind == "pretrain"
             assert status == info.status
             assert steps == f"{info.start_step}→{info.last_step}"
             assert loss == f"{info.final_loss:.4f}"
             assert tok_s == f"{info.tok_s:,.0f}"
         by_id = {r.id: [str(c) for c in table.get_row(str(r.id))] for r in infos}
-        # mark, run, started, time, steps, status, lr, loss, val loss, best reward, tok/s
-        assert by_id[1][4:10] == ["0→120", "finished", "1e-03", f"{infos[3].final_loss:.4f}",
+        # mark, run, kind, started, time, steps, status, lr, loss, val loss, best reward, tok/s
+        assert by_id[1][5:11] == ["0→120", "finished", "1e-03", f"{infos[3].final_loss:.4f}",
                                   f"{infos[3].final_val_loss:.4f}", "0.250"]
-        assert by_id[2][5] == "stopped" and by_id[3][5] == "failed"
-        assert by_id[4][4:6] == ["40→41", "running"] and by_id[4][8:10] == ["-", "-"]
-        assert by_id[1][3] == "0s"  # started and ended at once (fabricated)
+        assert by_id[2][6] == "stopped" and by_id[3][6] == "failed"
+        assert by_id[4][5:7] == ["40→41", "running"] and by_id[4][9:11] == ["-", "-"]
+        assert by_id[1][4] == "0s"  # started and ended at once (fabricated)
         # the detail line says why a run ended and how it was set up
         await select_run(pilot, screen, 2)
         detail = str(screen.query_one("#run-detail").render())

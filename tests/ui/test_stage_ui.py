@@ -257,3 +257,22 @@ def test_the_models_list_says_which_stages_each_model_went_through(models_root):
         assert app.info("tiny").stages == ("pretrain", "grpo")
 
     run_app(models_root, body, size=(120, 30))
+
+
+def test_the_history_screen_shows_each_runs_kind(models_root):
+    from slavik_tui.ui.screens.history.screen import HistoryScreen
+    from slavik_tui.ui.widgets.runs_table import RunsTable
+
+    history = models_root / "tiny" / "history.sqlite"
+    sft, rl = add_run(history, "sft", 2), add_run(history, "grpo", 3)
+
+    async def body(app, pilot):
+        await wait_for(pilot, lambda: any(m.name == "tiny" for m in app.models))
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        table = app.screen.query_one(RunsTable)
+        await wait_for(pilot, lambda: len(table.runs) == 3)
+        kinds = {run.id: str(table.get_cell(str(run.id), "kind")) for run in table.runs}
+        assert kinds == {1: "pretrain", sft: "sft", rl: "grpo"}
+
+    run_app(models_root, body, size=(100, 30))

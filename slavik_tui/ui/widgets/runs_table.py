@@ -19,6 +19,7 @@ from slavik_tui.ui.widgets.columns import FittedTable
 COLUMNS = [
     ("mark", "", False),  # ● on runs marked for comparison
     ("run", "run", True),
+    ("kind", "kind", False),  # pretrain / sft / grpo: the stage the run trained
     ("started", "started", False),
     ("time", "time", True),
     ("steps", "steps", True),
@@ -30,8 +31,8 @@ COLUMNS = [
     ("tok/s", "tok/s", True),
 ]
 # From the most to the least important: narrow terminals lose the last ones first.
-KEEP = ("run", "mark", "status", "loss", "val loss", "steps", "tok/s", "time", "best reward",
-        "started", "lr")
+KEEP = ("run", "mark", "status", "loss", "val loss", "steps", "kind", "tok/s", "time",
+        "best reward", "started", "lr")
 MARK = "●"
 STATUS_STYLE = {"running": "bold green", "finished": "", "stopped": "yellow", "failed": "red"}
 
@@ -83,6 +84,7 @@ def row_of(run: Any, narrow: bool = False, now: float | None = None) -> tuple[st
     started = _dt.datetime.fromtimestamp(run.started_at)
     return (
         str(run.id),
+        run.kind,
         started.strftime("%m-%d %H:%M" if narrow else "%Y-%m-%d %H:%M"),
         fmt_duration(duration_of(run, now)),
         steps_cell(run),

@@ -18,8 +18,10 @@ from slavik_tui.spec.options import (
     PLAN_DEFAULTS,
     TrainOptions,
     check_device_name,
+    flags_of,
     options_argv,
 )
+from slavik_tui.spec.rl_options import RLOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,10 +125,14 @@ def test_plan_defaults_come_from_the_metadata():
     assert "(default 0.0006)" in FLAG["lr"].help_text
 
 
+RL_FORM_KEYS = {f.key for f in flags_of(RLOptions) if f.label}
+
+
 def test_the_form_shows_the_labelled_flags():
     from slavik_tui.ui.widgets import train_form
 
-    assert set(train_form.FIELD_KEYS) == {f.key for f in FORM_FLAGS}
+    # the pretraining flags with a label, and the RL stage's (ui/widgets/stage_picker.py)
+    assert set(train_form.FIELD_KEYS) == {f.key for f in FORM_FLAGS} | RL_FORM_KEYS
     assert [f.key for f in train_form.FIELDS] == [f.key for f in FORM_FLAGS if f.key != "data"]
     settings, errors = train_form.parse_settings({"iters": "10", "batch_size": "0", "lr": "x"})
     # errors land on fields by UserError.field, in the trainer's own words
@@ -153,9 +159,10 @@ def test_the_forms_fields_are_composed_from_the_metadata():
         async with One().run_test(size=(80, 40)) as pilot:
             form = pilot.app.query_one(TrainForm)
             ids = {i.id.removeprefix("tf-") for i in form.query(Input)}
-            assert ids == {f.key for f in FORM_FLAGS}
+            assert ids == {f.key for f in FORM_FLAGS} | RL_FORM_KEYS
             labels = {f.label for f in form.query(FormField)}
-            assert labels == {f.label for f in FORM_FLAGS}
+            rl_labels = {f.label for f in flags_of(RLOptions) if f.label}
+            assert labels == {f.label for f in FORM_FLAGS} | rl_labels | {"stage"}
 
     import asyncio
 

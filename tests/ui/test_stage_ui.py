@@ -140,15 +140,17 @@ def test_a_bad_reward_spec_is_one_line_at_the_reward_field(models_root):
         screen = await open_training(pilot, app)
         await pick_stage(pilot, screen, "rl")
         await fill(pilot, screen, {"iters": "5", "reward": "chrff:1", "max_new": "64"})
+        field = lambda key: screen.form.query_one(f"#tff-{key}", FormField)
+        # (the panel's StartFailed reaches the screen, which marks the field, just after)
         await pilot.press("ctrl+r")  # the trainer checks the context first
-        await wait_for(pilot, lambda: not screen.live.starting, timeout=60)
-        error = screen.form.query_one("#tff-max_new", FormField).error
-        assert error and "do not fit the model's context of 32 tokens" in error
+        await wait_for(pilot, lambda: not screen.live.starting and field("max_new").error,
+                       timeout=60)
+        assert "do not fit the model's context of 32 tokens" in field("max_new").error
         await fill(pilot, screen, {"max_new": "8"})
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: not screen.live.starting, timeout=60)
-        error = screen.form.query_one("#tff-reward", FormField).error
-        assert error, notifications(app)
+        await wait_for(pilot, lambda: not screen.live.starting and field("reward").error,
+                       timeout=60)
+        error = field("reward").error
         assert "unknown reward 'chrff'" in error and "\n" not in error
         with History(models_root / "tiny" / "history.sqlite", readonly=True) as history:
             assert [r.kind for r in history.runs()] == ["pretrain"]  # no run recorded

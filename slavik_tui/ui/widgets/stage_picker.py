@@ -23,7 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Select
 
 from slavik_tui.errors import UserError
-from slavik_tui.spec.options import DEFAULT_REWARD, TrainOptions, flags_of
+from slavik_tui.spec.options import DEFAULT_REWARD, FORM_FLAGS, TrainOptions, flags_of
 from slavik_tui.spec.rl_options import RLOptions
 from slavik_tui.ui.widgets.forms import FormField
 
@@ -32,12 +32,15 @@ STAGES: dict[str, tuple[str, str, str, type]] = {
     "pretrain": ("pretrain (train)", "train", "pretrain", TrainOptions),
     "rl": ("RL: GRPO (rl)", "rl", "grpo", RLOptions),
 }
-RL_KEYS = ("group", "prompts", "max_new", "kl")
-STAGE_KEYS = ("reward", *RL_KEYS)
-"""The inputs the picker adds to the form (ids tf-<key>, fields tff-<key>)."""
+RL_FLAGS = {f.key: f for f in flags_of(RLOptions)}
+STAGE_KEYS = tuple(key for key, f in RL_FLAGS.items()
+                   if f.label and key not in {g.key for g in FORM_FLAGS})
+"""The inputs the picker adds to the form (ids tf-<key>, fields tff-<key>): the labelled RL
+flags the pretraining form lacks — reward, group, prompts, max_new, kl."""
+RL_KEYS = tuple(key for key in STAGE_KEYS if key != "reward")
+"""The RL stage's own fields (shown for RL only)."""
 NOT_RL = ("batch_size", "data")
 """The form's own fields that `rl` does not take: hidden (and left out) for RL."""
-RL_FLAGS = {f.key: f for f in flags_of(RLOptions)}
 
 
 def stage_of(opts: TrainOptions) -> str:

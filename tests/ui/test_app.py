@@ -30,9 +30,9 @@ def test_opens_on_models_with_the_tiny_model_and_its_figures(models_root):
         table = app.screen.query_one(ModelTable)
         assert table.row_count == 1
         row = [str(cell) for cell in table.get_row("tiny")]
-        name, size, trained, params, d, layers, heads, vocab, ctx, data, steps, loss = row
-        assert (name, trained, params, d, layers, heads, vocab, ctx, data, steps) == (
-            "tiny", "✓", "26.2k", "32", "1", "2", "400", "32", "1", "20")
+        name, size, trained, stages, params, d, layers, heads, vocab, ctx, data, steps, loss = row
+        assert (name, trained, stages, params, d, layers, heads, vocab, ctx, data, steps) == (
+            "tiny", "✓", "pre", "26.2k", "32", "1", "2", "400", "32", "1", "20")
         assert float(size) > 0 and float(loss) > 0
         details = text_of(app.screen.query_one("#details"))
         assert "400·32 + 1·(4·32² + 3·32·96 + 2·32) + 32 = 26,208" in details

@@ -278,3 +278,26 @@ def test_the_history_screen_shows_each_runs_kind(models_root):
         assert kinds == {1: "pretrain", sft: "sft", rl: "grpo"}
 
     run_app(models_root, body, size=(100, 30))
+
+
+def test_rl_on_an_untrained_model_is_one_line_and_records_nothing(models_root):
+    from conftest import make_untrained
+
+    make_untrained(models_root, "raw")
+
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        await pick_stage(pilot, screen, "rl")
+        await fill(pilot, screen, {"iters": "5", "max_new": "8"})
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: any("has no trained weights yet" in n
+                                          for n in notifications(app)), timeout=60)
+        line = next(n for n in notifications(app) if "has no trained weights yet" in n)
+        assert "slavik-tui train raw" in line and "\n" not in line
+        assert not (models_root / "raw" / "history.sqlite").exists()
+        assert label(screen) == "▶ Start" and not screen.live.starting
+
+    try:
+        run_app(models_root, body, size=(120, 40), watch="raw")
+    finally:
+        kill_trainers(models_root)

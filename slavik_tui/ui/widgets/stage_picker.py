@@ -121,12 +121,6 @@ class StagePicker(Widget):
     """Stage selector, reward field and the RL fields; posts `StagePicker.Changed` when the
     stage changes (the form re-checks, the screen refreshes its keys and command line)."""
 
-    DEFAULT_CSS = """
-    StagePicker { height: auto; width: 1fr; }
-    StagePicker Select { width: 1fr; }
-    StagePicker.-pretrain .tf--rl { display: none; }
-    """
-
     @dataclass
     class Changed(Message):
         """The stage is now `stage` ("pretrain" or "rl")."""

@@ -5,9 +5,12 @@ A stage is a run kind — `pretrain` (`slavik-tui train`), `sft` (dialogue fine-
 (a bad file, a bad reward spec caught late) changed nothing and does not count. The Models
 list shows them in the order the model first went through each, shortened: `pre+sft+rl`.
 Pure standard library and one indexed query (no numpy): the app lists every model each 2 s.
+`last_reward_spec` is the spec the newest run scored with (the reward lab opens on it).
 """
 
 from __future__ import annotations
+
+import json
 
 from slavik_tui.store.history.connection import locked
 
@@ -31,9 +34,26 @@ def trained_kinds(history) -> tuple[str, ...]:
     return tuple(str(kind) for (kind,) in conn.execute(_SQL).fetchall())
 
 
+@locked
+def last_reward_spec(history) -> str | None:
+    """The reward spec of the newest run that recorded one (its plan's `reward`): what the
+    model's blue line scores now. None without runs, or for a run of before reward specs."""
+    conn = history._reader()  # noqa: SLF001 - as above
+    if conn is None:
+        return None
+    for (config,) in conn.execute("SELECT config_json FROM runs ORDER BY id DESC LIMIT 20"):
+        try:
+            spec = json.loads(config or "{}").get("reward")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(spec, str) and spec.strip():
+            return spec
+    return None
+
+
 def stages_label(kinds: tuple[str, ...] | list[str]) -> str:
     """('pretrain', 'sft', 'grpo') → 'pre+sft+rl'; no stage yet → ''."""
     return "+".join(SHORT.get(kind, kind) for kind in kinds)
 
 
-__all__ = ["SHORT", "stages_label", "trained_kinds"]
+__all__ = ["SHORT", "last_reward_spec", "stages_label", "trained_kinds"]

@@ -122,3 +122,21 @@ def test_the_lab_key_is_in_help(models_root):
         assert "Reward lab" in text_of(app.screen.query_one("#help-keys"))
 
     run_app(models_root, body, size=(100, 40))
+
+
+def test_the_lab_opens_on_the_spec_the_models_newest_run_scored_with(models_root):
+    from slavik_tui.engine.trainer import TrainOptions, train
+
+    train(models_root / "tiny", TrainOptions(iters=2, batch_size=2, eval_every=2,
+                                             save_every=2, dtype="fp32", device="cpu",
+                                             reward="prefix:2,chrf"), report=lambda line: None)
+
+    async def body(app, pilot):
+        await pilot.press("w")
+        lab = app.screen
+        assert lab.query_one("#lab-spec", Input).value == "prefix:2,chrf:1"
+        await wait_for(pilot, lambda: not lab.busy, timeout=120)
+        assert lab.result is not None and lab.result["reward"] == "prefix:2,chrf:1"
+        assert list(lab.result["functions"]) == ["prefix", "chrf"]
+
+    run_app(models_root, body, size=(100, 30))

@@ -223,11 +223,12 @@ def add_run(history_path, kind: str, steps: int) -> int:
 
 
 def test_trained_kinds_are_the_stages_that_trained_a_step_in_first_run_order(tmp_path):
-    from slavik_tui.store.stages import stages_label, trained_kinds
+    from slavik_tui.store.stages import last_reward_spec, stages_label, trained_kinds
 
     path = tmp_path / "history.sqlite"
     with History(path, readonly=True) as history:
         assert trained_kinds(history) == ()  # no file yet
+        assert last_reward_spec(history) is None
     add_run(path, "pretrain", 3)
     add_run(path, "grpo", 0)  # failed before its first step: changed nothing
     add_run(path, "sft", 2)
@@ -238,6 +239,11 @@ def test_trained_kinds_are_the_stages_that_trained_a_step_in_first_run_order(tmp
     with History(path, readonly=True) as history:
         kinds = trained_kinds(history)
     assert kinds == ("pretrain", "sft", "grpo")
+    with History(path) as history:  # the newest run with a spec names it
+        history.start_run("pretrain", {"reward": "chrf:1,prefix:0.5"}, 0, 1, pid=1)
+        history.start_run("pretrain", {}, 0, 1, pid=1)  # a run of before specs
+    with History(path, readonly=True) as history:
+        assert last_reward_spec(history) == "chrf:1,prefix:0.5"
     assert stages_label(kinds) == "pre+sft+rl"
     assert stages_label(()) == "" and stages_label(["pretrain", "dpo"]) == "pre+dpo"
 

@@ -6,13 +6,15 @@ NAME` — in a thread worker, since it loads the weights and samples continuatio
 the UI stays live and says "scoring…" meanwhile. The result is the CLI's table: one row for
 the combined reward and one per function, one column per kind of text (real, the model's own,
 shuffled, repeated, random), then the margin of real over the best damaged kind. The spec is
-a field: edit it and press Enter to score another. An untrained model, a bad spec or a
+a field, first the one the model's newest run scored with (what its blue line means), else
+the default: edit it and press Enter to score another. An untrained model, a bad spec or a
 damaged folder is one line in the dialog; Esc closes it (a run still scoring is left to end in
 its thread, its result dropped).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from rich.table import Table
@@ -34,6 +36,23 @@ SAMPLES = 16  # held-out prompts scored (the CLI's default --samples)
 LAB_HINT = ("real: the true continuations · model: its own samples · shuffled, repeated, "
             "random: damaged text. A spec worth optimising ranks real far above the damaged "
             "kinds, the model's samples between them.")
+
+
+def model_spec(model_dir: Path) -> str:
+    """The spec the model's newest run scored with (its blue line), else the default; a
+    damaged history gives the default (the Models screen says what is wrong with it)."""
+    from slavik_tui.spec.folder import ModelFolder
+    from slavik_tui.store.history import History
+    from slavik_tui.store.stages import last_reward_spec
+
+    path = ModelFolder(model_dir).history
+    if not path.is_file():
+        return DEFAULT_REWARD
+    try:
+        with History(path, readonly=True) as history:
+            return last_reward_spec(history) or DEFAULT_REWARD
+    except (UserError, sqlite3.Error):
+        return DEFAULT_REWARD
 
 
 def lab_table(result: dict) -> Table:
@@ -81,12 +100,12 @@ class RewardLabScreen(ModalScreen[None]):
         error: str
 
     def __init__(self, name: str, model_dir: Path, trained: bool = True,
-                 spec: str = DEFAULT_REWARD, samples: int = SAMPLES) -> None:
+                 spec: str | None = None, samples: int = SAMPLES) -> None:
         super().__init__()
         self.model_name = name
         self.model_dir = Path(model_dir)
         self.trained = trained
-        self.spec = spec
+        self.spec = spec or model_spec(self.model_dir)  # what its blue line scores
         self.samples = samples
         self.busy = False
         self.runs = 0  # lab runs started; only the newest one's answer is shown

@@ -36,6 +36,7 @@ class ModelDialogs(_Base):
         from slavik_tui.ui.screens.help import own_widget_classes
         from slavik_tui.ui.screens.new_model import NewModelScreen
         from slavik_tui.ui.screens.rename import RenameScreen
+        from slavik_tui.ui.screens.reward_lab import RewardLabScreen
 
         sections: list[tuple[str, list[type]]] = [("Everywhere", [type(self)])]
         for mode in MODES:
@@ -48,7 +49,8 @@ class ModelDialogs(_Base):
             extra = list(getattr(cls, "HELP_WIDGETS", ()))
             sections.append((f"{MODE_TITLES[mode]} screen", [cls, *extra, *widgets]))
         for title, cls in [("New model form", NewModelScreen), ("Export", ExportScreen),
-                           ("Rename", RenameScreen), ("Confirm", ConfirmScreen),
+                           ("Rename", RenameScreen), ("Reward lab", RewardLabScreen),
+                           ("Confirm", ConfirmScreen),
                            ("File picker", FilePickerScreen)]:
             sections.append((title, [cls, *getattr(cls, "HELP_WIDGETS", ())]))
         return sections
@@ -73,6 +75,14 @@ class ModelDialogs(_Base):
                 self.notify(f"created model '{name}'; press t to train it")
 
         self.push_screen(NewModelScreen(), created)
+
+    def reward_lab(self, name: str) -> None:
+        """The reward lab of a model (ui/screens/reward_lab.py): says so when untrained."""
+        from slavik_tui.ui.screens.reward_lab import RewardLabScreen
+
+        info = self.info(name)
+        self.push_screen(RewardLabScreen(name, self.models_root / name,
+                                         trained=bool(info and info.trained)))
 
     def export_model(self, name: str) -> None:
         from slavik_tui.ui.screens.export import ExportScreen

@@ -37,6 +37,8 @@ class SlavikCommands(Provider):
                  "talk to this model" if info.trained else "not trained yet"),
                 (f"History of {name}", partial(app.open_mode, "history", name),
                  "its runs and metrics"),
+                (f"Reward lab of {name}…", partial(app.reward_lab, name),
+                 "does a reward spec tell its real text from damaged text?"),
                 (f"Export {name}…", partial(app.export_model, name),
                  "safetensors fp32 / bf16 or a Hugging Face folder"),
                 (f"Rename {name}…", partial(app.rename_model, name), "rename its folder"),

@@ -140,3 +140,21 @@ def test_the_lab_opens_on_the_spec_the_models_newest_run_scored_with(models_root
         assert list(lab.result["functions"]) == ["prefix", "chrf"]
 
     run_app(models_root, body, size=(100, 30))
+
+
+def test_the_palette_opens_the_lab_of_a_model(models_root):
+    from textual.command import CommandPalette
+
+    async def body(app, pilot):
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"reward lab of tiny")
+        await pilot.pause(0.5)  # the palette searches in the background
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RewardLabScreen))
+        lab = app.screen
+        assert lab.model_name == "tiny"
+        await wait_for(pilot, lambda: not lab.busy, timeout=120)
+        assert lab.result is not None
+
+    run_app(models_root, body, size=(100, 30))

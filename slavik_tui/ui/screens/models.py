@@ -108,12 +108,8 @@ class ModelsScreen(Screen):
 
     def action_reward_lab(self) -> None:
         """w: the reward lab of the selected model (ui/screens/reward_lab.py)."""
-        from slavik_tui.ui.screens.reward_lab import RewardLabScreen
-
-        if info := self.selected_info:
-            self.app.push_screen(RewardLabScreen(info.name, info.path, trained=info.trained))
-        else:
-            self._need_model()
+        if name := self._need_model():
+            self.app.reward_lab(name)
 
     def action_toggle_details(self) -> None:
         pane = self.query_one("#details-pane")

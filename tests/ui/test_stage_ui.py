@@ -307,3 +307,25 @@ def test_rl_on_an_untrained_model_is_one_line_and_records_nothing(models_root):
         run_app(models_root, body, size=(120, 40), watch="raw")
     finally:
         kill_trainers(models_root)
+
+
+def test_another_model_opens_on_its_own_stage(models_root):
+    from conftest import make_untrained
+
+    make_untrained(models_root, "raw")
+    add_run(models_root / "tiny" / "history.sqlite", "grpo", 2)
+
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        await wait_for(pilot, lambda: screen.form.stage.stage == "rl")  # tiny's newest: RL
+        screen.side.picker.value = "raw"
+        await wait_for(pilot, lambda: screen.model == "raw" and screen.live.curve_known)
+        await pilot.pause()
+        assert screen.form.stage.stage == "pretrain"  # nothing to go on with RL
+        assert " train raw" in command(screen)
+        screen.side.picker.value = "tiny"
+        await wait_for(pilot, lambda: screen.model == "tiny"
+                       and screen.form.stage.stage == "rl")
+        assert " rl tiny" in command(screen)
+
+    run_app(models_root, body, size=(120, 40), watch="tiny")

@@ -126,7 +126,7 @@ class TrainingScreen(Screen):
     def _show_model(self, name: str | None) -> None:
         """Show `name`: reset the chart and the run state, start following its history."""
         self.model = name
-        self.form.stage.chosen = False  # its newest run's stage, until the user picks one
+        self.form.new_model()  # pretraining, or its newest run's stage once that is read
         problem = None
         if name:
             self.sub_title = f"Training · {name}"

@@ -162,6 +162,11 @@ class StagePicker(Widget):
         """The chosen stage's flag of a form field (RL redefines lr's plan default)."""
         return {f.key: f for f in flags_of(self.options_class)}.get(key)
 
+    def reset(self) -> None:
+        """Another model is shown: pretraining until its newest run says otherwise."""
+        self.chosen = False
+        self.set_stage("pretrain")
+
     def set_stage(self, stage: str, chosen: bool = False) -> None:
         """Show `stage` (from code: a model whose newest run is RL opens on RL)."""
         if stage not in STAGES:

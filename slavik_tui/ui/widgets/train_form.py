@@ -220,6 +220,11 @@ class TrainForm(Widget):
                 text = f"{value:g}" if isinstance(value, float) else str(value)
             self.query_one(f"#tf-{flag.key}", Input).placeholder = text
 
+    def new_model(self) -> None:
+        """Another model is shown: no plan known yet, the stage back to pretraining."""
+        self._plan = ({}, False, False)
+        self.stage.reset()
+
     def set_value(self, key: str, value: str) -> None:
         self.query_one(f"#tf-{key}", Input).value = value
 

@@ -9,11 +9,8 @@ unfinished RL run exactly. A model without weights gets one line: train it first
 
 from __future__ import annotations
 
-import sys
-
-from slavik_tui.cli.common import PROG, note, say, workspace
+from slavik_tui.cli.common import workspace
 from slavik_tui.cli.parser import train_options
-from slavik_tui.spec.options import options_argv
 from slavik_tui.spec.rl_options import RLOptions
 
 
@@ -31,20 +28,6 @@ def cmd_rl(args) -> int:
         from slavik_tui.cli.training import launch
 
         return launch(ws, model_dir, args, opts, command="rl")
-    if args.detach:
-        from slavik_tui.runs import start_detached
+    from slavik_tui.cli.training import run_stage
 
-        run = start_detached(ws.root, args.name, options_argv(opts), command="rl")
-        print(run.run_id)
-        note(f"RL run {run.run_id} of '{args.name}' is running in the background (pid "
-             f"{run.pid}); log: {run.log_path}; watch: {PROG} watch {args.name}; "
-             f"stop: {PROG} stop {args.name}")
-        return 0
-    from slavik_tui.engine.trainer import TrainingFailed
-
-    try:
-        rl(model_dir, opts, report=say)
-    except TrainingFailed as exc:
-        print(f"{PROG}: RL failed: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_stage(ws, model_dir, args, opts, "rl", "running RL", rl)

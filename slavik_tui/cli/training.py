@@ -32,23 +32,35 @@ def cmd_train(args) -> int:
     check_launch(opts)
     if opts.launched or getattr(args, "dry_run", False):
         return launch(ws, model_dir, args, opts)
+    from slavik_tui.engine.trainer import train
+
+    return run_stage(ws, model_dir, args, opts, "train", "training", train)
+
+
+def run_stage(ws, model_dir: Path, args, opts, command: str, doing: str, run) -> int:
+    """Run a stage's trainer here (`run(model_dir, opts, report=)`, e.g. engine.trainer.train)
+    or, with `--detach`, as `slavik-tui <command> NAME …` in its own session; `doing` words
+    the detached note ("training", "fine-tuning", "RL")."""
     if args.detach:
         from slavik_tui.runs import start_detached
 
         # The trainer runs in another folder's session: give it the files, not relative names.
-        opts = dataclasses.replace(opts, data=[str(Path(p).resolve()) for p in opts.data])
-        run = start_detached(ws.root, args.name, options_argv(opts))
-        print(run.run_id)
-        note(f"run {run.run_id} of '{args.name}' is training in the background (pid {run.pid}); "
-             f"log: {run.log_path}; watch: {PROG} watch {args.name}; "
+        data = getattr(opts, "data", None)
+        if data:
+            opts = dataclasses.replace(opts, data=[str(Path(p).resolve()) for p in data])
+        run_info = start_detached(ws.root, args.name, options_argv(opts), command=command)
+        print(run_info.run_id)
+        note(f"run {run_info.run_id} of '{args.name}' is {doing} in the background (pid "
+             f"{run_info.pid}); log: {run_info.log_path}; watch: {PROG} watch {args.name}; "
              f"stop: {PROG} stop {args.name}")
         return 0
-    from slavik_tui.engine.trainer import TrainingFailed, train
+    from slavik_tui.engine.trainer import TrainingFailed
 
     try:
-        train(model_dir, opts, report=say)
+        run(model_dir, opts, report=say)
     except TrainingFailed as exc:
-        print(f"{PROG}: training failed: {exc}", file=sys.stderr)
+        print(f"{PROG}: {'RL' if command == 'rl' else 'training'} failed: {exc}",
+              file=sys.stderr)
         return 1
     return 0
 

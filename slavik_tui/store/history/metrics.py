@@ -138,21 +138,10 @@ class Metrics(HistoryFile):
     ) -> list[tuple]:
         """Metrics rows with id > after_rowid, ordered by id, as (id, run_id, step, t, name,
         value) tuples (None for NaN); pollers keep the last id they got, as with new_steps."""
-        conn = self._metrics_reader()
-        if conn is None:
+        if self._metrics_reader() is None:
             return []
-        sql = f"SELECT {', '.join(METRIC_FIELDS)} FROM metrics WHERE id > ?"
-        args: list[Any] = [int(after_rowid)]
-        if run_id is not None:
-            sql += " AND +run_id = ?"  # walk the rowid range, not the run's index
-            args.append(int(run_id))
-        if not include_superseded:
-            sql += " AND superseded = 0"
-        sql += " ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
-        return conn.execute(sql, args).fetchall()
+        return self._new_rows("metrics", METRIC_FIELDS, after_rowid, run_id,
+                              include_superseded, limit)
 
     @locked
     def run_metric_rows(self, run_id: int) -> list[tuple]:

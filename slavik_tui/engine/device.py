@@ -101,10 +101,45 @@ def setup_cuda(device: torch.device) -> None:
     torch.backends.cuda.enable_mem_efficient_sdp(True)
 
 
-def wants_compile(requested: bool, no_compile: bool, device: torch.device) -> bool:
-    """torch.compile when asked (`--compile`), and by default on CUDA, where it pays for its
-    first compile within minutes (on CPU it gained nothing: NOTES.md); `--no-compile` wins."""
-    return not no_compile and (requested or device.type == "cuda")
+# torch.compile of the bf16 training step on a CPU pays back its first compile (about 40 s,
+# less from the cache) after a few hundred steps of a model of some size (bench/README.md,
+# `bench/train_speed.py --compile`); tiny models and short runs stay eager.
+CPU_COMPILE_MIN_PARAMS = 2_000_000
+CPU_COMPILE_MIN_STEPS = 300
+
+
+def wants_compile(requested: bool, no_compile: bool, device: torch.device,
+                  dtype: torch.dtype | None = None, params: int = 0, steps: int = 0,
+                  static_shapes: bool = True) -> bool:
+    """torch.compile when asked (`--compile`); by default on CUDA, and on a CPU for a bf16
+    run of at least CPU_COMPILE_MIN_STEPS steps of a model of CPU_COMPILE_MIN_PARAMS
+    parameters, where it pays for its first compile; never by default for a stage whose step
+    sees changing shapes (`static_shapes` False: RL's rollouts), which would recompile.
+    `--no-compile` wins."""
+    if no_compile:
+        return False
+    if requested:
+        return True
+    if not static_shapes:
+        return False
+    if device.type == "cuda":
+        return True
+    return (device.type == "cpu" and dtype == torch.bfloat16
+            and params >= CPU_COMPILE_MIN_PARAMS and steps >= CPU_COMPILE_MIN_STEPS)
+
+
+def compile_cache_dir() -> Path:
+    """Where torch.compile keeps what it compiled, between runs (unless TORCHINDUCTOR_CACHE_DIR
+    says otherwise): the user's cache folder, not /tmp, so a reboot keeps it."""
+    import os
+
+    env = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = base / "slavik-tui" / "inductor"
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
+    return path
 
 
 def oom_advice(plan: dict, step: int, saved: int, device: torch.device) -> str:

@@ -157,6 +157,7 @@ class TrainLoop:
         (its errors surface at the first call)."""
         if self.uncompiled is None:
             return self.train_step(step)
+        t0 = time.perf_counter()
         try:
             result = self.train_step(step)
         except torch.OutOfMemoryError:
@@ -169,6 +170,9 @@ class TrainLoop:
             self.optimizer.zero_grad(set_to_none=True)
             return self.train_step(step)
         self.uncompiled = None
+        self.t.report(f"torch.compile: the first step took {time.perf_counter() - t0:.1f} s "
+                      "(the compile, paid once per run and cached for the next; --no-compile "
+                      "trains without it)")
         return result
 
     def evaluate(self, step: int) -> dict:

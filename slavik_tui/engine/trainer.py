@@ -32,6 +32,7 @@ from slavik_tui.engine import reward as rewards
 from slavik_tui.engine.data import TokenData, add_datasets
 from slavik_tui.engine.device import (  # noqa: F401 - pick_device re-exported
     check_step_fits,
+    compile_cache_dir,
     hardware,
     pick_device,
     pick_dtype,
@@ -137,6 +138,7 @@ class Stage:
     kind = "pretrain"
     command = "train"  # `slavik-tui <command> NAME` resumes a run of this stage
     loop_class = TrainLoop
+    static_shapes = True  # every step_fn call sees one batch shape (torch.compile pays)
 
     def make_data(self, model_dir: Path, cfg: ModelConfig, tokenizer: Tokenizer,
                   opts: TrainOptions, report: Callable[[str], None]):
@@ -257,7 +259,10 @@ class Trainer:
             except (KeyError, TypeError, ValueError, RuntimeError, AttributeError):
                 report("the saved random state is unreadable; continuing without it")
         ddp = dist.wrap(model, world, device)
-        compiled = wants_compile(opts.compile, opts.no_compile, device)
+        compiled = wants_compile(opts.compile, opts.no_compile, device, dtype, cfg.n_params,
+                                 plan["target_step"] - step, stage.static_shapes)
+        if compiled:
+            compile_cache_dir()
         step_fn = torch.compile(ddp) if compiled else ddp
         threads = choose_threads(opts.threads if opts.threads or not world.distributed
                                  or device.type != "cpu"

@@ -105,8 +105,9 @@ class TrainOptions:
                           label="device", rule=_device)
     dtype: str = _option("auto", "precision: auto (bf16 where fast), fp32 or bf16", "str",
                          metavar="|".join(DTYPES), rule=_dtype)
-    compile: bool = _option(False, "torch.compile the model (on by default on CUDA)", "bool")
-    no_compile: bool = _option(False, "never torch.compile (not even on CUDA)", "bool")
+    compile: bool = _option(False, "torch.compile the model (default: on CUDA, and for bf16 "
+                            "CPU runs of 300+ steps of a model of 2M+ params)", "bool")
+    no_compile: bool = _option(False, "never torch.compile (not even by default)", "bool")
     reward: str = _option(DEFAULT_REWARD, "reward spec scored at each eval: NAME[:WEIGHT],... "
                           "of chrf, prefix, repetition, length, ngram, vocab or "
                           "module:function", "str", metavar="SPEC")

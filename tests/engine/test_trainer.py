@@ -295,12 +295,43 @@ def test_a_failing_torch_compile_falls_back_to_the_plain_model(model_dir, monkey
                for line in lines)
 
 
-def test_compile_is_the_default_on_cuda_only():
-    from slavik_tui.engine.device import wants_compile
+def test_a_compiled_run_reports_its_first_steps_time_once(model_dir, monkeypatch, tmp_path):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda module, *a, **k: compiled.append(module) or module)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
+    lines: list[str] = []
+    train(model_dir, opts(iters=3, compile=True), report=lines.append)
+    assert len(compiled) == 1
+    said = [line for line in lines if line.startswith("torch.compile: the first step took")]
+    assert len(said) == 1 and "cached for the next" in said[0]
 
-    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+
+def test_compile_is_the_default_on_cuda_and_for_long_bf16_runs_of_big_models_on_a_cpu():
+    from slavik_tui.engine.device import (
+        CPU_COMPILE_MIN_PARAMS as P, CPU_COMPILE_MIN_STEPS as N, wants_compile)
+
+    cuda, cpu, bf16, fp32 = torch.device("cuda"), torch.device("cpu"), torch.bfloat16, torch.float32
     assert wants_compile(False, False, cuda) and not wants_compile(False, True, cuda)
     assert not wants_compile(False, False, cpu) and wants_compile(True, False, cpu)
+    assert wants_compile(False, False, cpu, bf16, P, N)  # where the compile pays for itself
+    assert not wants_compile(False, False, cpu, fp32, P, N)
+    assert not wants_compile(False, False, cpu, bf16, P - 1, N)  # tiny models stay eager
+    assert not wants_compile(False, False, cpu, bf16, P, N - 1)  # and short runs
+    assert not wants_compile(False, True, cpu, bf16, P, N)  # --no-compile wins
+    # a stage whose shapes change (RL) never compiles unless asked, not even on CUDA
+    assert not wants_compile(False, False, cuda, static_shapes=False)
+    assert wants_compile(True, False, cuda, static_shapes=False)
+
+
+def test_the_compile_cache_lives_in_the_users_cache_folder(monkeypatch, tmp_path):
+    from slavik_tui.engine.device import compile_cache_dir
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compile_cache_dir() == tmp_path / "slavik-tui" / "inductor"
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "slavik-tui" / "inductor")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/elsewhere")
+    assert compile_cache_dir() == Path("/elsewhere")
 
 
 def test_a_step_that_cannot_fit_the_free_gpu_memory_is_refused_with_flags_that_fit():

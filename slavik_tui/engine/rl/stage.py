@@ -59,6 +59,7 @@ class GRPOStage(Stage):
     reference weights)."""
 
     kind = KIND
+    static_shapes = False  # rollouts of every length: a compiled step would recompile
     command = "rl"
 
     def __init__(self) -> None:

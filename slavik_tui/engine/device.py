@@ -9,6 +9,7 @@ out-of-memory kill.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -105,6 +106,7 @@ def setup_cuda(device: torch.device) -> None:
 # less from the cache) after a few hundred steps of a model of some size (bench/README.md,
 # `bench/train_speed.py --compile`); tiny models and short runs stay eager.
 CPU_COMPILE_MIN_PARAMS = 2_000_000
+_USER_COMPILE_CACHE = os.environ.get("TORCHINDUCTOR_CACHE_DIR")  # before torch sets its own
 CPU_COMPILE_MIN_STEPS = 300
 
 
@@ -129,13 +131,11 @@ def wants_compile(requested: bool, no_compile: bool, device: torch.device,
 
 
 def compile_cache_dir() -> Path:
-    """Where torch.compile keeps what it compiled, between runs (unless TORCHINDUCTOR_CACHE_DIR
-    says otherwise): the user's cache folder, not /tmp, so a reboot keeps it."""
-    import os
-
-    env = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    if env:
-        return Path(env)
+    """Where torch.compile keeps what it compiled, between runs: TORCHINDUCTOR_CACHE_DIR when
+    the user set it, else the user's cache folder, not torch's /tmp default, so a reboot keeps
+    it. (Torch may have filled in its default by now: only what the user set counts.)"""
+    if _USER_COMPILE_CACHE:
+        return Path(_USER_COMPILE_CACHE)
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     path = base / "slavik-tui" / "inductor"
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)

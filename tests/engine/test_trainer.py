@@ -324,14 +324,16 @@ def test_compile_is_the_default_on_cuda_and_for_long_bf16_runs_of_big_models_on_
 
 
 def test_the_compile_cache_lives_in_the_users_cache_folder(monkeypatch, tmp_path):
-    from slavik_tui.engine.device import compile_cache_dir
+    from slavik_tui.engine import device
 
-    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setattr(device, "_USER_COMPILE_CACHE", None)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_x")  # torch's own default
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert compile_cache_dir() == tmp_path / "slavik-tui" / "inductor"
-    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "slavik-tui" / "inductor")
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/elsewhere")
-    assert compile_cache_dir() == Path("/elsewhere")
+    ours = tmp_path / "slavik-tui" / "inductor"
+    assert device.compile_cache_dir() == ours
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(ours)
+    monkeypatch.setattr(device, "_USER_COMPILE_CACHE", "/elsewhere")  # the user's choice wins
+    assert device.compile_cache_dir() == Path("/elsewhere")
 
 
 def test_a_step_that_cannot_fit_the_free_gpu_memory_is_refused_with_flags_that_fit():

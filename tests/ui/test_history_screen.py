@@ -223,6 +223,7 @@ def test_a_second_training_compares_from_its_own_start_or_by_model_step(tmp_path
         await wait_for(pilot, lambda: screen.view_kind == "compare" and chart.drawn_series)
         first = lambda: chart.get_series(f"alpha/{later}:loss").x_step[0]  # noqa: E731
         assert first() == 1 and "since each run's start" in chart.title
+        assert "(a)" not in chart.title  # the saved SVG's title and file name: no key hint
         await pilot.press("a")
         await wait_for(pilot, lambda: first() == 121)
         assert "the model's steps" in chart.title
@@ -461,3 +462,37 @@ def test_r_writes_a_report_of_the_run_under_the_cursor(models_root):
         assert any(n.startswith(f"report of run tiny/{run.id} written to") for n in notifications(app))
 
     run_app(models_root, body, size=(120, 40))
+
+
+def test_r_on_a_comparison_reports_the_compared_runs_not_the_hidden_cursor(models_root):
+    # Seen in tmux at 80x24: the runs list folds away under a comparison, and r wrote the
+    # report of the run under its (hidden) cursor instead of the runs on the chart.
+    with History(models_root / "tiny" / "history.sqlite") as history:
+        extra = []
+        for k in range(2):
+            rid = history.start_run("pretrain", {"lr": 1e-3}, 20, 30, pid=os.getpid())
+            for i in range(21, 31):
+                history.log_step(rid, i, T0 + 100 * k + i, 3.0 - i / 100, 1e-3, 1.0, 4000.0)
+            history.log_eval(rid, 30, T0 + 100 * k + 30, 3.1, 2.0, 0.2, 0.1)
+            history.end_run(rid, "finished")
+            extra.append(rid)
+
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "tiny")
+        first = min(r.id for r in screen.runs)
+        screen.marks = [("tiny", first), ("tiny", extra[0])]
+        await select_run(pilot, screen, extra[1])  # the cursor on a run not compared
+        await pilot.press("c")
+        chart = screen.query_one("#history-chart", MetricsChart)
+        await wait_for(pilot, lambda: screen.view_kind == "compare" and chart.drawn_series)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.last_report is not None, timeout=60)
+        charts = models_root / "tiny" / "charts"
+        for rid in (first, extra[0]):
+            assert (charts / f"run-{rid}-report.md").is_file(), rid
+        assert not (charts / f"run-{extra[1]}-report.md").exists()
+        told = notifications(app)
+        assert any(f"tiny/{first}" in n and f"tiny/{extra[0]}" in n and "written" in n
+                   for n in told), told
+
+    run_app(models_root, body, size=(80, 24))

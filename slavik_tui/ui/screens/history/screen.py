@@ -250,22 +250,27 @@ class HistoryScreen(Screen):
         self.post_message(self.JobDone(f"{what} written to {path}", exported=path))
 
     @work(thread=True, group="history-report", exclusive=True, exit_on_error=False)
-    def _report(self, key: Key) -> None:
-        """models/NAME/charts/run-<id>-report.md + .svg (`slavik-tui report`'s content); the
-        three samples load torch and the weights, so this runs in a thread."""
+    def _report(self, keys: list[Key]) -> None:
+        """models/NAME/charts/run-<id>-report.md + .svg (`slavik-tui report`'s content) of
+        each run in `keys`; the three samples load torch and the weights, so this runs in a
+        thread."""
         from slavik_tui.charts.svg import run_chart_svg
         from slavik_tui.engine.samples import report_samples
         from slavik_tui.runs.report import write_model_report
 
-        try:
-            md, svg = write_model_report(self.loader.folder(key[0]).path, key[1],
-                                         chart=run_chart_svg, sampler=report_samples)
-        except (UserError, OSError) as exc:
-            self.post_message(self.JobDone(error=str(exc)))
-            return
-        also = f" and {svg.name}" if svg is not None else ""
-        self.post_message(self.JobDone(f"report of run {label_of(key)} written to {md}{also}",
-                                       report=md))
+        notes, md = [], None
+        for key in keys:
+            try:
+                md, svg = write_model_report(self.loader.folder(key[0]).path, key[1],
+                                             chart=run_chart_svg, sampler=report_samples)
+            except (UserError, OSError) as exc:
+                self.post_message(self.JobDone(error=f"{label_of(key)}: {exc}" if len(keys) > 1
+                                               else str(exc)))
+                continue
+            also = f" and {svg.name}" if svg is not None else ""
+            notes.append(f"report of run {label_of(key)} written to {md}{also}")
+        if notes:
+            self.post_message(self.JobDone("\n".join(notes), report=md))
 
     @work(thread=True, group="history-delete", exit_on_error=False)
     def _delete(self, key: Key) -> None:
@@ -336,18 +341,23 @@ class HistoryScreen(Screen):
             self._export([view.replayed])
 
     def action_report(self) -> None:
-        """A Markdown report of the replayed run, else of the run under the table's cursor."""
+        """A Markdown report of the replayed run, of each compared run, else of the run under
+        the table's cursor."""
         view = self.view
         if view.kind == "replay" and view.replayed:
-            key = view.replayed
+            keys = [view.replayed]
+        elif view.kind == "compare" and view.compared:
+            keys = [r.key for r in view.compared]  # not the hidden table's cursor
         else:
             run = self.panel.table.selected_run
             if run is None:
                 self.notify("no run to report on: pick a run first", severity="warning")
                 return
-            key = (self.model, run.id)
-        self.notify(f"writing the report of run {label_of(key)}…", timeout=4)
-        self._report(key)
+            keys = [(self.model, run.id)]
+        runs = ", ".join(label_of(k) for k in keys)
+        self.notify(f"writing the report of run{'s' if len(keys) > 1 else ''} {runs}…",
+                    timeout=4)
+        self._report(keys)
 
     def action_back(self) -> None:
         self.panel.display = True

@@ -236,8 +236,10 @@ class RunView(Container):
                 {**loaded.evals, "step": loaded.evals["step"] - offset})
 
     def _compare_title(self, runs: list[LoadedRun]) -> str:
+        # No key hint here: the title is also the saved chart's title and file name (the
+        # footer names `a`).
         x = "steps since each run's start" if self.align_starts else "the model's steps"
-        return "compare " + " vs ".join(label_of(r.key) for r in runs) + f" · x: {x} (a)"
+        return "compare " + " vs ".join(label_of(r.key) for r in runs) + f" · x: {x}"
 
     def toggle_align(self) -> None:
         self.align_starts = not self.align_starts

@@ -68,6 +68,7 @@ class NewModelScreen(JobDialog[str | None]):
         self.suggestion: SizeProposal | None = None
         """The size wizard's proposal for the chosen files (None until they are valid)."""
         self._suggested_for: tuple | None = None
+        self._applied = False  # the status says "size wizard applied"
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog", classes="dialog -wide"):
@@ -115,6 +116,11 @@ class NewModelScreen(JobDialog[str | None]):
         if status.has_class("-error") and not self.busy:
             # "fix the fields…" or the engine's refusal was about the values before this
             # change: the fields' own errors say what is still wrong.
+            self.set_status("")
+        elif self._applied and not self.busy and not self._takes_suggestion():
+            # "size wizard applied" no longer holds once the shape moved off the proposal
+            # (nor do the wizard's steps: action_create only plans them for its shape).
+            self._applied = False
             self.set_status("")
 
     def _validate(self, show_all: bool = False) -> tuple[str, list[str], ModelConfig] | None:
@@ -208,7 +214,14 @@ class NewModelScreen(JobDialog[str | None]):
         for field_id, value in (("d_model", p.d_model), ("layers", p.n_layers),
                                 ("heads", p.n_heads)):
             self.query_one(f"#{field_id}", Input).value = str(value)
+        self._applied = True
         self.set_status("size wizard applied; the Training form will start with its steps")
+
+    def _takes_suggestion(self) -> bool:
+        """The shape in the fields is the wizard's proposal (so its steps go to Training)."""
+        p = self.suggestion
+        shape = tuple(self._value(f).strip() for f in ("d_model", "layers", "heads"))
+        return p is not None and shape == (str(p.d_model), str(p.n_layers), str(p.n_heads))
 
     # ---- actions ------------------------------------------------------------------------
     @on(Input.Submitted)

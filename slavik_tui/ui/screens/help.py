@@ -42,10 +42,11 @@ FIGURES: list[tuple[str, str]] = [
     ("loss", "cross-entropy of the next token on the training batch (lower is better)"),
     ("val loss", "the same on held-out text the model never trains on: the honest one"),
     ("bits/byte", "val loss per byte of text: comparable across tokenizers and vocab sizes"),
-    ("reward", "a 0–1 score of what the model writes: at each eval it continues held-out "
-               "prompts and each continuation is scored against the text that really "
-               "followed (chrF character overlap, minus a repetition penalty by default; "
-               "set with train --reward, try a spec with `slavik-tui reward NAME`)"),
+    ("reward", "a score of what the model writes (higher is better): at each eval it "
+               "continues held-out prompts and each continuation is scored against the text "
+               "that really followed — by default chrF character overlap (0–1) minus half "
+               "the share of repeated word 3-grams, so −0.5 to 1 (set with train --reward, "
+               "try a spec with `slavik-tui reward NAME`, or w on Models)"),
     ("size MB", "the checkpoint: weights + optimizer state (what you would copy to use or "
                 "go on training the model); the history and token caches are apart"),
     ("tok/s", "training tokens per second (median over a run in the History table)"),

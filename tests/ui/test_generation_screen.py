@@ -296,3 +296,25 @@ def test_letters_type_in_the_prompt_and_switch_screens_outside_it(models_root):
         assert prompt.value == "tmh"
 
     run_app(models_root, body, size=(100, 30))
+
+
+def test_coming_back_to_generation_lands_in_the_prompt(models_root):
+    # Seen in tmux: Esc (the log), t, then h … g: the focus was still on the log, and a
+    # prompt typed there vanished (only screen letters do something on the log).
+    from slavik_tui.ui.screens.models import ModelsScreen
+
+    async def body(app, pilot):
+        screen = await open_generation(pilot, app)
+        prompt = screen.query_one("#gen-prompt", Input)
+        await pilot.press("escape")  # leaves the prompt: the log has the focus
+        assert app.focused is not prompt
+        await pilot.press("m")
+        await pilot.pause()
+        assert isinstance(app.screen, ModelsScreen)
+        app.open_mode("generation")
+        await pilot.pause()
+        assert app.screen is screen and app.focused is prompt
+        await pilot.press("a", "b")
+        assert prompt.value == "ab"
+
+    run_app(models_root, body, size=(100, 30))

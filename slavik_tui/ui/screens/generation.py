@@ -162,6 +162,11 @@ class GenerationScreen(ChatMode, Screen):
     def on_descendant_focus(self) -> None:
         self.refresh_bindings()
 
+    def on_screen_resume(self) -> None:
+        """Coming back here (g, F3, from any screen) lands in the prompt, as the first visit
+        and `g` on Models do: a focus left on the log ate what the user typed next."""
+        self.query_one("#gen-prompt", Input).focus()
+
     # ---- the model picker -----------------------------------------------------------------
     def _models_changed(self, models: list[Any]) -> None:
         trained = [m.name for m in models if m.trained]

@@ -196,6 +196,9 @@ def test_reset_forgets_series_and_view():
 def test_status_text_of_an_ended_run_never_says_live():
     view = ChartView()
     view.live = False
+    assert view.status_text() == "raw · x: step"  # an empty chart: neither live nor ended
+    view = make_view()
+    view.live = False
     assert view.status_text() == "raw · x: step · ■ ended"
     view.live = True
     assert view.status_text().endswith("● live")

@@ -387,7 +387,9 @@ class ChartView:
         floor = self.cleared_at
         if floor is not None:
             parts.append(f"from {floor:.0f}s" if self.x_mode == "time" else f"from {floor:g}")
-        if not self.live:
+        if not any(len(s) for s in self.series.values()):
+            pass  # nothing drawn yet (a model never trained): no run to call live or ended
+        elif not self.live:
             parts.append("■ ended")
         else:
             parts.append("● live" if self.follow else "‖ paused")

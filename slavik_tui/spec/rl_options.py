@@ -44,6 +44,18 @@ from slavik_tui.spec.options import (
 )
 
 DEFAULT_RL_LR = 1e-5
+PROMPT_TOKENS = 16  # as the evals' and the lab's prompts
+
+
+def prompt_tokens(context: int) -> int:
+    """The tokens of an RL prompt for a model of `context` tokens (a quarter of a short one)."""
+    return max(1, min(PROMPT_TOKENS, context // 4))
+
+
+def longest_max_new(context: int) -> int:
+    """The most new tokens a completion may have after its prompt in `context` tokens: the
+    rl stage refuses a --max-new above it, and the form offers it when 64 do not fit."""
+    return context - prompt_tokens(context)
 
 
 def _group(v: int) -> str | None:

@@ -111,14 +111,14 @@ def test_the_rl_stage_shows_its_fields_and_command(models_root):
         assert form.stage.stage == "rl"
         assert shown("group") and form.query_one("#tff-group").region.height > 0
         assert not shown("batch_size") and not shown("data")  # rl takes neither
-        assert command(screen).endswith(" rl tiny --detach")
+        assert command(screen).endswith(" rl tiny --max-new 24 --detach")  # fits context 32
         # rl's plan defaults: lr 1e-5, a new run of the default length (no RL run to resume)
         assert form.query_one("#tf-lr", Input).placeholder == "1e-05"
         assert form.query_one("#tf-group", Input).placeholder == "8"
         assert form.query_one("#tf-iters", Input).placeholder == str(DEFAULT_ITERS)
         await fill(pilot, screen, {"reward": "prefix:2", "group": "4", "iters": "10"})
         assert command(screen).endswith(" rl tiny --iters 10 --reward prefix:2 --group 4 "
-                                        "--detach")
+                                        "--max-new 24 --detach")
         await fill(pilot, screen, {"group": "1"})
         assert "at least 2" in form.query_one("#tff-group", FormField).error
         await pilot.press("ctrl+r")

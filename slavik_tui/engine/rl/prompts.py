@@ -24,16 +24,12 @@ import numpy as np
 
 from slavik_tui.engine.reward import Pair, text_pairs
 from slavik_tui.errors import UserError
+from slavik_tui.spec.rl_options import PROMPT_TOKENS, prompt_tokens
 
-PROMPT_TOKENS = 16  # as the evals' and the lab's prompts
 ALIGN = 16  # room before the prompt to start it at a line or a word
 EVAL_PROMPTS = 4
 EVAL_LOOKAHEAD = 256 + PROMPT_TOKENS + 32  # TokenData.reward_prompts' search + its sample
 LAB_SAMPLES = 16
-
-
-def prompt_tokens(context: int) -> int:
-    return max(1, min(PROMPT_TOKENS, context // 4))
 
 
 def scored_windows(data, eval_windows: int) -> list[tuple[int, int, int]]:

@@ -40,7 +40,7 @@ from slavik_tui.engine.rl.prompts import PromptPool, prompt_tokens
 from slavik_tui.engine.rl.rollout import sample_groups, seeded_generator
 from slavik_tui.engine.trainer import Stage, Trainer, TrainLoop, lr_at, make_plan
 from slavik_tui.errors import UserError
-from slavik_tui.spec.rl_options import RLOptions
+from slavik_tui.spec.rl_options import RLOptions, longest_max_new
 from slavik_tui.store.history import MAX_NAME
 
 KIND = "grpo"
@@ -82,11 +82,11 @@ class GRPOStage(Stage):
         plan, resuming = make_plan(opts, ckpt.saved_step(model_dir),
                                    state["plan"] if state else None, self.kind)
         n_prompt = prompt_tokens(cfg.context)
-        if n_prompt + plan["max_new"] > cfg.context:
+        if plan["max_new"] > longest_max_new(cfg.context):
             raise UserError(
                 f"--max-new {plan['max_new']} and the {n_prompt}-token prompt do not fit the "
                 f"model's context of {cfg.context} tokens; use --max-new "
-                f"{cfg.context - n_prompt} or less", field="max_new")
+                f"{longest_max_new(cfg.context)} or less", field="max_new")
         self.pool = PromptPool.build(data, tokenizer, plan["eval_batches"] * plan["batch_size"],
                                      plan["max_new"], plan["seed"], model_dir.name,
                                      wanted=plan["prompts"])

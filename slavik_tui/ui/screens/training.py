@@ -114,6 +114,7 @@ class TrainingScreen(Screen):
         self.side.set_models(names, self.model)
         if self.model is None:
             self._show_model(names[0] if names else None)
+        self.form.set_context(self._context())
         self.side.show_datasets(self.model_dir)
 
     @on(Select.Changed, "#train-model")
@@ -126,7 +127,7 @@ class TrainingScreen(Screen):
     def _show_model(self, name: str | None) -> None:
         """Show `name`: reset the chart and the run state, start following its history."""
         self.model = name
-        self.form.new_model()  # pretraining, or its newest run's stage once that is read
+        self.form.new_model(self._context())  # pretraining, or its newest run's stage
         problem = None
         if name:
             self.sub_title = f"Training · {name}"
@@ -143,6 +144,11 @@ class TrainingScreen(Screen):
         if planned:  # the new-model form's size wizard chose the steps
             self.form.set_value("iters", str(planned))
         self._refresh()
+
+    def _context(self) -> int | None:
+        """The shown model's context (tokens), once the app has read the models."""
+        info = self.app.info(self.model) if self.model else None
+        return info.context if info is not None else None
 
     # ---- what the panel knows ------------------------------------------------------------
     @on(RunPanel.Changed)

@@ -34,6 +34,7 @@ from slavik_tui.spec.options import (
 from slavik_tui.ui.widgets.forms import FormField
 from slavik_tui.ui.widgets.path_input import PathInput, split_paths
 from slavik_tui.ui.widgets.stage_picker import (
+    DATA_HINT,
     STAGE_KEYS,
     StagePicker,
     plan_kind,
@@ -150,7 +151,7 @@ class TrainForm(Widget):
 
     def compose(self) -> ComposeResult:
         yield StagePicker(id="tf-stage-picker")
-        yield FormField(DATA_LABEL, PathInput(placeholder="more text files (Tab completes)",
+        yield FormField(DATA_LABEL, PathInput(placeholder=DATA_HINT,
                                              id="tf-data", compact=True, classes="tf--field"),
                         layout="stacked", id="tff-data")
         for flag in FIELDS:
@@ -174,7 +175,7 @@ class TrainForm(Widget):
         """Parse every field, show the errors next to them, return (settings, errors)."""
         values = self.values()
         self.settings, self.errors = stage_settings(self.stage.stage, *parse_settings(values),
-                                                    values)
+                                                    values, self.stage.defaults)
         for key in FIELD_KEYS:
             self.query_one(f"#tff-{key}", FormField).set_error(self.errors.get(key))
         return self.settings, self.errors
@@ -220,10 +221,20 @@ class TrainForm(Widget):
                 text = f"{value:g}" if isinstance(value, float) else str(value)
             self.query_one(f"#tf-{flag.key}", Input).placeholder = text
 
-    def new_model(self) -> None:
-        """Another model is shown: no plan known yet, the stage back to pretraining."""
+    def new_model(self, context: int | None = None) -> None:
+        """Another model is shown (of `context` tokens, when known): no plan known yet, the
+        stage back to pretraining."""
         self._plan = ({}, False, False)
+        self.stage.context = context
         self.stage.reset()
+
+    def set_context(self, context: int | None) -> None:
+        """The model's context is known (or changed): the RL defaults that must fit it."""
+        if context != self.stage.context:
+            self.stage.context = context
+            self.set_placeholders(*self._plan)
+            settings, errors = self.check()
+            self.post_message(self.Changed(self, settings, errors))
 
     def set_value(self, key: str, value: str) -> None:
         self.query_one(f"#tf-{key}", Input).value = value

@@ -27,9 +27,10 @@ class ModelsScreen(Screen):
         Binding("n", "app.new_model", "New"),
         Binding("enter", "train", "Train / watch", show=False),
         Binding("e", "export", "Export"),
-        Binding("r", "rename", "Rename"),
+        # 80 columns hold the footer's keys with w; rename (the least used) is in `?`
+        Binding("w", "reward_lab", "Reward lab"),
+        Binding("r", "rename", "Rename", show=False),
         Binding("d", "delete", "Delete"),
-        Binding("w", "reward_lab", "Reward lab", show=False),
         Binding("i", "toggle_details", "Details", show=False),
     ]
 

@@ -114,7 +114,7 @@ class TrainingScreen(Screen):
         self.side.set_models(names, self.model)
         if self.model is None:
             self._show_model(names[0] if names else None)
-        self.form.set_context(self._context())
+        self.form.set_context(self._model_context())
         self.side.show_datasets(self.model_dir)
 
     @on(Select.Changed, "#train-model")
@@ -127,7 +127,7 @@ class TrainingScreen(Screen):
     def _show_model(self, name: str | None) -> None:
         """Show `name`: reset the chart and the run state, start following its history."""
         self.model = name
-        self.form.new_model(self._context())  # pretraining, or its newest run's stage
+        self.form.new_model(self._model_context())  # pretraining, or its newest run's stage
         problem = None
         if name:
             self.sub_title = f"Training · {name}"
@@ -145,9 +145,10 @@ class TrainingScreen(Screen):
             self.form.set_value("iters", str(planned))
         self._refresh()
 
-    def _context(self) -> int | None:
+    def _model_context(self) -> int | None:
         """The shown model's context (tokens), once the app has read the models."""
-        info = self.app.info(self.model) if self.model else None
+        models = getattr(self.app, "models", None) or []  # None until the app read them
+        info = next((m for m in models if m.name == self.model), None)
         return info.context if info is not None else None
 
     # ---- what the panel knows ------------------------------------------------------------

@@ -288,11 +288,11 @@ class StagePicker(Widget):
         for key in NOT_RL:  # the form's fields rl does not take
             for field in form.query(f"#tff-{key}"):
                 field.display = stage != "rl"
+        sft = stage == "sft"
         for field in form.query("#tff-data"):
-            sft = stage == "sft"
-            field.query_one(".field--label", Label).update(DIALOGUES_LABEL if sft
-                                                           else field.label)
             field.widget.placeholder = DIALOGUES_HINT if sft else DATA_HINT
+            for label in field.query(".field--label").results(Label):  # once composed
+                label.update(DIALOGUES_LABEL if sft else field.label)
 
     @on(Select.Changed, "#tf-stage")
     def _picked(self, event: Select.Changed) -> None:

@@ -165,6 +165,7 @@ class TrainForm(Widget):
         yield Static("", id="tf-command", markup=False)
 
     def on_mount(self) -> None:
+        self.stage._show_fields()  # the data field is composed now: its label and hint
         self.set_placeholders({}, resumable=False)
 
     # ---- reading ----------------------------------------------------------------------------

@@ -257,6 +257,12 @@ class SlavikApp(ModelDialogs, App[None]):
             if screen is None:
                 self._mode_models[mode] = model if model is not None else self.selected_model
             elif model is not None and getattr(screen, "model", None) != model:
+                self._mode_models[mode] = model
+                if hasattr(screen, "select_model"):  # History: its marks span models
+                    screen.select_model(model)
+                    self.switch_mode(mode)
+                    self.refresh_bindings()
+                    return
                 if self.current_mode == mode:
                     self.switch_mode("models")
                 self.remove_mode(mode)

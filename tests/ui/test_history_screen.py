@@ -496,3 +496,23 @@ def test_r_on_a_comparison_reports_the_compared_runs_not_the_hidden_cursor(model
                    for n in told), told
 
     run_app(models_root, body, size=(80, 24))
+
+
+def test_marks_stay_when_history_opens_on_another_model(tmp_path):
+    root = models(tmp_path)
+
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "alpha")
+        await select_run(pilot, screen, 1)
+        await pilot.press("space")
+        assert screen.marks == [("alpha", 1)]
+        app.open_mode("models")
+        await pilot.pause()
+        app.open_mode("history", "beta")  # `h` on another model
+        await wait_for(pilot, lambda: app.screen.model == "beta" and app.screen.runs)
+        assert app.screen is screen and screen.marks == [("alpha", 1)]
+        await select_run(pilot, screen, 1)
+        await pilot.press("space", "c")  # and the marked run of alpha compares with beta's
+        await wait_for(pilot, lambda: screen.view_kind == "compare")
+
+    run_app(root, body, size=(120, 40))

@@ -141,9 +141,9 @@ def training_scenario(models_dir: Path, captures: Path,
         first.wait_for("Training · tiny")
         first.wait_for("no runs yet")
         note("Training screen")
-        # The chart has the focus; Tab goes to the form: model, add data, iters, batch, lr,
-        # eval every, save every.
-        first.keys("Tab", "Tab", "Tab")
+        # The chart has the focus; Tab goes to the form: model, stage, reward, add data, iters,
+        # batch, lr, eval every, save every.
+        first.keys("Tab", "Tab", "Tab", "Tab", "Tab")
         first.type("100000")
         first.keys("Tab")
         first.type("2")

@@ -125,13 +125,13 @@ def test_plan_defaults_come_from_the_metadata():
     assert "(default 0.0006)" in FLAG["lr"].help_text
 
 
-RL_FORM_KEYS = {f.key for f in flags_of(RLOptions) if f.label}
+RL_FORM_KEYS = {f.key for f in flags_of(RLOptions) if f.label} | {"columns"}  # + SFT's CSV columns
 
 
 def test_the_form_shows_the_labelled_flags():
     from slavik_tui.ui.widgets import train_form
 
-    # the pretraining flags with a label, and the RL stage's (ui/widgets/stage_picker.py)
+    # the pretraining flags with a label, and the RL and SFT stages' (ui/widgets/stage_picker.py)
     assert set(train_form.FIELD_KEYS) == {f.key for f in FORM_FLAGS} | RL_FORM_KEYS
     assert [f.key for f in train_form.FIELDS] == [f.key for f in FORM_FLAGS if f.key != "data"]
     settings, errors = train_form.parse_settings({"iters": "10", "batch_size": "0", "lr": "x"})
@@ -162,7 +162,7 @@ def test_the_forms_fields_are_composed_from_the_metadata():
             assert ids == {f.key for f in FORM_FLAGS} | RL_FORM_KEYS
             labels = {f.label for f in form.query(FormField)}
             rl_labels = {f.label for f in flags_of(RLOptions) if f.label}
-            assert labels == {f.label for f in FORM_FLAGS} | rl_labels | {"stage"}
+            assert labels == {f.label for f in FORM_FLAGS} | rl_labels | {"stage", "columns"}
 
     import asyncio
 

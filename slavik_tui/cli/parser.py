@@ -57,6 +57,19 @@ def train_options(args: argparse.Namespace, cls: type = TrainOptions) -> TrainOp
     return opts
 
 
+def add_sampling_flags(parser: argparse.ArgumentParser, seed_help: str | None = None) -> None:
+    """How `generate` and `chat` sample: length, temperature, top-k/top-p, penalty, seed, device."""
+    parser.add_argument("--max-tokens", type=_whole("--max-tokens"), default=200)
+    parser.add_argument("--temperature", type=_number("--temperature"), default=0.8)
+    parser.add_argument("--top-k", type=_whole("--top-k"), default=50)
+    parser.add_argument("--top-p", type=_number("--top-p"), default=0.95)
+    parser.add_argument("--repetition-penalty", type=_number("--repetition-penalty"),
+                        default=1.0)
+    parser.add_argument("--seed", type=_whole("--seed"), help=seed_help)
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), auto, cuda, cuda:N or mps")
+
+
 def new_config(args: argparse.Namespace) -> ModelConfig:
     """The parsed `new` flags as a ModelConfig; errors name the flags."""
     return ModelConfig.checked(NEW_FLAGS, **{key: getattr(args, key) for key in NEW_FLAGS})
@@ -109,13 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", parents=[common], help="stream text from a model")
     p.add_argument("name")
     p.add_argument("prompt")
-    p.add_argument("--max-tokens", type=_whole("--max-tokens"), default=200)
-    p.add_argument("--temperature", type=_number("--temperature"), default=0.8)
-    p.add_argument("--top-k", type=_whole("--top-k"), default=50)
-    p.add_argument("--top-p", type=_number("--top-p"), default=0.95)
-    p.add_argument("--repetition-penalty", type=_number("--repetition-penalty"), default=1.0)
-    p.add_argument("--seed", type=_whole("--seed"))
-    p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N or mps")
+    add_sampling_flags(p)
     p.add_argument("--stats", action="store_true",
                    help="print prompt and new tokens, time to first token and tok/s on stderr")
 
@@ -131,13 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="talk to a model (one reply per line when stdin is a pipe)")
     p.add_argument("name")
     p.add_argument("--system", metavar="TEXT", help="a system prompt that opens the conversation")
-    p.add_argument("--max-tokens", type=_whole("--max-tokens"), default=200)
-    p.add_argument("--temperature", type=_number("--temperature"), default=0.8)
-    p.add_argument("--top-k", type=_whole("--top-k"), default=50)
-    p.add_argument("--top-p", type=_number("--top-p"), default=0.95)
-    p.add_argument("--repetition-penalty", type=_number("--repetition-penalty"), default=1.0)
-    p.add_argument("--seed", type=_whole("--seed"), help="reply i samples with seed S + i")
-    p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N or mps")
+    add_sampling_flags(p, seed_help="reply i samples with seed S + i")
 
     p = sub.add_parser("reward", parents=[common],
                        help="the reward lab: score real, model, damaged text with a spec")

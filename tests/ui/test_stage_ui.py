@@ -326,6 +326,7 @@ def test_another_model_opens_on_its_own_stage(models_root):
         screen.side.picker.value = "tiny"
         await wait_for(pilot, lambda: screen.model == "tiny"
                        and screen.form.stage.stage == "rl")
-        assert " rl tiny" in command(screen)
+        # the line under the form follows the stage's change message (a refresh later)
+        await wait_for(pilot, lambda: " rl tiny" in command(screen), timeout=10)
 
     run_app(models_root, body, size=(120, 40), watch="tiny")

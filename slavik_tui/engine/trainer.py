@@ -202,7 +202,11 @@ class Trainer:
         with lock:
             old_handlers = self._install_signal_handlers()
             try:
-                return self._run_locked(on_run_started)
+                summary = self._run_locked(on_run_started)
+                # Leave together: a rank that tears its process group down while rank 0 still
+                # runs the last eval and save can abort (gloo) and fail a finished run.
+                dist.barrier(self.world)
+                return summary
             finally:
                 for sig, h in old_handlers.items():
                     signal.signal(sig, h)

@@ -78,8 +78,10 @@ def kill_trainer(model_dir: Path) -> tuple[int, int | None, int]:
 
     with History(ModelFolder(model_dir).history) as history:
         now = history.run(run.id)
-        # Unless it ended on its own in the meantime, the run reads as died while running.
-        if now.status == "failed" and now.reason == died_reason(pid):
+        # Unless it ended on its own in the meantime, the run still reads "running" (nobody
+        # has noticed the death yet) or as died while running (a watcher's reaper was first).
+        if now.pid == pid and (now.status == "running" or (
+                now.status == "failed" and now.reason == died_reason(pid))):
             history.end_run(run.id, "stopped",
                             f"killed by the user (stop now); the steps after checkpoint "
                             f"{saved} were lost, resume from step {saved}")

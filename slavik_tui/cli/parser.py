@@ -57,6 +57,18 @@ def train_options(args: argparse.Namespace, cls: type = TrainOptions) -> TrainOp
     return opts
 
 
+def add_stage_parser(sub, common: argparse.ArgumentParser, command: str, help_text: str,
+                     cls: type) -> None:
+    """`train`, `sft`, `rl`: NAME, the stage's options' flags, --detach and --dry-run."""
+    p = sub.add_parser(command, parents=[common], help=help_text)
+    p.add_argument("name")
+    add_train_flags(p, cls)
+    p.add_argument("--detach", action="store_true",
+                   help="run in the background, surviving the terminal; prints the run id")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the command that would run (torchrun with --nproc/--nnodes)")
+
+
 def add_sampling_flags(parser: argparse.ArgumentParser, seed_help: str | None = None) -> None:
     """How `generate` and `chat` sample: length, temperature, top-k/top-p, penalty, seed, device."""
     parser.add_argument("--max-tokens", type=_whole("--max-tokens"), default=200)
@@ -100,21 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--column", metavar="COL",
                    help="JSONL field / CSV column with the text (default: text)")
 
-    p = sub.add_parser("train", parents=[common], help="train (or resume) a model")
-    p.add_argument("name")
-    add_train_flags(p)
-    p.add_argument("--detach", action="store_true",
-                   help="run in the background, surviving the terminal; prints the run id")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the command that would train (torchrun with --nproc/--nnodes)")
+    add_stage_parser(sub, common, "train", "train (or resume) a model", TrainOptions)
 
-    p = sub.add_parser("rl", parents=[common],
-                       help="raise a trained model's reward with GRPO (or resume that run)")
-    p.add_argument("name")
-    add_train_flags(p, RLOptions)
-    p.add_argument("--detach", action="store_true",
-                   help="run in the background, surviving the terminal; prints the run id")
-    p.add_argument("--dry-run", action="store_true", help="print the command that would run")
+    add_stage_parser(sub, common, "rl",
+                     "raise a trained model's reward with GRPO (or resume that run)", RLOptions)
 
     p = sub.add_parser("stop", parents=[common], help="stop a model's training gracefully")
     p.add_argument("name")
@@ -126,13 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", action="store_true",
                    help="print prompt and new tokens, time to first token and tok/s on stderr")
 
-    p = sub.add_parser("sft", parents=[common],
-                       help="fine-tune a model on dialogues (or resume that run)")
-    p.add_argument("name")
-    add_train_flags(p, SFTOptions)
-    p.add_argument("--detach", action="store_true",
-                   help="run in the background, surviving the terminal; prints the run id")
-    p.add_argument("--dry-run", action="store_true", help="print the command that would run")
+    add_stage_parser(sub, common, "sft", "fine-tune a model on dialogues (or resume that run)",
+                     SFTOptions)
 
     p = sub.add_parser("chat", parents=[common],
                        help="talk to a model (one reply per line when stdin is a pipe)")

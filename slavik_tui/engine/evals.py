@@ -50,7 +50,10 @@ def score_samples(loop, step: int) -> dict:
     from slavik_tui.engine.generate import generate
 
     spec, plan = loop.reward_spec, loop.plan
-    pairs = eval_pairs(reward_data(loop.data, loop.t.model_dir), loop.tokenizer)
+    pairs = getattr(loop, "eval_pairs", None)  # fixed for the run: found once
+    if pairs is None:
+        pairs = loop.eval_pairs = eval_pairs(reward_data(loop.data, loop.t.model_dir),
+                                             loop.tokenizer)
     texts = []
     for i, pair in enumerate(pairs):
         n = max(1, len(loop.tokenizer.encode(pair.reference)))  # as long as the reference

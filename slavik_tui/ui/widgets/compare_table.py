@@ -9,22 +9,28 @@ from typing import Any, Sequence
 
 from rich.style import Style
 from rich.text import Text
-from textual.widgets import DataTable
 
+from slavik_tui.ui.widgets.columns import FittedTable
 from slavik_tui.ui.widgets.runs_table import fmt_lr, fmt_num, steps_cell
 
-# (header, right-aligned, which value is best: "min" / "max" / None)
+# (wide header, also the key; short header; right-aligned), and which value is best
 COLUMNS = [
-    ("run", False, None),
-    ("status", False, None),
-    ("steps", True, None),
-    ("lr", True, None),
-    ("final loss", True, "min"),
-    ("best val loss", True, "min"),
-    ("best reward", True, "max"),
-    ("tok/s", True, "max"),
-    ("params", True, None),
+    ("run", "run", False),
+    ("status", "status", False),
+    ("steps", "steps", True),
+    ("lr", "lr", True),
+    ("final loss", "loss", True),
+    ("best val loss", "val", True),
+    ("best reward", "rew", True),
+    ("tok/s", "tok/s", True),
+    ("params", "params", True),
 ]
+BEST = {"final loss": "min", "best val loss": "min", "best reward": "max", "tok/s": "max"}
+# From the most to the least important: narrow terminals shorten, then lose, the last ones.
+KEEP = ("run", "best val loss", "final loss", "best reward", "lr", "steps", "status", "tok/s",
+        "params")
+SPECS = {"final loss": ".4f", "best val loss": ".4f", "best reward": ".3f", "tok/s": ",.0f"}
+SWATCH = "━━ "
 
 
 @dataclass
@@ -50,43 +56,60 @@ def _best(values: list[float | None], kind: str | None) -> float | None:
     return min(finite) if kind == "min" else max(finite)
 
 
-class CompareTable(DataTable):
-    """Figures of compared runs side by side (read-only: the chart has the keys)."""
+class CompareTable(FittedTable):
+    """Figures of compared runs side by side (read-only: the chart has the keys); its columns
+    fit the pane (columns.py): short headers, then the least important left out."""
+
+    COLUMNS = COLUMNS
+    KEEP = KEEP
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="none", zebra_stripes=True, **kwargs)
+        super().__init__(**kwargs)
+        self.cursor_type = "none"
         self.rows_shown: list[CompareRow] = []
-
-    def on_mount(self) -> None:
-        for header, right, _best_kind in COLUMNS:
-            self.add_column(Text(header, justify="right" if right else "left"), key=header)
 
     def show(self, rows: Sequence[CompareRow]) -> None:
         self.rows_shown = list(rows)
-        self.clear()
-        figures = {
-            "final loss": [r.run.final_loss for r in rows],
-            "best val loss": [r.run.best_val_loss for r in rows],
-            "best reward": [r.run.best_reward for r in rows],
-            "tok/s": [r.run.tok_s for r in rows],
+        self.fitted = None  # other cells: fit again
+        self.clear(columns=True)
+        self.apply_layout()
+
+    def _figures(self) -> dict[str, list[float | None]]:
+        runs = [r.run for r in self.rows_shown]
+        return {
+            "final loss": [r.final_loss for r in runs],
+            "best val loss": [r.best_val_loss for r in runs],
+            "best reward": [r.best_reward for r in runs],
+            "tok/s": [r.tok_s for r in runs],
         }
-        best_kind = {header: kind for header, _right, kind in COLUMNS}
-        best = {name: _best(values, best_kind[name]) for name, values in figures.items()}
-        specs = {"final loss": ".4f", "best val loss": ".4f", "best reward": ".3f",
-                 "tok/s": ",.0f"}
-        for i, row in enumerate(rows):
-            run = row.run
-            swatch = Text("━━ ", style=Style(color=_rgb(row.color)) if _rgb(row.color) else "")
-            cells: list[Text] = [
-                swatch + Text(row.label),
-                Text(run.status),
-                Text(steps_cell(run), justify="right"),
-                Text(fmt_lr((run.config or {}).get("lr")), justify="right"),
-            ]
-            for name, values in figures.items():
-                value = values[i]
-                is_best = best[name] is not None and value == best[name]
-                cells.append(Text(fmt_num(value, specs[name]), justify="right",
-                                  style="bold" if is_best else ""))
-            cells.append(Text(fmt_num(row.params, ","), justify="right"))
+
+    def _plain(self, row: CompareRow, i: int, figures: dict) -> list[str]:
+        run = row.run
+        return [SWATCH + row.label, run.status, steps_cell(run),
+                fmt_lr((run.config or {}).get("lr")),
+                *(fmt_num(values[i], SPECS[name]) for name, values in figures.items()),
+                fmt_num(row.params, ",")]
+
+    def texts(self, shorts: frozenset) -> list[list[str]]:
+        figures = self._figures()
+        return [self._plain(row, i, figures) for i, row in enumerate(self.rows_shown)]
+
+    def refill(self) -> None:
+        figures = self._figures()
+        best = {name: _best(values, BEST[name]) for name, values in figures.items()}
+        for i, row in enumerate(self.rows_shown):
+            color = _rgb(row.color)
+            cells = []
+            for (key, _short, right), text in zip(COLUMNS, self._plain(row, i, figures)):
+                if not self.shown(key):
+                    continue
+                if key == "run":
+                    cell = Text(SWATCH, style=Style(color=color) if color else "") + Text(
+                        row.label)
+                else:
+                    value = figures[key][i] if key in figures else None
+                    is_best = key in best and best[key] is not None and value == best[key]
+                    cell = Text(text, justify="right" if right else "left",
+                                style="bold" if is_best else "")
+                cells.append(cell)
             self.add_row(*cells, key=row.label)

@@ -315,10 +315,15 @@ def _key(smoothing: "float | Smoothing") -> "float | Smoothing":
 
 def step_origin(series: Series, all_series: Sequence[Series]) -> float:
     """The step that is 0 on the "steps since the run's start" axis for `series`: its `s0`,
-    else the earliest step of any series of its run in `all_series`."""
+    else the `s0` of a series of its run (a metric added later), else the earliest step of
+    any series of its run in `all_series`."""
     if series.s0 is not None:
         return series.s0
-    firsts = [s.x_step[0] for s in all_series if s.run == series.run and len(s)]
+    same_run = [s for s in all_series if s.run == series.run]
+    for s in same_run:
+        if s.s0 is not None:
+            return s.s0
+    firsts = [s.x_step[0] for s in same_run if len(s)]
     return float(min(firsts)) if firsts else 0.0
 
 

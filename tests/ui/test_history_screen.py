@@ -516,3 +516,46 @@ def test_marks_stay_when_history_opens_on_another_model(tmp_path):
         await wait_for(pilot, lambda: screen.view_kind == "compare")
 
     run_app(root, body, size=(120, 40))
+
+
+def test_relative_steps_of_aligned_runs_count_from_each_run_start_once(tmp_path):
+    """`a` (align starts) and the chart's `x` relative-step axis compose: the relative axis
+    is steps since each run's start step whether the runs were aligned or not (it subtracted
+    the aligned run's first logged step a second time)."""
+    root = models(tmp_path)
+    with History(root / "alpha" / "history.sqlite") as history:  # trained on from step 120,
+        later = history.start_run("pretrain", {"lr": 3e-3}, 120, 200, pid=os.getpid())
+        for i in range(130, 201, 10):  # logging every 10th step: its first row is 130
+            history.log_step(later, i, T0 + 9000 + i, 2.0, 3e-3, 1.0, 4000.0)
+        history.end_run(later, "finished")
+
+    async def body(app, pilot):
+        screen = await open_history(app, pilot, "alpha")
+        screen.marks = [("alpha", 1), ("alpha", later)]
+        await pilot.press("c")
+        chart = screen.query_one("#history-chart", MetricsChart)
+        await wait_for(pilot, lambda: screen.view_kind == "compare" and chart.drawn_series)
+        series = chart.get_series(f"alpha/{later}:loss")
+
+        def first_x() -> float:
+            x, offset = chart._state.x_values(series)
+            return float(x[0] - offset)
+
+        assert chart.x_mode == "step" and first_x() == 10  # aligned: 130 - 120
+        await pilot.press("x")  # relative step
+        assert chart.x_mode == "rel" and first_x() == 10  # not 10 - 10 = 0
+        assert chart.fit_range()[0] == 1  # run 1's first step, 1 step after its start 0
+        await pilot.press("a")  # the model's steps; the relative axis stays the same
+        await wait_for(pilot, lambda: chart.get_series(f"alpha/{later}:loss").x_step[0] == 130)
+        series = chart.get_series(f"alpha/{later}:loss")
+        assert chart.x_mode == "rel" and first_x() == 10
+        await pilot.press("v")  # side by side: the same axis
+        side = screen.query_one(CompareCharts)
+        await wait_for(pilot, lambda: len(side.charts) == 2 and side.charts[1].drawn_series)
+        right = side.charts[1]
+        x, offset = right._state.x_values(right.get_series("loss"))
+        assert right.x_mode == "rel" and x[0] - offset == 10
+        await pilot.press("v", "x", "x")  # back to the overlay; time, then step
+        assert chart.x_mode == "step" and first_x() == 130
+
+    run_app(root, body, size=(120, 40))

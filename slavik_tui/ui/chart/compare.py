@@ -94,15 +94,21 @@ class CompareCharts(Grid):
         runs: Sequence[tuple[str, dict[str, Any], dict[str, Any]]],
         like: MetricsChart | None = None,
         save_dirs: Iterable[Any] | None = None,
+        origins: Iterable[float | None] | None = None,
     ) -> None:
         """One chart per (label, steps arrays, evals arrays); each titled with its label and
-        drawn in the usual metric colours. `like`: a chart whose view state they all take."""
+        drawn in the usual metric colours. `like`: a chart whose view state they all take;
+        `origins`: each run's start step on those arrays (0 of the relative-step axis)."""
         await self.remove_children()
         self.styles.grid_size_columns = self.columns_for(len(runs))
         dirs = list(save_dirs) if save_dirs is not None else [None] * len(runs)
+        starts = list(origins) if origins is not None else [None] * len(runs)
         charts = []
-        for (label, steps, evals), save_dir in zip(runs, dirs):
-            chart = MetricsChart(training_series(), title=label, save_dir=save_dir)
+        for (label, steps, evals), save_dir, s0 in zip(runs, dirs, starts):
+            series = training_series()
+            for s in series:
+                s.s0 = s0
+            chart = MetricsChart(series, title=label, save_dir=save_dir)
             fill_chart(chart, steps, evals)
             charts.append(chart)
         await self.mount_all(charts)

@@ -148,6 +148,7 @@ class RunView(Container):
         chart = self.chart
         chart.remove_all()
         for series in training_series():
+            series.s0 = self._origin(loaded, aligned=False)
             chart.add_series(series)
         fill_chart(chart, loaded.steps, loaded.evals)
         fill_metrics(chart, loaded.metrics, loaded.steps)
@@ -199,6 +200,7 @@ class RunView(Container):
         for i, loaded in enumerate(runs):
             label = label_of(loaded.key)
             for series in training_series(label, PALETTE[i % len(PALETTE)]):
+                series.s0 = self._origin(loaded)
                 chart.add_series(series)
             steps, evals = self._aligned(loaded)
             fill_chart(chart, steps, evals, run=label)
@@ -235,6 +237,15 @@ class RunView(Container):
         return ({**loaded.steps, "step": loaded.steps["step"] - offset},
                 {**loaded.evals, "step": loaded.evals["step"] - offset})
 
+    def _origin(self, loaded: LoadedRun, aligned: bool | None = None) -> float | None:
+        """The run's start step on the chart's step axis (shifted by `_aligned` when aligned):
+        0 on the "steps since the run's start" axis (`x`), so that axis on aligned runs does
+        not subtract a start a second time; None: unknown, the chart takes the first step."""
+        start = loaded.run.start_step
+        if start is None:
+            return None
+        return 0.0 if (self.align_starts if aligned is None else aligned) else float(start)
+
     def _compare_title(self, runs: list[LoadedRun]) -> str:
         # No key hint here: the title is also the saved chart's title and file name (the
         # footer names `a`).
@@ -253,6 +264,7 @@ class RunView(Container):
         await side.show(
             [(label_of(r.key), *self._aligned(r)) for r in self.compared],
             like=like,
+            origins=[self._origin(r) for r in self.compared],
             save_dirs=[self.loader.folder(r.key[0]).charts_dir for r in self.compared],
         )
         if side.charts:

@@ -4,7 +4,8 @@ the blue line means the same in every stage).
 
 `StagePicker` sits at the top of `TrainForm`: a stage selector, the reward field, and each
 stage's own fields: RL's group, prompts, max new and kl; SFT's CSV columns. Its inputs carry
-the form's `tf--field` class and `tf-<key>` ids, so the form reads, checks and marks them like
+the form's `tf--field` class and `tf-<key>` ids (SFT's columns are composed by the form, under
+its dialogues: `sft_fields`), so the form reads, checks and marks them like
 its own; `stage_settings` turns the form's pretraining options into the chosen stage's: an
 `RLOptions` for RL (with the RL flags' own metadata: lr's plan default 1e-5, the group's rule),
 an `SFTOptions` for SFT (lr's plan default 2e-4; the form's data field holds the dialogue
@@ -199,6 +200,14 @@ def error_field(message: str) -> str | None:
     return "reward" if "--reward" in text else None
 
 
+def sft_fields() -> ComposeResult:
+    """The SFT stage's own fields (its CSV columns): the form composes them right after its
+    data field, as they are about those dialogue files (shown for SFT only)."""
+    for key in SFT_KEYS:
+        yield FormField(key, Input(id=f"tf-{key}", compact=True, classes="tf--field"),
+                        layout="stacked", id=f"tff-{key}", classes="tf--sft")
+
+
 class StagePicker(Widget):
     """Stage selector, reward field and each stage's own fields; posts `StagePicker.Changed`
     when the stage changes (the form re-checks, the screen refreshes its keys and command
@@ -232,9 +241,6 @@ class StagePicker(Widget):
             yield FormField(flag.label or key, Input(id=f"tf-{key}", compact=True,
                                                      classes="tf--field -number"),
                             layout="stacked", id=f"tff-{key}", classes="tf--rl")
-        for key in SFT_KEYS:
-            yield FormField(key, Input(id=f"tf-{key}", compact=True, classes="tf--field"),
-                            layout="stacked", id=f"tff-{key}", classes="tf--sft")
 
     def on_mount(self) -> None:
         self._show_fields()
@@ -280,11 +286,12 @@ class StagePicker(Widget):
         dialogues for SFT; batch size and data hidden for RL."""
         stage = self.stage
         self.set_class(stage != "rl", "-pretrain")  # app.tcss hides the RL fields
-        for key in SFT_KEYS:
-            self.query_one(f"#tff-{key}").display = stage == "sft"
         form = self.parent
         if form is None:
             return
+        for key in SFT_KEYS:  # composed by the form, after the dialogues (sft_fields)
+            for field in form.query(f"#tff-{key}"):
+                field.display = stage == "sft"
         for key in NOT_RL:  # the form's fields rl does not take
             for field in form.query(f"#tff-{key}"):
                 field.display = stage != "rl"
@@ -319,9 +326,10 @@ class StagePicker(Widget):
             text = f"{value:g}" if isinstance(value, float) else str(value)
             self.query_one(f"#tf-{key}", Input).placeholder = text
         columns = plan.get("columns") if same else None
-        self.query_one("#tf-columns", Input).placeholder = (columns or DEFAULT_COLUMNS) + (
-            " (for .csv/.tsv)")
+        for field in self.parent.query("#tf-columns") if self.parent else ():
+            field.placeholder = (columns or DEFAULT_COLUMNS) + " (for .csv/.tsv)"
 
 
 __all__ = ["DATA_HINT", "RL_KEYS", "SFT_KEYS", "STAGES", "STAGE_KEYS", "StagePicker", "error_field", "plan_kind",
-           "stage_command", "stage_of", "stage_of_kind", "stage_settings", "dialogues_problem"]
+           "stage_command", "stage_of", "stage_of_kind", "stage_settings", "dialogues_problem",
+           "sft_fields"]

@@ -38,6 +38,7 @@ from slavik_tui.ui.widgets.stage_picker import (
     STAGE_KEYS,
     StagePicker,
     plan_kind,
+    sft_fields,
     stage_command,
     stage_of_kind,
     stage_settings,
@@ -154,6 +155,7 @@ class TrainForm(Widget):
         yield FormField(DATA_LABEL, PathInput(placeholder=DATA_HINT,
                                              id="tf-data", compact=True, classes="tf--field"),
                         layout="stacked", id="tff-data")
+        yield from sft_fields()  # SFT's columns: about the dialogue files just above
         for flag in FIELDS:
             classes = "tf--field" + (" -number" if flag.kind != "str" else "")
             yield FormField(flag.label, Input(id=f"tf-{flag.key}", compact=True,

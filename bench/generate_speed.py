@@ -10,7 +10,10 @@ top-k 50, top-p 0.95. Timed end to end (weights snapshot, prefill, sampling, UTF
 all variants interleaved round by round so that load from other processes hits them alike;
 the median of the rounds is reported.
 
-    generate   engine/generate.py (fused KV-cache decoder + top-k-then-numpy sampling)
+    generate   engine/generate.py (fused KV-cache decoder + top-k-then-numpy sampling), as
+               `slavik-tui generate` runs it: --quantize auto, int8 weights on a CPU
+               (engine/decoder_int8.py; its accuracy: bench/int8_accuracy.py)
+    gen-fp32   the same with --quantize none: the float32 weights
     kv-plain   a straightforward KV cache: the model's own modules, one token at a time,
                a static cache written by slicing, sampling with torch ops
     nanogpt    nanoGPT's own model.generate on nanoGPT's model at the same size (no cache, the
@@ -37,6 +40,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from slavik_tui.spec.config import ModelConfig  # noqa: E402
+from slavik_tui.engine.decoder_int8 import resolve_quantize  # noqa: E402
 from slavik_tui.engine.generate import generate  # noqa: E402
 from slavik_tui.engine.model import GPT, apply_rope  # noqa: E402
 from slavik_tui.engine.tokenizer import Tokenizer  # noqa: E402
@@ -133,11 +137,17 @@ def naive(model, tokenizer, prompt: str, max_tokens: int, seed: int) -> int:
     return out.shape[1] - idx.shape[1]
 
 
-def ours(model: GPT, tokenizer: NoStopTokenizer, prompt: str, max_tokens: int, seed: int) -> int:
+def ours(model: GPT, tokenizer: NoStopTokenizer, prompt: str, max_tokens: int, seed: int,
+         quantize: str = "auto") -> int:
     start = tokenizer.count
-    for _ in generate(model, tokenizer, prompt, max_tokens=max_tokens, seed=seed, **SAMPLING):
+    for _ in generate(model, tokenizer, prompt, max_tokens=max_tokens, seed=seed,
+                      quantize=quantize, **SAMPLING):
         pass
     return tokenizer.count - start
+
+
+def ours_float32(model, tokenizer, prompt, max_tokens, seed) -> int:
+    return ours(model, tokenizer, prompt, max_tokens, seed, quantize="none")
 
 
 # ---- main ---------------------------------------------------------------------------------
@@ -173,8 +183,11 @@ def main() -> None:
           f"{torch.__version__}, {torch.get_num_threads()} threads; {args.tokens} new tokens, "
           f"batch 1, {args.repeats} rounds")
 
-    variants = {"generate": (ours, model), "kv-plain": (kv_plain, model),
-                "nanogpt": (naive, nano)}
+    weights = resolve_quantize(model, "auto")
+    print(f"generate decodes with {'int8' if weights == 'int8' else 'float32'} weights "
+          "(--quantize auto); gen-fp32 is --quantize none")
+    variants = {"generate": (ours, model), "gen-fp32": (ours_float32, model),
+                "kv-plain": (kv_plain, model), "nanogpt": (naive, nano)}
     rates: dict[str, list[float]] = {name: [] for name in variants}
     for fn, m in variants.values():  # warm-up (first-call allocations, lazy views)
         fn(m, tokenizer, prompt, 8, seed=0)

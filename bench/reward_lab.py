@@ -105,7 +105,7 @@ def train_small(path: Path, root: Path, iters: int) -> Path:
     from slavik_tui.store.workspace import Workspace
 
     models = root / "models"
-    models.mkdir(exist_ok=True)
+    models.mkdir(parents=True, exist_ok=True)
     name = path.stem.replace("_", "-")[:40]
     model_dir = create_model(Workspace(models), name, [str(path)], ModelConfig(**SMALL),
                              report=lambda line: None)

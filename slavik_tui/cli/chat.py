@@ -48,7 +48,8 @@ class _Session:
         asked = [*self.messages, Message(USER_ROLE, text)]
         stream = chat_reply(self.model, self.tokenizer, asked, max_tokens=a.max_tokens,
                             temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
-                            repetition_penalty=a.repetition_penalty, seed=seed)
+                            repetition_penalty=a.repetition_penalty, seed=seed,
+                            quantize=a.quantize)
         said: list[str] = []
         try:
             for piece in stream:

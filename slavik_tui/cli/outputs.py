@@ -69,7 +69,8 @@ def cmd_generate(args) -> int:
     stats = GenerationStats() if getattr(args, "stats", False) else None
     stream = generate(model, tokenizer, args.prompt, max_tokens=args.max_tokens,
                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                      repetition_penalty=args.repetition_penalty, seed=args.seed, stats=stats)
+                      repetition_penalty=args.repetition_penalty, seed=args.seed, stats=stats,
+                      quantize=args.quantize)
     sys.stdout.write(args.prompt)
     sys.stdout.flush()
     for piece in stream:

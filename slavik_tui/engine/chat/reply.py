@@ -35,15 +35,16 @@ def chat_reply(
     top_p: float = 0.95,
     repetition_penalty: float = 1.0,
     seed: int | None = None,
+    quantize: str = "auto",
 ) -> Iterator[str]:
     """Stream the reply to `conversation` (which ends with the user's message).
 
-    Sampling settings as `generate`'s. Everything is checked at the call (UserError), not
+    Sampling settings (and `quantize`) as `generate`'s. Everything is checked at the call (UserError), not
     on the first `next()`.
     """
     # the prompt is the conversation, checked by prompt_ids
     sampling = Sampling.checked(model, tokenizer, max_tokens, temperature, top_k, top_p,
-                                repetition_penalty, seed)
+                                repetition_penalty, seed, quantize)
     ids = chat_ids(tokenizer)
     context = model.cfg.context
     # room for the reply: all of it when it is short, at least half the context otherwise

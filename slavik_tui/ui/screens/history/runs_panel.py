@@ -121,5 +121,6 @@ class RunsPanel(Vertical):
             widget.update("space marks runs to compare (of any model)")
         else:
             labels = " ".join(f"{MARK}{label_of(k)}" for k in marks)
+            # The keys first: a long list of labels ends in "…" at the right edge.
             more = "c compares" if len(marks) >= 2 else "mark one more to compare"
-            widget.update(f"marked: {labels} — {more}, u unmarks all")
+            widget.update(f"{more}, u unmarks: {labels}")

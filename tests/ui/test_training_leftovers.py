@@ -4,10 +4,21 @@ question when the trainer exits by itself."""
 
 from __future__ import annotations
 
-from conftest import run_app, wait_for
-from test_stage_ui import open_training, pick_stage
+from conftest import notifications, run_app, wait_for
+from live_trainers import TRAIN_FIELDS, kill_trainers
+from test_stage_ui import fill, open_training, pick_stage
 
 from slavik_tui.ui.widgets.forms import FormField
+
+
+def progress(screen) -> str:
+    return screen.query_one("#train-progress").plain
+
+
+def ctrl_r_words(text: str) -> str:
+    """The part of a line that says what ctrl+r does."""
+    assert "ctrl+r " in text, text
+    return "ctrl+r " + text.split("ctrl+r ", 1)[1].strip()
 
 
 def test_the_sft_form_asks_for_the_dialogues_before_their_columns(models_root):
@@ -26,3 +37,66 @@ def test_the_sft_form_asks_for_the_dialogues_before_their_columns(models_root):
         assert app.focused is form.query_one("#tf-columns")
 
     run_app(models_root, body, size=(120, 40), watch="tiny")
+
+
+def test_after_a_stop_the_toast_and_the_progress_line_say_the_same_of_ctrl_r(models_root):
+    """iters is filled in: ctrl+r would start that many new steps, not resume; both say so."""
+
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        await fill(pilot, screen, TRAIN_FIELDS)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.live.progress.status == "running"
+                       and (screen.live.progress.step or 0) >= 3, timeout=60)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: screen.live.progress.status == "stopped", timeout=60)
+        await wait_for(pilot, lambda: any("run 2 of 'tiny' stopped at step" in n
+                                          for n in notifications(app)))
+        toast = next(n for n in notifications(app) if "run 2 of 'tiny' stopped at step" in n)
+        await pilot.pause()
+        line = ctrl_r_words(progress(screen))
+        assert line.startswith("ctrl+r starts 100000 new steps")
+        assert ctrl_r_words(toast) == line
+
+    try:
+        run_app(models_root, body, size=(120, 40), watch="tiny")
+    finally:
+        assert kill_trainers(models_root) == []
+
+
+def test_the_stop_now_question_closes_when_the_trainer_exits_by_itself(models_root):
+    """ctrl+t twice opens "Stop now?"; the trainer then ends on its own (here: the graceful
+    stop, sent by the test, finishes): the question goes away with a note, nothing is killed."""
+    import os
+    import signal
+
+    from slavik_tui.store.history import History
+    from slavik_tui.ui.screens.confirm import ConfirmScreen
+    from slavik_tui.ui.screens.training import TrainingScreen
+
+    async def body(app, pilot):
+        screen = await open_training(pilot, app)
+        await fill(pilot, screen, TRAIN_FIELDS)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.live.progress.status == "running"
+                       and (screen.live.progress.step or 0) >= 3, timeout=60)
+        pid = screen.live.live_pid
+        screen.panel._stop_trainer = lambda *args: None  # the app's SIGTERM is held back
+        await pilot.press("ctrl+t")
+        await pilot.press("ctrl+t")
+        assert isinstance(app.screen, ConfirmScreen) and app.screen.title_text == "Stop now?"
+        os.kill(pid, signal.SIGTERM)  # it stops by itself, as a slow graceful stop would
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), timeout=60)
+        assert isinstance(app.screen, TrainingScreen)
+        assert any("exited by itself: nothing to stop now" in n for n in notifications(app))
+        await wait_for(pilot, lambda: screen.live.progress.status == "stopped", timeout=30)
+        with History(models_root / "tiny" / "history.sqlite", readonly=True) as history:
+            run = history.run(2)
+        assert run.status == "stopped" and "killed" not in (run.reason or "")
+        await pilot.press("y")  # a late answer kills nothing
+        assert not screen.live.stopping
+
+    try:
+        run_app(models_root, body, size=(120, 40), watch="tiny")
+    finally:
+        assert kill_trainers(models_root) == []

@@ -420,6 +420,13 @@ def test_a_second_ctrl_t_kills_the_trainer_after_a_confirmation(models_root):
         assert screen.live.resumable
         await wait_for(pilot, lambda: any("killed the trainer of 'tiny'" in n
                                           for n in notifications(app)))
+        # one toast of the kill, saying what ctrl+r does as the progress line does (iters is
+        # filled in: new steps, not a resume)
+        told = [n for n in notifications(app) if "run 2 of 'tiny'" in n or "killed" in n]
+        assert len(told) == 2 and "checkpoint saved" not in told[-1]  # the start's, the kill's
+        line = screen.query_one("#train-progress").plain
+        assert "ctrl+r starts 100000 new steps" in line
+        assert told[-1].endswith(line[line.index("ctrl+r "):].strip())
 
     try:
         run_app(models_root, body, size=(120, 40), watch="tiny")

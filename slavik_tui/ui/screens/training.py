@@ -94,6 +94,7 @@ class TrainingScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "Training"
+        self.panel.ctrl_r = self.ctrl_r_does
         self._apply_layout()
         self.chart.focus()
         if self.model is None:
@@ -220,13 +221,22 @@ class TrainingScreen(Screen):
         if run is None:
             return "no runs yet: ctrl+r starts one" + (" (f: settings)" if narrow else "")
         if self._resumable():
-            ckpt = live.snapshot.checkpoint_step
-            if self._resume_mode():
-                return f"ctrl+r resumes run {run.id} from step {ckpt} to {run.target_step}"
-            iters = self.form.settings.iters
-            return (f"ctrl+r starts {iters} new steps; clear iters to resume run {run.id} "
-                    f"(step {ckpt} → {run.target_step}) instead")
+            return self.ctrl_r_does(run, live.snapshot.checkpoint_step, True)
         return "ctrl+r starts a new run" + (" (f: settings)" if narrow else "")
+
+    def ctrl_r_does(self, run: Any, ckpt: int, resumable: bool) -> str:
+        """What ctrl+r does after `run` ended at checkpoint `ckpt`: the progress line's words,
+        and the end-of-run toast's (the panel asks), so both say the same."""
+        try:
+            kind, iters = self.form.stage.kind, self.form.settings.iters
+        except Exception:  # noqa: BLE001 - not mounted yet
+            kind, iters = "pretrain", None
+        if not (resumable and run.kind == kind):
+            return "ctrl+r starts a new run"
+        if iters is None:
+            return f"ctrl+r resumes run {run.id} from step {ckpt} to {run.target_step}"
+        return (f"ctrl+r starts {iters} new steps; clear iters to resume run {run.id} "
+                f"(step {ckpt} → {run.target_step}) instead")
 
     def _resumable(self) -> bool:
         """The newest run is unfinished and of the form's stage (only `rl` resumes an RL
@@ -375,19 +385,8 @@ class TrainingScreen(Screen):
 
     def action_stop_now(self) -> None:
         """The second ctrl+t: kill the trainer, after a confirmation."""
-        from slavik_tui.ui.screens.confirm import ConfirmScreen
-        from slavik_tui.ui.widgets.stopping import kill_question, saved_step
-
-        pid, model_dir = self.live.live_pid, self.model_dir
-        if not pid or model_dir is None:
-            return
-        question = kill_question(pid, self.live.progress.step, saved_step(model_dir))
-
-        def answered(yes: bool | None) -> None:
-            if yes and self.live.live_pid == pid:
-                self.panel.stop_now(model_dir)
-
-        self.app.push_screen(ConfirmScreen("Stop now?", question, yes="Stop now"), answered)
+        if self.model_dir is not None:
+            self.panel.ask_stop_now(self.model_dir)
 
 
 __all__ = ["TrainingScreen"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -28,6 +29,10 @@ from slavik_tui.runs import watch
 from slavik_tui.ui.chart.widget import MetricsChart, training_series
 from slavik_tui.ui.widgets import stopping
 from slavik_tui.ui.widgets.train_progress import TrainProgress
+
+
+RESUME_TAIL = "; ctrl+r resumes it"
+"""How `runs.live` ends the notice of a resumable stopped run (the panel says it its way)."""
 
 
 class RunPanel(Vertical):
@@ -89,6 +94,7 @@ class RunPanel(Vertical):
         model: str
         pid: int | None
         error: str | None = None
+        killed: tuple[int | None, int] | None = None  # stop now: (run id, checkpoint step)
 
     @dataclass
     class Changed(Message):
@@ -109,6 +115,12 @@ class RunPanel(Vertical):
         self._stop_step: int | None = None  # the step shown when stop was asked
         self._stop_dir: Path | None = None
         self._stop_phase: str | None = None
+        self._killed: set[int] = set()  # runs whose kill (stop now) was told already
+        self._kill_question: tuple[Any, int] | None = None  # (the open dialog, its pid)
+        self.ctrl_r: Callable[[Any, int, bool], str] | None = None
+        """What ctrl+r would do after `run` ended at checkpoint `step` (`resumable` as the
+        snapshot says): the screen's words (they depend on the form), so the toast of a
+        stopped run says the same as the progress line."""
 
     def compose(self) -> ComposeResult:
         yield TrainProgress(id="train-progress")
@@ -170,6 +182,7 @@ class RunPanel(Vertical):
     def _changed(self) -> None:
         # "● live" on the chart only while rows may still arrive (a trainer runs or starts)
         self.chart.live = self.live.busy
+        self._close_kill_question()
         self.post_message(self.Changed(self))
 
     # ---- following the history (thread) --------------------------------------------------
@@ -207,9 +220,23 @@ class RunPanel(Vertical):
     def _on_state(self, message: RunPanel.State) -> None:
         if message.model != self.model:
             return
-        for notice in self.live.update(message.snapshot):
-            self.notify(notice.text, severity=notice.severity, timeout=notice.timeout)
+        snap = message.snapshot
+        for notice in self.live.update(snap):
+            text = self._told(notice.text, snap)
+            if text:
+                self.notify(text, severity=notice.severity, timeout=notice.timeout)
         self._changed()
+
+    def _told(self, text: str, snap: watch.RunSnapshot) -> str | None:
+        """A notice with the screen's words for ctrl+r when the run stopped (None: told
+        already, by the kill's own notice)."""
+        run = snap.run
+        if self.ctrl_r is None or snap.live_pid or run is None or run.status != "stopped":
+            return text
+        if run.id in self._killed:
+            return None
+        text = text.removesuffix(RESUME_TAIL)
+        return f"{text}; {self.ctrl_r(run, snap.checkpoint_step, snap.resumable)}"
 
     @on(Problem)
     def _on_problem(self, message: RunPanel.Problem) -> None:
@@ -285,6 +312,37 @@ class RunPanel(Vertical):
         self._changed()
         self._kill_trainer(self.model, model_dir)
 
+    def ask_stop_now(self, model_dir: Path) -> None:
+        """The second ctrl+t: kill the trainer after a confirmation (the question closes,
+        with a note, when the trainer exits by itself meanwhile)."""
+        from slavik_tui.ui.screens.confirm import ConfirmScreen
+
+        pid = self.live.live_pid
+        if not pid or self._kill_question is not None:
+            return
+        question = stopping.kill_question(pid, self.live.progress.step,
+                                          stopping.saved_step(model_dir))
+        dialog = ConfirmScreen("Stop now?", question, yes="Stop now")
+
+        def answered(yes: bool | None) -> None:
+            self._kill_question = None
+            if yes and self.live.live_pid == pid:
+                self.stop_now(model_dir)
+
+        self._kill_question = (dialog, pid)
+        self.app.push_screen(dialog, answered)
+
+    def _close_kill_question(self) -> None:
+        """The trainer the open stop-now question is about has gone: nothing to kill."""
+        if self._kill_question is None or self.live.live_pid == self._kill_question[1]:
+            return
+        dialog, pid = self._kill_question
+        self._kill_question = None
+        if self.app.screen is dialog:
+            dialog.dismiss(False)
+        self.notify(f"the trainer of '{self.model}' (pid {pid}) exited by itself: "
+                    "nothing to stop now", timeout=8)
+
     @work(thread=True, exclusive=True, group="kill", exit_on_error=False)
     def _kill_trainer(self, name: str, model_dir: Path) -> None:
         try:
@@ -292,9 +350,7 @@ class RunPanel(Vertical):
         except UserError as exc:
             self.post_message(self.StopDone(name, None, str(exc)))
         else:
-            self.notify(f"killed the trainer of '{name}' (pid {pid}); run {run_id} is recorded "
-                        f"as stopped, and ctrl+r resumes it from step {saved}", timeout=10)
-            self.post_message(self.StopDone(name, pid))
+            self.post_message(self.StopDone(name, pid, killed=(run_id, saved)))
 
     @work(thread=True, exclusive=True, group="stop", exit_on_error=False)
     def _stop_trainer(self, name: str, model_dir: Path) -> None:
@@ -314,8 +370,24 @@ class RunPanel(Vertical):
         if message.error:  # on success the follow worker sees the run end and says so
             self.live.stopping = False
             self.notify(message.error, severity="error", timeout=10)
+        elif message.killed is not None:
+            self._tell_killed(message.pid, *message.killed)
         self.kick()
         self._changed()
+
+    def _tell_killed(self, pid: int | None, run_id: int | None, saved: int) -> None:
+        """Stop now's notice (the run's own "stopped" notice is left out: it would say a
+        checkpoint was saved), with what ctrl+r does now: the run stopped at `saved`."""
+        text = (f"killed the trainer of '{self.model}' (pid {pid}); run {run_id} is recorded "
+                f"as stopped at its last checkpoint, step {saved}")
+        snap = self.live.snapshot
+        run = snap.run if snap is not None else None
+        if run_id is not None and run is not None and run.id == run_id:
+            self._killed.add(run_id)
+            if self.ctrl_r is not None:
+                resumable = run.target_step is not None and saved < run.target_step
+                text += f"; {self.ctrl_r(run, saved, resumable)}"
+        self.notify(text, timeout=10)
 
     def series_lengths(self) -> dict[str, int]:
         return {s.key: len(s) for s in self.chart.series}

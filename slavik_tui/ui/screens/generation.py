@@ -30,7 +30,7 @@ from slavik_tui.ui.screens.chat_mode import ChatMode
 from slavik_tui.ui.screens.chat_session import ChatSession
 from slavik_tui.ui.screens.generation_work import (
     PARAMS, ChatHint, Finished, Loaded, ModelCache, Pieces, checkpoint_stamp, failure_line,
-    live_trainer, parse_params, pump, torch_threads,
+    finished_figures, live_trainer, parse_params, pump, torch_threads,
 )
 from slavik_tui.ui.widgets.app_footer import AppFooter
 from slavik_tui.ui.widgets.chat_log import ChatLog, ChatTurn
@@ -41,6 +41,7 @@ __all__ = ["GenerationScreen", "checkpoint_stamp", "live_trainer", "parse_params
 
 PLACEHOLDERS = {"text": "a prompt, e.g. Привет, как дела — Enter generates",
                 "chat": "your message — Enter sends it"}
+SAVED = " · saved"  # the status's mark of a chat reply written to the conversation's file
 
 
 class GenerationScreen(ChatMode, Screen):
@@ -74,6 +75,7 @@ class GenerationScreen(ChatMode, Screen):
         self.chat = ChatSession()
         self._hint_for: str | None = None  # the model the chat hint was asked for
         self._told_saved: Path | None = None  # the chat file the user was last told of
+        self._status_text = ""
 
     @property
     def _loaded(self) -> tuple | None:
@@ -130,6 +132,8 @@ class GenerationScreen(ChatMode, Screen):
         self.query_one("#gen-log").display = not chat
         self.query_one("#gen-prompt", Input).placeholder = PLACEHOLDERS[self.mode]
         self.query_one("#gen-prompt-label", Label).update("you ›" if chat else "›")
+        if self._status_text.endswith(SAVED):  # it was said of the other mode's reply
+            self._status(self._status_text.removesuffix(SAVED))
         if chat:
             self._ask_hint()
         self.refresh_bindings()
@@ -370,13 +374,8 @@ class GenerationScreen(ChatMode, Screen):
         self.refresh_bindings()
         target, self._exchange = self._exchange, None
         chat = isinstance(target, ChatTurn)
-        rate = message.tokens / message.elapsed if message.elapsed > 0 else 0.0
-        figures = f"{message.tokens} tokens · {message.elapsed:.2f} s · {rate:,.1f} tok/s"
-        if message.threads is not None:  # say why it may be slower than usual
-            figures += f" · {message.threads} thread: a trainer is running"
-        if chat and not self.chat.answered(message.text):
-            figures += (" · no reply, so your message is left out of the conversation: "
-                        "send it again")
+        figures = finished_figures(message, unanswered=chat and not self.chat.answered(
+            message.text))
         if message.error:
             if target is not None:
                 target.set_stats(f"✗ {message.error}")
@@ -387,7 +386,7 @@ class GenerationScreen(ChatMode, Screen):
                 target.set_stats(figures + (" · stopped" if message.stopped else ""))
                 if not chat and not target.answer and not message.stopped:
                     target.set_stats(figures + " · the model ended the text at once")
-            saved = " · saved" if message.saved else ""
+            saved = SAVED if message.saved else ""
             self._status(("stopped · " if message.stopped else "done · ") + figures + saved)
             if message.saved and message.saved != self._told_saved:
                 self._told_saved = message.saved
@@ -397,4 +396,5 @@ class GenerationScreen(ChatMode, Screen):
         self._output().follow()
 
     def _status(self, text: str) -> None:
+        self._status_text = text
         self.query_one("#gen-status", Static).update(text)

@@ -180,6 +180,19 @@ def pump(pieces: Iterable[str], cancelled: Callable[[], bool],
     return "".join(text), count, elapsed, stopped
 
 
+def finished_figures(message: Finished, unanswered: bool = False) -> str:
+    """The figures of an ended answer: tokens, seconds, tok/s, and why it was slow or left
+    out (`unanswered`: a chat message that got no reply)."""
+    rate = message.tokens / message.elapsed if message.elapsed > 0 else 0.0
+    figures = f"{message.tokens} tokens · {message.elapsed:.2f} s · {rate:,.1f} tok/s"
+    if message.threads is not None:  # say why it may be slower than usual
+        figures += f" · {message.threads} thread: a trainer is running"
+    if unanswered:
+        figures += (" · no reply, so your message is left out of the conversation: "
+                    "send it again")
+    return figures
+
+
 def failure_line(exc: BaseException) -> str:
     """What to tell the user when generation failed with an exception."""
     if isinstance(exc, UserError):

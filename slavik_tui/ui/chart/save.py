@@ -1,7 +1,7 @@
 """Saving a chart (ctrl+s): the view on screen as a vector SVG made from the data
 (`charts.svg.chart_svg`: the x-range, smoothing, log y, x axis and hidden series of the view)
 and the visible series' raw rows in that x-range as CSV, beside each other under a name made
-from the title and the time.
+from the title (`file_stem`: its words, cut where a part or a word ends) and the time.
 
 `prepare_save` snapshots everything on the UI thread (the SVG is drawn, the rows are copied);
 `SaveJob.write` can then run in a worker thread. `saved_note` is the notification that follows.
@@ -72,9 +72,57 @@ def saved_note(svg: Path, csv_path: Path, width: int = NOTE_WIDTH) -> str:
     return names + where
 
 
-def _slug(text: str) -> str:
-    slug = re.sub(r"[^\w.-]+", "-", text, flags=re.UNICODE).strip("-.")
-    return slug[:60] or "chart"
+STEM_MAX = 60
+"""Characters of a saved chart's name taken from its title (the time stamp follows)."""
+
+
+def _words(text: str) -> list[str]:
+    """The words of `text` for a file name, each a slug of one blank-separated token: letters
+    of any alphabet, digits, inner dots, "-" for the rest ("alpha/2" → "alpha-2", "0→200" →
+    "0-200", "run's" → "runs"); tokens of no letters or digits are left out."""
+    text = re.sub(r"['’]", "", text)
+    words = ("-".join(w.strip(".") for w in re.split(r"[^\w.]+", token) if w.strip("."))
+             for token in text.split())
+    return [w for w in words if w]
+
+
+def file_stem(title: str, limit: int = STEM_MAX) -> str:
+    """A file name from a chart's title: its words joined by "-", at most `limit` long.
+
+    The title's parts (" · " between them) are kept whole while they fit, so a long title
+    loses its last parts, not half a word ("compare alpha/2 vs beta/1 · x: steps since each
+    run's start" → "compare-alpha-2-vs-beta-1-x-steps-since-each-runs-start", or
+    "compare-alpha-2-vs-beta-1" when that is too long); a first part longer than `limit`
+    keeps its words that fit (never a dangling "vs"), a single longer word is cut at a "-"
+    where it has one. "chart" for a title of no words.
+    """
+    kept: list[str] = []
+    for words in filter(None, (_words(part) for part in title.split(" · "))):
+        if len("-".join(kept + words)) <= limit:
+            kept += words
+            continue
+        if not kept:  # the first part alone is too long: its words that fit
+            for word in words:
+                if len("-".join(kept + [word])) > limit:
+                    break
+                kept.append(word)
+            while len(kept) > 1 and kept[-1] == "vs":
+                kept.pop()
+            if not kept:
+                cut = words[0][:limit + 1]
+                kept = [cut[:cut.rindex("-")] if "-" in cut[1:] else cut[:limit]]
+        break
+    return "-".join(kept) or "chart"
+
+
+def free_stem(folder: Path, title: str, when: datetime) -> str:
+    """`file_stem(title)` and the time, with -2, -3 … until neither .svg nor .csv exists."""
+    base = f"{file_stem(title)}-{when:%Y%m%d-%H%M%S}"
+    stem, n = base, 1
+    while (folder / f"{stem}.svg").exists() or (folder / f"{stem}.csv").exists():
+        n += 1
+        stem = f"{base}-{n}"
+    return stem
 
 
 _LIVE_WORDS = ("● live", "‖ paused", "■ ended")
@@ -123,11 +171,7 @@ def prepare_save(
         i1 = int(np.searchsorted(x, hi + off, side="right"))
         rows = (s.x_step[i0:i1].copy(), s.x_time[i0:i1].copy(), s.y[i0:i1].copy())
         columns.append((s, *rows, time_origin(s, every)))
-    stem = f"{_slug(title)}-{datetime.now():%Y%m%d-%H%M%S}"
-    n = 1
-    while (folder / f"{stem}.svg").exists() or (folder / f"{stem}.csv").exists():
-        n += 1
-        stem = f"{_slug(title)}-{datetime.now():%Y%m%d-%H%M%S}-{n}"
+    stem = free_stem(folder, title, datetime.now())
     return SaveJob(folder / f"{stem}.svg", folder / f"{stem}.csv", svg, columns)
 
 

@@ -2,10 +2,12 @@
 (every step and eval row, as `slavik-tui runs NAME --csv` writes it).
 
 The trainer calls this when a run ends (finished, stopped or failed), as a separate process —
-`python -m slavik_tui.charts MODEL_DIR RUN_ID`, fire and forget — because drawing needs rich and
-plotext, which the engine never imports. Importing this module loads neither: the renderer is
-imported inside `render_run_svg`. The picture is the chart widget's own frame
-(`frame.render_frame`, the same code that paints the History screen), made without an app.
+`python -m slavik_tui.charts MODEL_DIR RUN_ID`, fire and forget — because the engine sits
+below the charts layer and never imports it (nor waits for a chart). The SVG is the vector
+chart ctrl+s and the run report write (`svg.run_chart_svg`: lines from the data, both axes
+with their units, legend, title; numpy and string building, imported inside
+`render_run_svg`), not the terminal picture of the chart it once was (dots over the right
+axis' numbers, "MB" clipped to "ME", the title twice); the CSV is every row, as before.
 
 `main()` never raises to its caller: an error is one line on stderr and exit status 1.
 """
@@ -24,12 +26,6 @@ from slavik_tui.errors import UserError
 from slavik_tui.spec.folder import ModelFolder
 from slavik_tui.store.history import History, RunInfo
 
-SVG_SIZE = (120, 35)
-"""Cells (width, height) of an autosaved chart: a wide terminal's worth."""
-SVG_THEME = "textual-dark"
-"""Textual theme of saved charts: the app's default, so the file looks like the History
-screen (`theme.plotext_theme` maps it to the same plotext theme the app draws with)."""
-
 
 def chart_paths(model_dir: str | Path, run_id: int) -> tuple[Path, Path]:
     """Where a run's chart goes: (charts/run-<id>.svg, charts/run-<id>.csv)."""
@@ -45,43 +41,14 @@ def run_title(model: str, run: RunInfo) -> str:
             f"{started}")
 
 
-class _Sink:
-    """What `feed.fill_chart` needs of a chart (`append`), over plain `Series` objects."""
-
-    def __init__(self, series: Sequence) -> None:
-        self.series = {s.key: s for s in series}
-
-    def append(self, key: str, steps, times, values) -> None:
-        self.series[key].append(steps, times, values)
-
-
-def render_run_svg(
-    steps: dict[str, np.ndarray],
-    evals: dict[str, np.ndarray],
-    title: str,
-    size: tuple[int, int] = SVG_SIZE,
-) -> str:
+def render_run_svg(steps: dict[str, np.ndarray], evals: dict[str, np.ndarray],
+                   title: str) -> str:
     """The chart of one run (arrays as `History.steps_arrays/evals_arrays` return them), whole
-    x-range by step, as an SVG document."""
-    from slavik_tui.charts.feed import fill_chart
-    from slavik_tui.charts.frame import render_frame
-    from slavik_tui.charts.svg import frame_svg
-    from slavik_tui.charts.training import training_series
+    x-range by step, as the vector SVG ctrl+s and the run report write
+    (`svg.run_chart_svg`)."""
+    from slavik_tui.charts.svg import run_chart_svg
 
-    width, height = size
-    series = training_series()
-    fill_chart(_Sink(series), steps, evals)
-    filled = [s for s in series if len(s)]
-    if filled:
-        lo = float(min(s.x_step[0] for s in filled))
-        hi = float(max(s.x_step[-1] for s in filled))
-    else:
-        lo = hi = 0.0
-    if hi - lo < 2:  # the chart's smallest span
-        hi = lo + 2
-    frame = render_frame(series, width=width, height=height, x_range=(lo, hi), title=title,
-                         status="x: step", theme=SVG_THEME)
-    return frame_svg(frame, title)
+    return run_chart_svg(steps, evals, title)
 
 
 def autosave_run(model_dir: str | Path, run_id: int) -> tuple[Path, Path]:

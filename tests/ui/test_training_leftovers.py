@@ -100,3 +100,47 @@ def test_the_stop_now_question_closes_when_the_trainer_exits_by_itself(models_ro
         run_app(models_root, body, size=(120, 40), watch="tiny")
     finally:
         assert kill_trainers(models_root) == []
+
+
+def test_attaching_to_a_running_run_shows_its_own_settings_in_the_form(models_root):
+    """A run started elsewhere (`slavik-tui train … --detach`) while the size wizard had
+    proposed other steps: the form shows the run's iters, batch and eval interval, and the
+    command line under it is the run's."""
+    import asyncio
+
+    from textual.widgets import Input
+
+    from slavik_tui import runs
+    from slavik_tui.ui.app import SlavikApp
+
+    run = runs.start_detached(models_root, "tiny", ["--iters", "100000", "--batch-size", "2",
+                                                    "--eval-every", "5", "--save-every", "50",
+                                                    "--lr", "0.001"])
+
+    async def main() -> None:
+        app = SlavikApp(models_root, watch="tiny")
+        app.planned_iters["tiny"] = 777  # the wizard's steps for a model just created
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_training(pilot, app)
+            await wait_for(pilot, lambda: screen.live.live_pid == run.pid
+                           and screen.live.progress.status == "running", timeout=30)
+            await pilot.pause()
+            form = screen.form
+            value = lambda key: form.query_one(f"#tf-{key}", Input).value  # noqa: E731
+            assert value("iters") == "100000" and value("batch_size") == "2"
+            assert value("eval_every") == "5" and value("lr") == "0.001"
+            assert value("seed") == ""  # the default: its placeholder says it
+            assert form.query_one("#tf-seed", Input).placeholder == "1337"
+            line = str(form.query_one("#tf-command").render())
+            assert ("train tiny --iters 100000 --batch-size 2 --lr 0.001 --eval-every 5 "
+                    "--save-every 50") in line
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: screen.live.progress.status == "stopped",
+                           timeout=30)
+            assert value("iters") == "100000"  # it stays: what the hint says ctrl+r does
+            assert "ctrl+r starts 100000 new steps" in progress(screen)
+
+    try:
+        asyncio.run(main())
+    finally:
+        assert kill_trainers(models_root) == []

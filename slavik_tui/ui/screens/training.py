@@ -55,6 +55,7 @@ class TrainingScreen(Screen):
         self._form_open: bool | None = None  # None: automatic (open when wide)
         self._was_wide: bool | None = None
         self._seen: tuple | None = None  # (snapshot, curve known, starting, stopping) shown
+        self._form_run: int | str | None = None  # the run the form shows: "start" its own
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -127,7 +128,7 @@ class TrainingScreen(Screen):
 
     def _show_model(self, name: str | None) -> None:
         """Show `name`: reset the chart and the run state, start following its history."""
-        self.model = name
+        self.model, self._form_run = name, None
         self.form.new_model(self._model_context())  # pretraining, or its newest run's stage
         problem = None
         if name:
@@ -166,6 +167,12 @@ class TrainingScreen(Screen):
         if snap is not None and (seen is None or seen[0] is not snap):
             self.form.set_placeholders((snap.run.config or {}) if snap.run else {},
                                        snap.resumable, running=bool(snap.live_pid))
+            run = snap.run
+            if (run is not None and snap.live_pid and run.pid == snap.live_pid
+                    and run.status == "running" and self._form_run != run.id):
+                if self._form_run != "start":  # re-attached: the form shows the run's own
+                    self.form.show_run(run.config or {})
+                self._form_run = run.id
         self._refresh()
         self._apply_layout()
 
@@ -183,6 +190,7 @@ class TrainingScreen(Screen):
 
     @on(RunPanel.StartFailed)
     def _on_start_failed(self, message: RunPanel.StartFailed) -> None:
+        self._form_run = None
         key = message.field or error_field(message.error)  # the trainer checks the reward
         if key is None and any(path in message.error for path in message.data):
             key = "data"  # a dataset the trainer could not read, named by its path
@@ -364,6 +372,7 @@ class TrainingScreen(Screen):
             self.notify("Fix the fields marked in red: " + next(iter(errors.values())),
                         severity="error", timeout=8)
             return
+        self._form_run = "start"  # the run about to start is the form's
         self.panel.start(self.models_root, train_args(settings), settings.data,
                          command=stage_command(settings))
         # The keys typed next are for the run (g, h, ctrl+t), not for the field ctrl+r was
@@ -383,8 +392,7 @@ class TrainingScreen(Screen):
             return
         self.panel.stop(self.models_root / self.model)
 
-    def action_stop_now(self) -> None:
-        """The second ctrl+t: kill the trainer, after a confirmation."""
+    def action_stop_now(self) -> None:  # the second ctrl+t: kill it, after a confirmation
         if self.model_dir is not None:
             self.panel.ask_stop_now(self.model_dir)
 

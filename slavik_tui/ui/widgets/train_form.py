@@ -224,6 +224,30 @@ class TrainForm(Widget):
                 text = f"{value:g}" if isinstance(value, float) else str(value)
             self.query_one(f"#tf-{flag.key}", Input).placeholder = text
 
+    def show_run(self, plan: dict) -> None:
+        """A running run the form did not start (re-attached to): its stage, and its own
+        settings in the fields (iters: the steps it was started for), so the command line
+        is the run's. A value the run shares with a fresh plan stays empty (the placeholder
+        shows it), and so does the device (the run records the one `auto` picked)."""
+        stage = stage_of_kind(plan_kind(plan))
+        if stage is None:
+            return
+        self.stage.set_stage(stage)
+        span = (plan.get("target_step") or 0) - (plan.get("start_step") or 0)
+        texts = {"iters": str(span) if span > 0 else ""}
+        for key in [f.key for f in FIELDS if f.key not in ("iters", "device")] + list(
+                STAGE_KEYS):
+            flag, value = self.stage.flag(key), plan.get(key)
+            if flag is None or value is None or value in (
+                    flag.default, flag.plan_default, self.stage.defaults.get(key)):
+                texts[key] = ""
+            elif isinstance(value, (list, tuple)):
+                texts[key] = ",".join(map(str, value))
+            else:
+                texts[key] = f"{value:g}" if isinstance(value, float) else str(value)
+        for key, text in texts.items():
+            self.set_value(key, text)
+
     def new_model(self, context: int | None = None) -> None:
         """Another model is shown (of `context` tokens, when known): no plan known yet, the
         stage back to pretraining."""

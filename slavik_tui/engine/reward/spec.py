@@ -30,7 +30,14 @@ from slavik_tui.engine.reward.ngram import CharNgram
 from slavik_tui.engine.reward.text import words
 from slavik_tui.errors import UserError
 
-DEFAULT_SPEC = "chrf:1,repetition:0.5"
+# The default: chrF against the true continuation (is it the text that follows?), the corpus
+# n-gram plausibility (does it read like the corpus, word order included?) and the repetition
+# penalty (weight 1: a loop of a plausible phrase must not pay, RL's easiest trick). chrF alone
+# ranks shuffled words (0.64) far above a trained model's own samples (0.15): they keep the
+# reference's letters. ngram alone cannot rank the real text above fluent samples. Together
+# (bench/reward_lab.py --train, d 128 × 4 layers, 1,150 steps on Anna Karenina, 32 prompts):
+# real 1.35, model 0.95, shuffled 0.73, repeated −0.12, random 0.09.
+DEFAULT_SPEC = "chrf:0.5,ngram:1,repetition:1"
 
 # Names of the old single-text API, so an old command line gets advice instead of "unknown".
 RENAMED = {

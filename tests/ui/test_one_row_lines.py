@@ -62,6 +62,12 @@ def test_history_lines_end_in_an_ellipsis_at_80_columns(models_root):
         words = footer[:-2].split()
         assert "Ful" not in words
         assert screen.query_one(Footer).cut > 0
+        await pilot.press("f1")  # another screen and back: the same line
+        await wait_for(pilot, lambda: not isinstance(app.screen, HistoryScreen))
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen)
+                       and footer_line(app) == footer)
+        screen = app.screen
         await pilot.resize_terminal(200, 30)  # room for every key: no "…"
         await wait_for(pilot, lambda: "f Full chart" in footer_line(app)
                        and "…" not in footer_line(app) and screen.query_one(Footer).cut == 0)

@@ -21,7 +21,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Footer
-from textual.widgets._footer import FooterKey, FooterLabel, KeyGroup
+from textual.widgets._footer import FooterLabel, KeyGroup  # not re-exported
 
 PALETTE_MIN_WIDTH = 100  # below this the screen's own keys need the whole line
 MORE = "…"
@@ -68,15 +68,21 @@ class AppFooter(Footer):
 
     def _fit(self) -> None:
         """Hide the keys from the first that ends past the right edge on; show "…"."""
-        if not self.is_attached:
-            return
-        right = self.region.right
-        for key in self.query_children(FooterKey).filter(".-command-palette"):
-            if key.display:
-                right = min(right, key.region.x)
         units = self._units()
-        ends = [max(w.region.right + w.styles.margin.right for w in unit) for unit in units]
-        if not ends or max(w.region.right for unit in units for w in unit) <= right:
+        if not self.is_attached or not self.size.width:
+            return  # gone, or never laid out (its first layout resizes it: a recompose)
+        if any(not w.display for unit in units for w in unit):
+            return  # fitted since the keys were composed
+        # Where the layout puts every key, those past the screen's edge too (a widget's
+        # `region` is the compositor's, which may lag behind a recompose).
+        placed = {p.widget: p for p in self.arrange(self.size).placements}
+        if any(w not in placed for unit in units for w in unit):
+            return
+        right = min([placed[w].region.x for w in placed
+                     if w.has_class("-command-palette") and w.display], default=self.size.width)
+        ends = [max(placed[w].region.right + placed[w].margin.right for w in unit)
+                for unit in units]
+        if not ends or max(placed[w].region.right for unit in units for w in unit) <= right:
             self.cut = 0
             return
         room = right - len(MORE)  # the "…" follows the margin of the last key kept

@@ -8,12 +8,13 @@ With a model folder: loads it (trains nothing) and prints the lab's table — re
 shuffled, repeated, random — on its held-out prompts (engine/reward_lab.py).
 
 With `--texts`: no model. For each text in ../shared/data, the last 10% is held out; a
-byte-level BPE tokenizer (vocab 4000) and the `ngram` reward's character model are built on
-the rest (the n-gram model calibrated on the held-out part), the held-out part is cut into
+byte-level BPE tokenizer (vocab 4000), the `ngram` reward's character model and the `bigrams`
+reward's word pairs are built on the rest (both calibrated on the held-out part), the
+held-out part is cut into
 `--samples` evenly spaced windows of 257 tokens (the seed config's context 256 + 1), and each
 window gives a 16-token prompt and its 32-token reference. The lab scores real, shuffled,
 repeated and random text of those pairs with each `--reward` spec (default: the default spec,
-chrF alone, ngram alone and the old `vocab`), and prints the table and the margin real − best
+chrF, ngram and bigrams alone and the old `vocab`), and prints the table and the margin real − best
 of the bad kinds per text.
 
 With `--train`: for each FILE (default: every text in ../shared/data) a small model — d_model
@@ -39,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from slavik_tui.engine import reward_lab  # noqa: E402
 from slavik_tui.engine.data import read_documents, words_in  # noqa: E402
-from slavik_tui.engine.reward import DEFAULT_SPEC, CharNgram, text_pairs  # noqa: E402
+from slavik_tui.engine.reward import DEFAULT_SPEC, CharNgram, WordPairs, text_pairs  # noqa: E402
 from slavik_tui.engine.tokenizer import Tokenizer  # noqa: E402
 from slavik_tui.errors import UserError  # noqa: E402
 
@@ -73,7 +74,8 @@ def held_out_pairs(path: Path, samples: int):
     starts = np.linspace(0, len(ids) - WINDOW, num=samples).round().astype(int)
     windows = [ids[s : s + WINDOW] for s in starts]
     ctx = {"corpus_words": words_in(train),
-           "corpus_ngram": CharNgram.fit(spans(train, NGRAM_CHARS), [held])}
+           "corpus_ngram": CharNgram.fit(spans(train, NGRAM_CHARS), [held]),
+           "corpus_pairs": WordPairs.fit(spans(train, NGRAM_CHARS), [held])}
     return text_pairs(windows, tokenizer, 16, 32), tokenizer, ctx
 
 
@@ -171,7 +173,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if args.texts:
-        specs = args.reward or [DEFAULT_SPEC, "chrf", "ngram", "vocab"]
+        specs = args.reward or [DEFAULT_SPEC, "chrf", "ngram", "bigrams", "vocab"]
         run_texts(specs, args.samples or 64, args.seed)
     elif args.train is not None:
         files = [Path(f) for f in args.train] or shared_texts()

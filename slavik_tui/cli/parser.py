@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--reward", default=DEFAULT_REWARD, metavar="SPEC",
                    help="reward spec: NAME[:WEIGHT],... of chrf, prefix, repetition, length, "
-                        f"ngram, vocab or module:function (default {DEFAULT_REWARD})")
+                        f"ngram, bigrams, vocab or module:function (default {DEFAULT_REWARD})")
     p.add_argument("--samples", type=_whole("--samples"), default=16, metavar="N",
                    help="held-out prompts to score (default 16)")
     p.add_argument("--seed", type=_whole("--seed"), default=0, metavar="S")

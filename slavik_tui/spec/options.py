@@ -21,7 +21,7 @@ from slavik_tui.spec.numbers import parse_number, parse_whole
 DEFAULT_ITERS = 1000
 # engine/reward's DEFAULT_SPEC (spec/ may not import the engine; tests/engine/test_reward.py
 # keeps them equal)
-DEFAULT_REWARD = "chrf:0.5,ngram:1,repetition:1"
+DEFAULT_REWARD = "chrf:0.2,ngram:0.4,bigrams:0.4,repetition:0.5"
 DTYPES = ("auto", "fp32", "bf16")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 DEVICES_HINT = "auto, cpu, cuda, cuda:N or mps"
@@ -109,7 +109,7 @@ class TrainOptions:
                             "CPU runs of 300+ steps of a model of 2M+ params)", "bool")
     no_compile: bool = _option(False, "never torch.compile (not even by default)", "bool")
     reward: str = _option(DEFAULT_REWARD, "reward spec scored at each eval: NAME[:WEIGHT],... "
-                          "of chrf, prefix, repetition, length, ngram, vocab or "
+                          "of chrf, prefix, repetition, length, ngram, bigrams, vocab or "
                           "module:function", "str", metavar="SPEC")
     data: list[str] = _option(None, "add a dataset before training (repeat for several; "
                               "the tokenizer is kept)", "list", metavar="FILE", label="add data")

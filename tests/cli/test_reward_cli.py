@@ -51,7 +51,7 @@ def test_json_is_exactly_the_lab_result(capsys, root) -> None:
     assert list(result) == ["reward", "scores", "functions"]
     assert result["reward"] == DEFAULT_SPEC
     assert list(result["scores"]) == KEYS
-    assert list(result["functions"]) == ["chrf", "repetition"]
+    assert list(result["functions"]) == ["chrf", "ngram", "bigrams", "repetition"]
     assert all(list(v) == KEYS for v in result["functions"].values())
     direct = run_lab(root / "tiny", DEFAULT_SPEC, samples=8, seed=3)
     assert result["scores"] == pytest.approx(direct["scores"], abs=1e-12)
@@ -60,9 +60,11 @@ def test_json_is_exactly_the_lab_result(capsys, root) -> None:
     for kind in KEYS:
         f = result["functions"]
         assert result["scores"][kind] == pytest.approx(
-            f["chrf"][kind] + 0.5 * f["repetition"][kind], abs=1e-12)
+            0.2 * f["chrf"][kind] + 0.4 * f["ngram"][kind] + 0.4 * f["bigrams"][kind]
+            + 0.5 * f["repetition"][kind], abs=1e-12)
     scores = result["scores"]
-    assert scores["real"] == pytest.approx(1.0)  # chrF of a text with itself, no repeats
+    assert f["chrf"]["real"] == pytest.approx(1.0)  # chrF of a text with itself
+    assert 0.8 < scores["real"] <= 1.0
     assert scores["real"] > max(scores["shuffled"], scores["repeated"], scores["random"]) + 0.3
 
 

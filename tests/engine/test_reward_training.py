@@ -91,15 +91,17 @@ def test_evals_score_the_held_out_pairs_with_the_spec_and_store_each_function(mo
         evals = h.evals_arrays(run.id)
         series = h.metrics_arrays(run.id)
     assert run.config["reward"] == DEFAULT_SPEC
-    assert set(series) == {"reward_std", "rewards/chrf", "rewards/ngram", "rewards/repetition"}
+    assert set(series) == {"reward_std", "rewards/chrf", "rewards/ngram", "rewards/bigrams",
+                           "rewards/repetition"}
     for name, (steps, values) in series.items():
         assert steps.tolist() == evals["step"].tolist() == [10, 20], name
     chrf, rep = series["rewards/chrf"][1], series["rewards/repetition"][1]
-    ngram = series["rewards/ngram"][1]
+    ngram, pairs = series["rewards/ngram"][1], series["rewards/bigrams"][1]
     assert ((0 <= chrf) & (chrf <= 1)).all() and ((-1 <= rep) & (rep <= 0)).all()
-    assert ((0 <= ngram) & (ngram <= 1)).all()
-    # the combined reward is Σ weight × each function's mean (chrf:0.5,ngram:1,repetition:1)
-    assert evals["reward"] == pytest.approx(0.5 * chrf + ngram + rep, abs=1e-12)
+    assert ((0 <= ngram) & (ngram <= 1)).all() and ((0 <= pairs) & (pairs <= 1)).all()
+    # the combined reward is Σ weight × each function's mean (chrf:0.2,ngram:0.4,bigrams:0.4,repetition:0.5)
+    assert evals["reward"] == pytest.approx(0.2 * chrf + 0.4 * ngram + 0.4 * pairs + 0.5 * rep,
+                                            abs=1e-12)
     assert (series["reward_std"][1] >= 0).all()
 
     # Known values: the last eval again, by hand, from the saved step-20 weights.

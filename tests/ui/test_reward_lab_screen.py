@@ -62,7 +62,7 @@ def test_w_scores_the_selected_model_in_a_thread_and_shows_the_table(models_root
         header = table.splitlines()[0].split()
         assert header == list(KINDS)  # real model shuffled repeated random
         lines = {line.split()[0]: line.split()[1:] for line in table.splitlines()[1:]}
-        assert set(lines) == {"reward", "chrf", "ngram", "repetition"}
+        assert set(lines) == {"reward", "chrf", "ngram", "bigrams", "repetition"}
         assert lines["reward"] == [f"{expected['scores'][k]:.3f}" for k in KINDS]
         assert lines["chrf"] == [f"{expected['functions']['chrf'][k]:.3f}" for k in KINDS]
         # the spec used, and what the table says

@@ -5,7 +5,8 @@
     spec.score(completions, prompts, references, **ctx)
 
 `corpus_words` is the training corpus's distinct lower-cased words (for `vocab`), read from the
-model's word lists; `corpus_ngram` a `CharNgram` (for `ngram`): counted on up to `max_chars`
+model's word lists; `corpus_pairs` a `WordPairs` (for `bigrams`) of the same text as
+`corpus_ngram`, a `CharNgram` (for `ngram`): counted on up to `max_chars`
 characters of the training split (evenly spaced spans of the token caches, decoded), its
 reference cross-entropy measured on up to a tenth as much of the validation split — the text
 the lab's and the evals' references come from, and which the counts never saw. Building the
@@ -23,13 +24,14 @@ import numpy as np
 
 from slavik_tui.engine.reward.ngram import ORDER, CharNgram
 from slavik_tui.engine.reward.pairs import span_text
+from slavik_tui.engine.reward.word_pairs import WordPairs
 from slavik_tui.errors import UserError
 
 MAX_CHARS = 2_000_000
 SPAN_TOKENS = 1024  # one decoded piece; n-grams never span two pieces
 
 # The context key each built-in needs (built-ins not listed need none).
-NEEDS = {"ngram": "corpus_ngram", "vocab": "corpus_words"}
+NEEDS = {"ngram": "corpus_ngram", "bigrams": "corpus_pairs", "vocab": "corpus_words"}
 
 
 def sample_text(parts: Sequence[np.ndarray], tokenizer, max_chars: int) -> list[str]:
@@ -62,17 +64,34 @@ def sample_text(parts: Sequence[np.ndarray], tokenizer, max_chars: int) -> list[
     return texts
 
 
-def ngram_from_data(data, tokenizer, max_chars: int = MAX_CHARS, order: int = ORDER
-                    ) -> CharNgram:
-    """The `CharNgram` of a `TokenData`'s training split, calibrated on its validation split."""
+def _split_texts(data, tokenizer, max_chars: int) -> tuple[list[str], list[str]]:
+    """Text of a `TokenData`'s training split (≤ max_chars) and of its validation split."""
     train = sample_text(data.split_tokens("train"), tokenizer, max_chars)
     held = sample_text(data.split_tokens("val"), tokenizer, max(50_000, max_chars // 10))
+    return train, held
+
+
+def _fitted(kind: str, fit, data):
     try:
-        return CharNgram.fit(train, held, order=order)
-    except ValueError as exc:  # token caches of end-of-text tokens only
-        raise UserError(f"the reward's n-gram model found no text in model "
+        return fit()
+    except ValueError as exc:  # token caches of end-of-text tokens only, or too little text
+        raise UserError(f"the reward's {kind} found too little text in model "
                         f"{data.model_dir.name}'s data ({exc}); add a text file with --data",
                         field="data") from None
+
+
+def ngram_from_data(data, tokenizer, max_chars: int = MAX_CHARS, order: int = ORDER,
+                    texts: tuple[list[str], list[str]] | None = None) -> CharNgram:
+    """The `CharNgram` of a `TokenData`'s training split, calibrated on its validation split."""
+    train, held = texts or _split_texts(data, tokenizer, max_chars)
+    return _fitted("n-gram model", lambda: CharNgram.fit(train, held, order=order), data)
+
+
+def pairs_from_data(data, tokenizer, max_chars: int = MAX_CHARS,
+                    texts: tuple[list[str], list[str]] | None = None) -> WordPairs:
+    """The `WordPairs` of a `TokenData`'s training split, calibrated on its validation split."""
+    train, held = texts or _split_texts(data, tokenizer, max_chars)
+    return _fitted("word pairs", lambda: WordPairs.fit(train, held), data)
 
 
 def needed(spec) -> set[str]:
@@ -84,8 +103,8 @@ def needed(spec) -> set[str]:
 
 def corpus_context(model_dir: str | os.PathLike, data=None, spec=None,
                    max_chars: int = MAX_CHARS) -> dict:
-    """kwargs for `RewardSpec.score` / `check`: corpus_words and corpus_ngram of the model's
-    data (only those `spec` needs when given). `data` is its `TokenData` (any context), opened
+    """kwargs for `RewardSpec.score` / `check`: corpus_words, corpus_ngram and corpus_pairs of
+    the model's data (only those `spec` needs when given). `data` is its `TokenData` (any context), opened
     here when not given."""
     from slavik_tui.engine.data import TokenData, load_corpus_words
 
@@ -93,7 +112,11 @@ def corpus_context(model_dir: str | os.PathLike, data=None, spec=None,
     ctx: dict = {}
     if "corpus_words" in keys:
         ctx["corpus_words"] = load_corpus_words(model_dir)
-    if "corpus_ngram" in keys:
+    if keys & {"corpus_ngram", "corpus_pairs"}:
         data = data if data is not None else TokenData(model_dir, context=1)
-        ctx["corpus_ngram"] = ngram_from_data(data, data.tokenizer, max_chars)
+        texts = _split_texts(data, data.tokenizer, max_chars)  # decoded once for both
+        if "corpus_ngram" in keys:
+            ctx["corpus_ngram"] = ngram_from_data(data, data.tokenizer, texts=texts)
+        if "corpus_pairs" in keys:
+            ctx["corpus_pairs"] = pairs_from_data(data, data.tokenizer, texts=texts)
     return ctx

@@ -3,8 +3,9 @@
     fn(completions: list[str], prompts: list[str], **kwargs) -> list[float]
 
 `kwargs["references"]` holds the true continuation of each prompt (held-out text) and
-`kwargs["corpus_words"]` the training corpus's distinct lower-cased words and
-`kwargs["corpus_ngram"]` its character n-gram model (context.py builds both); a function ignores
+`kwargs["corpus_words"]` the training corpus's distinct lower-cased words,
+`kwargs["corpus_ngram"]` its character n-gram model and `kwargs["corpus_pairs"]` its word
+pairs (context.py builds them); a function ignores
 the keyword arguments it does not need, as TRL's do. Scores and ranges:
 
 - `chrf`       chrF of the completion against its reference (sacrebleu's chrF2: character
@@ -26,6 +27,10 @@ the keyword arguments it does not need, as TRL's do. Scores and ranges:
                held-out level, as exp(−max(0, H − H_ref) / scale), 0..1 (ngram.py has the
                maths). Rewards fluent text that says something else than the reference;
                shuffled words and random tokens score low; an empty completion scores 0.
+- `bigrams`    how many of the completion's adjacent word pairs the training text has
+               (`kwargs["corpus_pairs"]`, a `WordPairs`), against the share on the corpus's
+               own held-out text, clipped: min(1, share / share_ref), 0..1 (word_pairs.py).
+               Reference-free and word-order-aware: shuffled words lose their pairs.
 - `vocab`      share of the completion's words that are words of the training corpus ×
                (1 − share of repeated word 3-grams), 0..1 (the old `corpus_words`). Easy to
                max out with common short words, so it is not the default.
@@ -131,6 +136,18 @@ def ngram(completions: list[str], prompts: list[str], **kwargs) -> list[float]:
     return model.scores(completions, prompts)
 
 
+def bigrams(completions: list[str], prompts: list[str], **kwargs) -> list[float]:
+    """Familiarity of each completion's word pairs under kwargs["corpus_pairs"], 0..1."""
+    pairs = kwargs.get("corpus_pairs")
+    if pairs is None:
+        raise UserError(
+            "reward 'bigrams' needs the word pairs of the training text, but none were given; "
+            "pass corpus_pairs=... (the trainer and the lab build them from the model's data "
+            "with reward.corpus_context)", field="reward"
+        )
+    return pairs.scores(completions, prompts)
+
+
 def vocab_score(text: str, corpus_words: Collection[str]) -> float:
     """Share of corpus words × (1 − share of repeated word 3-grams); 0 for no words."""
     tokens = words(text)
@@ -153,4 +170,4 @@ def vocab(completions: list[str], prompts: list[str], **kwargs) -> list[float]:
 
 
 BUILTIN = {"chrf": chrf, "prefix": prefix, "repetition": repetition, "length": length,
-           "ngram": ngram, "vocab": vocab}
+           "ngram": ngram, "bigrams": bigrams, "vocab": vocab}

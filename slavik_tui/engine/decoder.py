@@ -7,12 +7,83 @@ against `GPT.forward` (tests/engine/test_model.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from slavik_tui.engine.model import GPT, rope_tables, rotate_half
+
+
+def fused_weights(model: GPT) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
+    """The decoder's copies of the weights: per layer (qkv (d, 3d), o (d, d), gate_up
+    (d, 2·ffn), down (ffn, d)), transposed, each RMSNorm's weight multiplied in; and the LM
+    head (d, V) with the final norm's weight."""
+    with torch.no_grad():
+        layers = []
+        for block in model.layers:
+            att, mlp = block.self_attn, block.mlp
+            w1 = block.input_layernorm.weight
+            w2 = block.post_attention_layernorm.weight
+            qkv = torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight]) * w1
+            gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]) * w2
+            layers.append((
+                qkv.t().contiguous(),
+                att.o_proj.weight.detach().t().contiguous(),
+                gate_up.t().contiguous(),
+                mlp.down_proj.weight.detach().t().contiguous(),
+            ))
+        head = (model.lm_head.weight * model.norm.weight).t().contiguous()
+    return layers, head
+
+
+# model → {kind: (weights' identity and versions, what `build` made of them)}
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cached_weights(model: GPT, kind: str, build: Callable[[GPT], Any]) -> Any:
+    """`build(model)`, made again only when one of the model's parameters has changed since:
+    a parameter is known by its storage and its version counter, which every in-place write
+    (an optimizer step, `load_state_dict`, `copy_`) advances. So generating ten answers with
+    one model prepares its weights once, and a model that trains on is never decoded from a
+    stale copy."""
+    key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in model.parameters())
+    slot = _CACHE.setdefault(model, {})
+    hit = slot.get(kind)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = build(model)
+    slot[kind] = (key, value)
+    return value
+
+
+_POOL_LOCK = threading.Lock()
+POOL_SIZE = 2  # idle decoders kept per model and kind (a text and a chat at once)
+
+
+@contextmanager
+def borrowed(model: GPT, make: Callable[[GPT], "Decoder"]) -> Iterator["Decoder"]:
+    """An empty decoder of `model` made by `make` (a Decoder class) for one generation, taken
+    from the model's idle ones when their weights are still the model's, else new; it goes
+    back when the block ends. A decoder's cache and its per-position views cost ~10 ms to
+    build for the seed config, ~5% of a 256-token answer."""
+    with _POOL_LOCK:
+        idle = _CACHE.setdefault(model, {}).setdefault(("idle", make), [])
+        decoder = idle.pop() if idle else None
+    if decoder is None or not decoder.current(model):
+        decoder = make(model)
+    decoder.reset()
+    try:
+        yield decoder
+    finally:
+        with _POOL_LOCK:
+            idle = _CACHE.setdefault(model, {}).setdefault(("idle", make), [])
+            if len(idle) < POOL_SIZE:
+                idle.append(decoder)
 
 
 class Decoder:
@@ -36,15 +107,16 @@ class Decoder:
       the output and down projections accumulate into the residual stream in place
       (`addmm_`). No concatenation, no copies, no allocation of the cache per token.
     - RoPE as a matmul: rotating a head's q or k row at position p is multiplying it by a
-      (hd × hd) matrix R(p) = I·cos(p) + P·sin(p) (P: the rotate-half permutation), built
-      once per token with two calls and shared by all layers and heads.
+      (hd × hd) matrix R(p) = I·cos(p) + P·sin(p) (P: the rotate-half permutation), made
+      for every position when the decoder is built and shared by all layers and heads.
     - RMSNorm on a CPU is one dot product: its scale 1/rms(x) is read out as a Python float
       (no sync cost on a CPU) and passed as the `alpha` of the matmul that consumes the
       normalised row, so the row itself is never rescaled. (On a GPU, where reading a number
       back would stall the queue, the scale stays a tensor.)
     - The cache views a step reads (this position's rows, rows 0..p as heads) are made once
       per position for all layers together (slice the all-layer cache, then `unbind`).
-    The snapshot is taken at construction: after training further, make a new decoder.
+    The snapshot is taken at construction: after training further, make a new decoder (its
+    weights are prepared again only if the model's changed: `cached_weights`).
     """
 
     def __init__(self, model: GPT, max_len: int | None = None) -> None:
@@ -62,20 +134,7 @@ class Decoder:
 
         with torch.no_grad():
             self.embed = w.detach()  # shared with the model, read only
-            self.layers = []
-            for block in model.layers:
-                att, mlp = block.self_attn, block.mlp
-                w1 = block.input_layernorm.weight
-                w2 = block.post_attention_layernorm.weight
-                qkv = torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight]) * w1
-                gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]) * w2
-                self.layers.append((
-                    qkv.t().contiguous(),                                 # (d, 3d)
-                    att.o_proj.weight.detach().t().contiguous(),          # (d, d)
-                    gate_up.t().contiguous(),                             # (d, 2·ffn)
-                    mlp.down_proj.weight.detach().t().contiguous(),       # (ffn, d)
-                ))
-            self.head = (model.lm_head.weight * model.norm.weight).t().contiguous()  # (d, V)
+            self.layers, self.head = self._weights(model)
 
             cos, sin = rope_tables(cfg, max_len, device)
             self.cos, self.sin = cos.to(dtype), sin.to(dtype)
@@ -83,12 +142,14 @@ class Decoder:
             # column i+hd/2, so q @ R(p) = q·cos + rotate_half(q)·sin (HF's rotate-half).
             half = hd // 2
             idx = torch.arange(half, device=device)
-            self._eye = torch.eye(hd, device=device, dtype=dtype)
-            self._perm = torch.zeros(hd, hd, device=device, dtype=dtype)
-            self._perm[idx + half, idx] = -1.0
-            self._perm[idx, idx + half] = 1.0
-            self._rot = torch.empty(hd, hd, device=device, dtype=dtype)
-            self._cos_rows, self._sin_rows = list(self.cos.unbind(0)), list(self.sin.unbind(0))
+            eye = torch.eye(hd, device=device, dtype=dtype)
+            perm = torch.zeros(hd, hd, device=device, dtype=dtype)
+            perm[idx + half, idx] = -1.0
+            perm[idx, idx + half] = 1.0
+            # every position's R(p) made once (max_len × hd² numbers: 1 MB for the seed
+            # config), so a step reads its matrix without a call
+            rots = eye * self.cos[:, None, :] + perm * self.sin[:, None, :]
+            self._rots = list(rots.unbind(0))
 
         # The cache, all layers in one tensor each: `qkv` holds each position's raw q, k, v
         # row as the matmul wrote it (the v part is the value cache; raw q and k are scratch),
@@ -117,6 +178,15 @@ class Decoder:
         self.pos = 0
 
     # -- helpers --------------------------------------------------------------------------
+    def current(self, model: GPT) -> bool:
+        """True if this decoder's weights are still `model`'s (it has not trained since)."""
+        return self._weights(model)[1] is self.head and self.max_len == model.cfg.context
+
+    def _weights(self, model: GPT) -> tuple[list[tuple], torch.Tensor]:
+        """(per-layer fused matrices, LM head) for this decoder: `fused_weights`, kept per
+        model until its weights change (a decoder per answer costs nothing to build then)."""
+        return cached_weights(model, "float", fused_weights)
+
     def _position_views(self, p: int) -> list[tuple]:
         """Per layer: (qkv row p (1, 3d), its raw q and k as (2H, hd), rotated q/k row p
         (2H, hd), q (1, H, 1, hd), keys and values of positions 0..p (1, H, p+1, hd))."""
@@ -158,9 +228,7 @@ class Decoder:
             torch.index_select(self.embed, 0, token.view(1), out=x)
         else:
             x.copy_(self.embed[token])
-        rot = self._rot
-        torch.mul(self._eye, self._cos_rows[p], out=rot)
-        rot.addcmul_(self._perm, self._sin_rows[p])
+        rot = self._rots[p]
         gate, up, gate_up = self._gate, self._up, self._gate_up
         for (w_qkv, w_o, w_gate_up, w_down), (qkv_row, qk_raw, qk_row, q, k, v) in zip(
             self.layers, self._position_views(p)

@@ -149,6 +149,7 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--max-new", type=int, default=64)
     ap.add_argument("--kl", type=float, default=0.0)
+    ap.add_argument("--temperature", type=float, help="rollout temperature (default RLOptions')")
     ap.add_argument("--samples", type=int, default=4, help="seeds per held-out prompt")
     ap.add_argument("--max-bytes", type=int, help="use only the first N bytes of --data")
     ap.add_argument("--out", type=Path, help="keep the model here (default: a temp folder)")
@@ -190,6 +191,7 @@ def main() -> None:
 
     opts = RLOptions(iters=args.rl_iters, lr=args.lr, reward=args.reward, group=args.group,
                      prompts=args.prompts, max_new=args.max_new, kl=args.kl,
+                     **({} if args.temperature is None else {"temperature": args.temperature}),
                      eval_every=max(1, args.rl_iters // 3), save_every=args.rl_iters,
                      log_every=max(1, args.rl_iters // 10))
     rl(model_dir, opts, report=print)
@@ -203,7 +205,8 @@ def main() -> None:
     lr = args.lr if args.lr is not None else DEFAULT_RL_LR
     print("\n== rl_gain ==")
     print(f"settings: {args.rl_iters} RL steps, group {args.group} x {args.prompts} prompts, "
-          f"max_new {args.max_new}, lr {lr:g}, kl {args.kl:g}, reward {spec}")
+          f"max_new {args.max_new}, lr {lr:g}, kl {args.kl:g}, temperature "
+          f"{args.temperature or 'default'}, reward {spec}")
     print(f"held-out reward ({len(before['pairs'])} lab prompts never used in RL, "
           f"{args.samples} samples each): {before['model']:.4f} -> {after['model']:.4f} "
           f"({after['model'] - before['model']:+.4f}; per-prompt change "

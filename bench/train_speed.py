@@ -11,6 +11,8 @@ mean much):
 - `bf16`:  the same under bf16 autocast (what `--dtype auto` picks on CPUs with AMX/AVX512-BF16).
 - `bf16c`: with `--compile`, the bf16 model under `torch.compile` (what `train --compile` runs);
            its first compile is timed apart and printed (it is paid once per run).
+- `fp32c`: with `--compile`, the fp32 model under `torch.compile` (what a CPU without native
+           bf16 would run with --compile).
 Prints tokens/s, ms/step, MFU against a matmul peak measured here, and the speed-up over `ref`.
 With `--curve N` it also trains fp32 and bf16 for N steps on the same batches of real text
 (../shared/data when present, else generated) and prints the largest relative gap between
@@ -70,7 +72,8 @@ def time_steps(model, optimizer, autocast_dtype, steps: int, vocab: int, ctx: in
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if i == 0 and step_fn is not model and time.perf_counter() - t0 > 1:
-            print(f"bf16c: first step (the compile) {time.perf_counter() - t0:.1f} s", flush=True)
+            print(f"{'bf16c' if autocast_dtype else 'fp32c'}: first step (the compile) "
+                  f"{time.perf_counter() - t0:.1f} s", flush=True)
         if i >= 2:
             times.append(time.perf_counter() - t0)
     return times
@@ -150,7 +153,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--curve", type=int, default=0, help="steps of the fp32-vs-bf16 check")
     ap.add_argument("--quick", action="store_true", help="4 steps × 2 repeats, no curve")
-    ap.add_argument("--compile", action="store_true", help="also time bf16 under torch.compile")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time bf16 and fp32 under torch.compile")
     args = ap.parse_args()
     if args.quick:
         args.steps, args.repeats, args.curve = 4, 2, 0
@@ -161,11 +165,13 @@ def main() -> None:
     cfg = ModelConfig(**SEED)
     tokens = BATCH * cfg.context
     results: dict[str, list[float]] = {"ref": [], "fp32": [], "bf16": []}
-    compiled = None
+    compiled = compiled32 = None
     if args.compile:
-        results["bf16c"] = []
+        results["bf16c"], results["fp32c"] = [], []
         compiled = ours("bf16")
         compiled = (*compiled, torch.compile(compiled[0]))
+        compiled32 = ours("fp32")
+        compiled32 = (*compiled32, torch.compile(compiled32[0]))
     for _ in range(args.repeats):  # interleaved, so drift hits every variant alike
         m, o = ref()
         results["ref"] += time_steps(m, o, None, args.steps, cfg.vocab_size, cfg.context)
@@ -178,6 +184,9 @@ def main() -> None:
             m, o, _, fn = compiled
             results["bf16c"] += time_steps(m, o, torch.bfloat16, args.steps, cfg.vocab_size,
                                            cfg.context, step_fn=fn)
+            m, o, _, fn = compiled32
+            results["fp32c"] += time_steps(m, o, None, args.steps, cfg.vocab_size, cfg.context,
+                                           step_fn=fn)
     ref_ms = statistics.median(results["ref"]) * 1000
     for name, times in results.items():
         ms = statistics.median(times) * 1000

@@ -21,7 +21,7 @@ from slavik_tui.spec.numbers import parse_number, parse_whole
 DEFAULT_ITERS = 1000
 # engine/reward's DEFAULT_SPEC (spec/ may not import the engine; tests/engine/test_reward.py
 # keeps them equal)
-DEFAULT_REWARD = "chrf:0.2,ngram:0.4,bigrams:0.4,repetition:0.5"
+DEFAULT_REWARD = "chrf:1,ngram:1,bigrams:1,repetition:0.5"
 DTYPES = ("auto", "fp32", "bf16")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 DEVICES_HINT = "auto, cpu, cuda, cuda:N or mps"

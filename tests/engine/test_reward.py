@@ -102,7 +102,7 @@ def test_spec_parses_names_and_weights() -> None:
     assert spec.names == ["chrf", "repetition", "prefix"]
     assert [t.weight for t in spec.terms] == [1.0, 0.5, 1.0]
     assert str(spec) == "chrf:1,repetition:0.5,prefix:1"
-    assert str(RewardSpec.parse()) == DEFAULT_SPEC == "chrf:0.2,ngram:0.4,bigrams:0.4,repetition:0.5"
+    assert str(RewardSpec.parse()) == DEFAULT_SPEC == "chrf:1,ngram:1,bigrams:1,repetition:0.5"
     assert str(RewardSpec.parse(str(spec))) == str(spec)  # the canonical text round-trips
 
 

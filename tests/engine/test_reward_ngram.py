@@ -78,18 +78,21 @@ def lm() -> CharNgram:
     return CharNgram.from_text(make_text(60_000, seed=0))
 
 
-def test_score_is_exp_of_the_excess_beyond_the_tolerance_on_either_side(lm) -> None:
+def test_score_is_exp_of_the_excess_beyond_the_tolerance_above_the_corpus_level(lm) -> None:
     texts = ["Кошка тихо видит дом.", "тихо дом. видит Кошка", "Кошка Кошка Кошка",
              "qjxz vbwq", "a"]
     got = lm.scores(texts)
     for h, s in zip(lm.cross_entropy(texts), got):
-        excess = max(0.0, abs(h - lm.reference_nats) - lm.tolerance)
+        excess = max(0.0, h - lm.reference_nats - lm.tolerance)
         assert s == pytest.approx(math.exp(-excess / lm.scale), rel=1e-12)
     assert 0 < lm.tolerance < 1 and lm.scale == 0.5
-    # more predictable than the corpus's own text is atypical too: not scored 1
+    # more predictable than the corpus's own text is not punished (GRPO at temperature 1 made
+    # the evals' samples at 0.8 "too" predictable under a two-sided score); less is
     h = lm.cross_entropy(["Кошка тихо видит дом."])[0]
     above = CharNgram(lm.chars, lm.tables, h + lm.tolerance + 1.0, lm.tolerance)
-    assert above.scores(["Кошка тихо видит дом."]) == pytest.approx([math.exp(-2.0)])
+    assert above.scores(["Кошка тихо видит дом."]) == [1.0]
+    below = CharNgram(lm.chars, lm.tables, h - lm.tolerance - 1.0, lm.tolerance)
+    assert below.scores(["Кошка тихо видит дом."]) == pytest.approx([math.exp(-2.0)])
     assert lm.scores([""]) == [0.0] and math.isnan(lm.cross_entropy([""])[0])
 
 

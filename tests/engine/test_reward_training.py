@@ -99,9 +99,8 @@ def test_evals_score_the_held_out_pairs_with_the_spec_and_store_each_function(mo
     ngram, pairs = series["rewards/ngram"][1], series["rewards/bigrams"][1]
     assert ((0 <= chrf) & (chrf <= 1)).all() and ((-1 <= rep) & (rep <= 0)).all()
     assert ((0 <= ngram) & (ngram <= 1)).all() and ((0 <= pairs) & (pairs <= 1)).all()
-    # the combined reward is Σ weight × each function's mean (chrf:0.2,ngram:0.4,bigrams:0.4,repetition:0.5)
-    assert evals["reward"] == pytest.approx(0.2 * chrf + 0.4 * ngram + 0.4 * pairs + 0.5 * rep,
-                                            abs=1e-12)
+    # the combined reward is Σ weight × each function's mean (chrf:1,ngram:1,bigrams:1,repetition:0.5)
+    assert evals["reward"] == pytest.approx(chrf + ngram + pairs + 0.5 * rep, abs=1e-12)
     assert (series["reward_std"][1] >= 0).all()
 
     # Known values: the last eval again, by hand, from the saved step-20 weights.

@@ -28,11 +28,14 @@ characters is the end of its prompt (so a completion that starts badly after its
 for it). The corpus's own level H_ref is the same on held-out text of the corpus (text the
 counts never saw). The reward is the per-character likelihood ratio to that level,
 
-    ngram = exp(−max(0, H − H_ref) / SCALE)        in 0..1, SCALE = `scale` nats (default 1)
+    ngram = exp(−max(0, H − H_ref − τ) / SCALE)     in 0..1, SCALE = `scale` nats (0.5)
 
-1 = as plausible per character as the corpus's own held-out text (or more: clipped, since one
-short text can be luckier than the average); every SCALE nats per character worse divides it
-by e. Text of the corpus scores near 1, its words shuffled lose a few nats at each broken word
+where τ is the spread of H over held-out pieces of the corpus (one short text can be unluckier
+than the average). 1 = as plausible per character as the corpus's own held-out text, or more:
+text more predictable than the corpus's is not punished — a model sampled at temperature 0.8
+writes such text, and a two-sided score made GRPO (which samples at 1.0) lower the reward its
+evals measured; loops are `repetition`'s to catch. Every SCALE nats per character worse divides
+it by e. Text of the corpus scores near 1, its words shuffled lose a few nats at each broken word
 boundary (≈ 0.4–0.7 on real corpora), random tokens lose several nats on almost every
 character (≈ 0). A phrase repeated is plausible character by character: `repetition` is the
 function that catches it. An empty completion scores 0: no text is no text of this corpus.
@@ -207,13 +210,13 @@ class CharNgram:
         return [float(-x.mean()) if x.size else math.nan for x in logs]
 
     def scores(self, texts: Sequence[str], prompts: Sequence[str] | None = None) -> list[float]:
-        """exp(−max(0, |H − H_ref| − τ) / scale) per text, 0..1; 0 for an empty text."""
+        """exp(−max(0, H − H_ref − τ) / scale) per text, 0..1; 0 for an empty text."""
         out = []
         for h in self.cross_entropy(texts, prompts):
             if math.isnan(h):
                 out.append(0.0)
             else:
-                excess = max(0.0, abs(h - self.reference_nats) - self.tolerance)
+                excess = max(0.0, h - self.reference_nats - self.tolerance)
                 out.append(math.exp(-excess / self.scale))
         return out
 

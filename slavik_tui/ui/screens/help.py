@@ -44,11 +44,11 @@ FIGURES: list[tuple[str, str]] = [
     ("bits/byte", "val loss per byte of text: comparable across tokenizers and vocab sizes"),
     ("reward", "a score of what the model writes (higher is better): at each eval it "
                "continues held-out prompts and each continuation is scored against the text "
-               "that really followed — by default 0.2 × its chrF character overlap with that "
-               "text, 0.4 × how much it reads like the corpus character by character, 0.4 × "
-               "how many of its word pairs the corpus has (word order), each 0–1, minus half "
-               "the share of repeated word 3-grams, so −0.5 to 1 (set with train --reward, "
-               "try a spec with `slavik-tui reward NAME`, or w on Models)"),
+               "that really followed — by default its chrF character overlap with that text, "
+               "plus how much it reads like the corpus character by character, plus how many "
+               "of its word pairs the corpus has (word order), each 0–1, minus half the share "
+               "of repeated word 3-grams, so −0.5 to 3 (set with train --reward, try a spec "
+               "with `slavik-tui reward NAME`, or w on Models)"),
     ("size MB", "the checkpoint: weights + optimizer state (what you would copy to use or "
                 "go on training the model); the history and token caches are apart"),
     ("tok/s", "training tokens per second (median over a run in the History table)"),

@@ -206,6 +206,19 @@ class Decoder:
             )))
         return views[p]
 
+    def _embed(self, token: int | torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """Start a step: the token's embedding into the residual row; (position, that row,
+        the position's RoPE matrix). ValueError when the cache is full."""
+        p = self.pos
+        if p >= self.max_len:
+            raise ValueError(f"the cache is full ({self.max_len} tokens); reset() and prefill")
+        x = self._x
+        if isinstance(token, torch.Tensor):
+            torch.index_select(self.embed, 0, token.view(1), out=x)
+        else:
+            x.copy_(self.embed[token])
+        return p, x, self._rots[p]
+
     def _norm(self) -> tuple[torch.Tensor, float]:
         """RMSNorm of the residual row as (row, scale): the normalised row is row·scale.
 
@@ -226,15 +239,7 @@ class Decoder:
     @torch.inference_mode()
     def step(self, token: int | torch.Tensor) -> torch.Tensor:
         """Feed one token at position `pos`; return the next-token logits (vocab,) float32."""
-        p = self.pos
-        if p >= self.max_len:
-            raise ValueError(f"the cache is full ({self.max_len} tokens); reset() and prefill")
-        x = self._x
-        if isinstance(token, torch.Tensor):
-            torch.index_select(self.embed, 0, token.view(1), out=x)
-        else:
-            x.copy_(self.embed[token])
-        rot = self._rots[p]
+        p, x, rot = self._embed(token)
         gate, up, gate_up = self._gate, self._up, self._gate_up
         for (w_qkv, w_o, w_gate_up, w_down), (qkv_row, qk_raw, qk_row, q, k, v) in zip(
             self.layers, self._position_views(p)

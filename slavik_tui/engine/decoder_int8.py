@@ -114,15 +114,7 @@ class Int8Decoder(Decoder):
 
     @torch.inference_mode()
     def step(self, token: int | torch.Tensor) -> torch.Tensor:
-        p = self.pos
-        if p >= self.max_len:
-            raise ValueError(f"the cache is full ({self.max_len} tokens); reset() and prefill")
-        x = self._x
-        if isinstance(token, torch.Tensor):
-            torch.index_select(self.embed, 0, token.view(1), out=x)
-        else:
-            x.copy_(self.embed[token])
-        rot = self._rots[p]
+        p, x, rot = self._embed(token)
         ffn = self.cfg.ffn_hidden
         for (w_qkv, w_o, w_gate_up, w_down), (qkv_row, qk_raw, qk_row, q, k, v) in zip(
             self.layers, self._position_views(p)

@@ -73,15 +73,7 @@ def test_generations_borrow_idle_decoders_and_never_share_one():
 def test_a_generation_left_half_read_returns_its_decoder_when_closed():
     from slavik_tui.engine.decoder import _CACHE, Decoder
     from slavik_tui.engine.generate import generate
-
-    class Bytes:
-        vocab_size, eot_id = 257, 256
-
-        def encode(self, text):
-            return list(text.encode("utf-8"))
-
-        def token_bytes(self, t):
-            return bytes([t]) if t < 256 else b""
+    from test_decoder_int8 import Bytes
 
     model = small_model()
     stream = generate(model, Bytes(), "ab", max_tokens=20, seed=1, quantize="none")

@@ -124,27 +124,27 @@ def length(completions: list[str], prompts: list[str], **kwargs) -> list[float]:
     return out
 
 
-def ngram(completions: list[str], prompts: list[str], **kwargs) -> list[float]:
-    """Plausibility of each completion after its prompt under kwargs["corpus_ngram"], 0..1."""
-    model = kwargs.get("corpus_ngram")
+def _corpus_model(kwargs: dict, key: str, name: str, what: str):
+    """kwargs[key], the corpus model a reference-free function scores with, or one line."""
+    model = kwargs.get(key)
     if model is None:
         raise UserError(
-            "reward 'ngram' needs the n-gram model of the training text, but none was given; "
-            "pass corpus_ngram=... (the trainer and the lab build it from the model's data "
-            "with reward.corpus_context)", field="reward"
+            f"reward '{name}' needs {what} of the training text, but none was given; pass "
+            f"{key}=... (the trainer and the lab build it from the model's data with "
+            "reward.corpus_context)", field="reward"
         )
+    return model
+
+
+def ngram(completions: list[str], prompts: list[str], **kwargs) -> list[float]:
+    """Plausibility of each completion after its prompt under kwargs["corpus_ngram"], 0..1."""
+    model = _corpus_model(kwargs, "corpus_ngram", "ngram", "the n-gram model")
     return model.scores(completions, prompts)
 
 
 def bigrams(completions: list[str], prompts: list[str], **kwargs) -> list[float]:
     """Familiarity of each completion's word pairs under kwargs["corpus_pairs"], 0..1."""
-    pairs = kwargs.get("corpus_pairs")
-    if pairs is None:
-        raise UserError(
-            "reward 'bigrams' needs the word pairs of the training text, but none were given; "
-            "pass corpus_pairs=... (the trainer and the lab build them from the model's data "
-            "with reward.corpus_context)", field="reward"
-        )
+    pairs = _corpus_model(kwargs, "corpus_pairs", "bigrams", "the word pairs")
     return pairs.scores(completions, prompts)
 
 

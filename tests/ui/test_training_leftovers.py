@@ -144,3 +144,26 @@ def test_attaching_to_a_running_run_shows_its_own_settings_in_the_form(models_ro
         asyncio.run(main())
     finally:
         assert kill_trainers(models_root) == []
+
+
+def test_the_relative_step_axis_counts_from_the_models_start_as_history_does(models_root):
+    """The Training chart follows every run of the model: its "steps since the start" axis
+    (x) counts from step 0, so the first logged step, 1, reads 1 (it read 0: the origin was
+    the first logged step), as on History."""
+    async def body(app, pilot):
+        screen = app.screen
+        await wait_for(pilot, lambda: getattr(screen, "chart", None) is not None
+                       and screen.chart.drawn_series)
+        chart = screen.chart
+        series = chart.get_series("loss")
+
+        def first_x() -> float:
+            x, offset = chart._state.x_values(series)
+            return float(x[0] - offset)
+
+        assert chart.x_mode == "step" and first_x() == 1
+        chart.focus()
+        await pilot.press("x")
+        assert chart.x_mode == "rel" and first_x() == 1
+
+    run_app(models_root, body, size=(120, 40), watch="tiny")

@@ -145,6 +145,7 @@ class RunPanel(Vertical):
         chart = self.chart
         chart.remove_all()
         for series in training_series():
+            series.s0 = 0.0  # every run of the model: steps since its start count from 0
             chart.add_series(series)
         chart.title = name or ""
         chart.live = False  # until a running trainer is found

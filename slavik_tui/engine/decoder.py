@@ -279,19 +279,25 @@ class Decoder:
             mask = cols[None, :] <= torch.arange(p0, end, device=self.device)[:, None]
         x = self.embed[ids]  # (T, d)
         caches = zip(self.layers, self.qkv_cache, self.qk_cache)
+        linear = self._linear
         for (w_qkv, w_o, w_gate_up, w_down), qkv, qk in caches:
-            torch.mm(self._rms_rows(x), w_qkv, out=qkv[p0:end])
+            qkv[p0:end] = linear(self._rms_rows(x), w_qkv)
             raw = qkv[p0:end, : 2 * d].view(T, 2 * H, hd)
             qk[p0:end] = raw * cos + rotate_half(raw) * sin
             q = qk[p0:end, :H].transpose(0, 1)  # (H, T, hd)
             k = qk[:end, H:].transpose(0, 1)  # (H, end, hd)
             v = qkv[:end, 2 * d :].view(end, H, hd).transpose(0, 1)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
-            x = x + y.transpose(0, 1).reshape(T, d) @ w_o
-            gate, up = (self._rms_rows(x) @ w_gate_up).chunk(2, dim=-1)
-            x = x + (F.silu(gate) * up) @ w_down
+            x = x + linear(y.transpose(0, 1).reshape(T, d), w_o)
+            gate, up = linear(self._rms_rows(x), w_gate_up).chunk(2, dim=-1)
+            x = x + linear(F.silu(gate) * up, w_down)
         self.pos = end
-        return (self._rms_rows(x[-1:]) @ self.head).view(-1).float()
+        return linear(self._rms_rows(x[-1:]), self.head).view(-1).float()
+
+    def _linear(self, x: torch.Tensor, weight) -> torch.Tensor:
+        """Rows `x` times one of this decoder's prepared (d_in, d_out) matrices (prefill's
+        products; `step` has its own, fused into the cache and the residual row)."""
+        return x @ weight
 
     def _rms_rows(self, x: torch.Tensor) -> torch.Tensor:
         return F.rms_norm(x, (x.shape[-1],), None, self.eps)

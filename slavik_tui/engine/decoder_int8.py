@@ -22,16 +22,14 @@ the device (the CPU only: elsewhere the float32/bfloat16 decoder is used).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 
 from slavik_tui.engine.decoder import Decoder, cached_weights, fused_weights
-from slavik_tui.engine.model import rotate_half
+from slavik_tui.engine.model import GPT
+from slavik_tui.errors import UserError
 
 QMAX = 127
-K_ALIGN = 16
 ACT = torch.bfloat16  # the kernel's activation (and scale) dtype
 
 
@@ -67,20 +65,9 @@ def _mm(x: torch.Tensor, weight: tuple[torch.Tensor, torch.Tensor]) -> torch.Ten
     return torch._weight_int8pack_mm(x, weight[0], weight[1])
 
 
-def padded_rows(k: int) -> int:
-    """k rounded up to the kernel's fast multiple of inputs (K % 16 == 0: the seed config's
-    down projection, K = 683, takes 10.8 µs as it is and 6.3 µs padded to 688)."""
-    return -(-k // K_ALIGN) * K_ALIGN
-
-
 def _quantized(model) -> tuple[list[tuple], tuple[torch.Tensor, torch.Tensor]]:
     layers, head = fused_weights(model)
-    out = []
-    for qkv, o, gate_up, down in layers:
-        q, scale = quantize(down)  # (d, ffn): zero inputs past ffn, the activation's are zero
-        q = F.pad(q, (0, padded_rows(q.shape[1]) - q.shape[1])).contiguous()
-        out.append((quantize(qkv), quantize(o), quantize(gate_up), (q, scale)))
-    return out, quantize(head)
+    return [tuple(quantize(w) for w in layer) for layer in layers], quantize(head)
 
 
 class Int8Decoder(Decoder):
@@ -98,9 +85,8 @@ class Int8Decoder(Decoder):
         self._h = torch.zeros(1, d, dtype=ACT)  # the normalised row, as the kernel reads it
         self._y = torch.zeros(1, d, dtype=ACT)  # attention's output, ditto
         self._y_heads = self._y.view(1, self.cfg.n_heads, 1, self.cfg.head_dim)
-        ffn = self.cfg.ffn_hidden  # SwiGLU's product, its tail past ffn always 0
-        self._act = torch.zeros(1, padded_rows(ffn), dtype=ACT)
-        self._act_head = self._act[0, :ffn]
+        self._act = torch.zeros(1, self.cfg.ffn_hidden, dtype=ACT)  # SwiGLU's product, ditto
+        self._act_flat = self._act.view(-1)
 
     def _weights(self, model) -> tuple[list[tuple], tuple[torch.Tensor, torch.Tensor]]:
         """The fused float32 matrices quantised, kept per model until its weights change."""
@@ -124,44 +110,14 @@ class Int8Decoder(Decoder):
             self._y_heads.copy_(F.scaled_dot_product_attention(q, k, v))  # (1, H, 1, hd)
             x.add_(_mm(self._y, w_o))
             gate, up = _mm(self._norm_row(), w_gate_up).view(2, ffn)  # one call: both views
-            torch.mul(F.silu(gate, inplace=True), up, out=self._act_head)
+            torch.mul(F.silu(gate, inplace=True), up, out=self._act_flat)
             x.add_(_mm(self._act, w_down))
         self.pos = p + 1
         return _mm(self._norm_row(), self.head).view(-1).float()
 
-    @torch.inference_mode()
-    def prefill(self, tokens: Sequence[int] | torch.Tensor) -> torch.Tensor:
-        ids = torch.as_tensor(tokens, dtype=torch.long).view(-1)
-        T, p0 = ids.numel(), self.pos
-        if T == 0:
-            raise ValueError("prefill needs at least one token")
-        if p0 + T > self.max_len:
-            raise ValueError(f"{p0} + {T} tokens do not fit the cache of {self.max_len}")
-        H, hd, d, ffn = self.cfg.n_heads, self.cfg.head_dim, self.cfg.d_model, self.cfg.ffn_hidden
-        end = p0 + T
-        cos, sin = self.cos[p0:end].unsqueeze(1), self.sin[p0:end].unsqueeze(1)
-        mask = None
-        if p0:
-            cols = torch.arange(end)
-            mask = cols[None, :] <= torch.arange(p0, end)[:, None]
-        x = self.embed[ids]
-        for (w_qkv, w_o, w_gate_up, w_down), qkv, qk in zip(
-            self.layers, self.qkv_cache, self.qk_cache
-        ):
-            qkv[p0:end] = _mm(self._rms_rows(x).to(ACT), w_qkv)
-            raw = qkv[p0:end, : 2 * d].view(T, 2 * H, hd)
-            qk[p0:end] = raw * cos + rotate_half(raw) * sin
-            q = qk[p0:end, :H].transpose(0, 1)
-            k = qk[:end, H:].transpose(0, 1)
-            v = qkv[:end, 2 * d :].view(end, H, hd).transpose(0, 1)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
-            x = x + _mm(y.transpose(0, 1).reshape(T, d).to(ACT), w_o).float()
-            gate_up = _mm(self._rms_rows(x).to(ACT), w_gate_up).float()
-            act = F.silu(gate_up[:, :ffn]) * gate_up[:, ffn:]
-            act = F.pad(act, (0, w_down[0].shape[1] - ffn)).to(ACT)
-            x = x + _mm(act, w_down).float()
-        self.pos = end
-        return _mm(self._rms_rows(x[-1:]).to(ACT), self.head).view(-1).float()
+    def _linear(self, x: torch.Tensor, weight) -> torch.Tensor:
+        """Prefill's products: float32 rows through the int8 kernel, back to float32."""
+        return _mm(x.to(ACT), weight).float()
 
 
 QUANTIZE = ("auto", "none", "int8")
@@ -171,17 +127,13 @@ def resolve_quantize(model, quantize: str = "auto") -> str:
     """"none" or "int8": how `model` will decode. `auto` is int8 where it applies (a float32
     `GPT` on the CPU, with this torch's kernel), else none; an explicit "int8" that cannot
     apply is a UserError that says what to use instead."""
-    from slavik_tui.engine.model import GPT
-    from slavik_tui.errors import UserError
-
     if quantize not in QUANTIZE:
         raise UserError(f"quantize must be one of {', '.join(QUANTIZE)}, got {quantize!r}; "
                         "use auto (int8 on a CPU, else none)")
     if quantize == "none":
         return "none"
-    weight = getattr(getattr(model, "embed_tokens", None), "weight", None)
-    fits = (isinstance(model, GPT) and weight is not None and weight.dtype == torch.float32
-            and int8_supported(weight.device))
+    fits = isinstance(model, GPT) and model.embed_tokens.weight.dtype == torch.float32 \
+        and int8_supported(model.embed_tokens.weight.device)
     if quantize == "int8" and not fits:
         raise UserError("int8 decoding needs a float32 model on the CPU (and a torch with "
                         "_weight_int8pack_mm); use --quantize none or auto")

@@ -50,7 +50,7 @@ def score_samples(loop, step: int) -> dict:
     from slavik_tui.engine.generate import generate
 
     spec, plan = loop.reward_spec, loop.plan
-    pairs = getattr(loop, "eval_pairs", None)  # fixed for the run: found once
+    pairs = loop.eval_pairs  # fixed for the run: found at the first eval
     if pairs is None:
         pairs = loop.eval_pairs = eval_pairs(reward_data(loop.data, loop.t.model_dir),
                                              loop.tokenizer)

@@ -96,6 +96,7 @@ class TrainLoop:
         self.device, self.dtype = device, dtype
         self.history, self.run_id = history, run_id
         self.reward_spec, self.reward_ctx = reward_spec, reward_ctx  # RewardSpec, its kwargs
+        self.eval_pairs = None  # the evals' fixed held-out (prompt, reference) pairs, found once
         self.tuner = tuner
         self.autocast = dtype != torch.float32
         self.last_loss = float("nan")

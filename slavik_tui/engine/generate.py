@@ -264,9 +264,6 @@ def stream_ids(model, tokenizer, prompt: list[int], sampling: Sampling,
         stats.weights = "int8" if sampling.quantize == "int8" else ""
         if stats.started is None:
             stats.started = time.perf_counter()
-    context = model.cfg.context
-    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
     if sampling.quantize == "int8":
         borrow = borrowed(model, Int8Decoder)
     elif isinstance(model, GPT):
@@ -274,16 +271,15 @@ def stream_ids(model, tokenizer, prompt: list[int], sampling: Sampling,
     else:  # anything else with a decoder() (tests' fakes)
         borrow = contextlib.nullcontext(model.decoder())
     with borrow as decoder:
-        yield from _stream(decoder, tokenizer, prompt, sampling, stops, stats, context, utf8)
+        yield from _stream(decoder, tokenizer, prompt, sampling, stops, stats,
+                           model.cfg.context)
     if stats is not None:
         stats.finished = time.perf_counter()
-    # Bytes still held are the start of a character that max_tokens cut off (invalid bytes
-    # came out as U+FFFD as soon as they were seen): drop them rather than end the text with
-    # a U+FFFD, which is what the eval sample of 32 tokens used to show.
 
 
-def _stream(decoder, tokenizer, prompt, sampling, stops, stats, context, utf8) -> Iterator[str]:
+def _stream(decoder, tokenizer, prompt, sampling, stops, stats, context) -> Iterator[str]:
     max_tokens = sampling.max_tokens
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     # Only the computation runs under inference_mode, never across a `yield`: grad mode is
     # thread-local, and the caller's code between two pieces must run in its own mode.
     with torch.inference_mode():
@@ -316,3 +312,6 @@ def _stream(decoder, tokenizer, prompt, sampling, stops, stats, context, utf8) -
         piece = utf8.decode(tokenizer.token_bytes(token))
         if piece:
             yield piece
+    # Bytes still held are the start of a character that max_tokens cut off (invalid bytes
+    # came out as U+FFFD as soon as they were seen): drop them rather than end the text with
+    # a U+FFFD, which is what the eval sample of 32 tokens used to show.

@@ -159,13 +159,7 @@ def vocab_score(text: str, corpus_words: Collection[str]) -> float:
 
 def vocab(completions: list[str], prompts: list[str], **kwargs) -> list[float]:
     """`vocab_score` of each completion against kwargs["corpus_words"], 0..1."""
-    corpus = kwargs.get("corpus_words")
-    if corpus is None:
-        raise UserError(
-            "reward 'vocab' needs the training corpus's word list, but none was given; pass "
-            "corpus_words=... (the trainer and the lab load it from the model's data)",
-            field="reward",
-        )
+    corpus = _corpus_model(kwargs, "corpus_words", "vocab", "the word list")
     return [vocab_score(c, corpus) for c in completions]
 
 

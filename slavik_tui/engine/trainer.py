@@ -140,6 +140,10 @@ class Stage:
     loop_class = TrainLoop
     static_shapes = True  # every step_fn call sees one batch shape (torch.compile pays)
 
+    def fit_plan(self, plan: dict, opts: TrainOptions, cfg: ModelConfig) -> None:
+        """Adjust the plan's defaults to the model (the rl stage cuts its completion length
+        to the context); a value the user gave is left for the stage to check."""
+
     def make_data(self, model_dir: Path, cfg: ModelConfig, tokenizer: Tokenizer,
                   opts: TrainOptions, report: Callable[[str], None]):
         """The run's batches: an object with TokenData's interface (get_batch, val_batches,
@@ -234,6 +238,7 @@ class Trainer:
         dtype = pick_dtype(opts.dtype, device)
         step, state = point.step, point.state
         plan, resuming = make_plan(opts, step, state["plan"] if state else None, stage.kind)
+        stage.fit_plan(plan, opts, cfg)
         if plan["start_step"] >= plan["target_step"]:
             raise UserError("nothing to do: use --iters N to train N more steps", field="iters")
         reward_spec, reward_ctx = check_reward(reward_text(opts, plan, resuming), model_dir,

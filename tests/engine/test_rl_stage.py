@@ -165,6 +165,16 @@ def test_an_untrained_model_gets_one_line_and_its_advice_works(models_dir, tmp_p
     assert [r.kind for r in runs(models_dir / "fresh")] == ["pretrain", "grpo"]
 
 
+def test_the_default_completion_length_fits_a_short_context(model_dir, capsys):
+    """Without --max-new the default 64 tokens are cut to what context 64 holds after the
+    16-token prompt (it refused its own default: 'use --max-new 48 or less')."""
+    flags = [f for f in FLAGS if f not in ("--max-new", "16")]
+    code, _, err = main_lines(capsys, "--models-dir", str(model_dir.parent), "rl", "tiny",
+                              "--iters", "1", "--group", "2", *flags)
+    assert code == 0, err
+    assert runs(model_dir)[-1].config["max_new"] == 48
+
+
 @pytest.mark.parametrize("flags, words", [
     (["--reward", "chfr"], "unknown reward 'chfr'"),
     (["--reward", "chrf:-1"], "not a positive number"),

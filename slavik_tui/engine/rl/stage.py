@@ -70,6 +70,12 @@ class GRPOStage(Stage):
     def loop_class(self):
         return GRPOLoop
 
+    def fit_plan(self, plan: dict, opts: RLOptions, cfg) -> None:
+        """The default completion length, cut to what the context holds after the prompt (an
+        explicit --max-new that does not fit is refused by make_data)."""
+        if opts.max_new is None:
+            plan["max_new"] = min(plan["max_new"], longest_max_new(cfg.context))
+
     def make_data(self, model_dir: Path, cfg, tokenizer, opts: RLOptions,
                   report: Callable[[str], None]):
         """The model's own data and the prompt pool, checked before a run is recorded (the
@@ -81,6 +87,7 @@ class GRPOStage(Stage):
         state = _saved_state(model_dir)
         plan, resuming = make_plan(opts, ckpt.saved_step(model_dir),
                                    state["plan"] if state else None, self.kind)
+        self.fit_plan(plan, opts, cfg)
         n_prompt = prompt_tokens(cfg.context)
         if plan["max_new"] > longest_max_new(cfg.context):
             raise UserError(

@@ -19,7 +19,6 @@ def cmd_rl(args) -> int:
     model_dir = ws.model_dir(args.name)
     opts = train_options(args, RLOptions)  # checked here: a detached start fails up front
     from slavik_tui.engine import checkpoint as ckpt
-    from slavik_tui.engine.rl import rl
     from slavik_tui.engine.rl.stage import untrained
 
     if not ckpt.weights_on_disk(model_dir):
@@ -30,4 +29,4 @@ def cmd_rl(args) -> int:
         return launch(ws, model_dir, args, opts, command="rl")
     from slavik_tui.cli.training import run_stage
 
-    return run_stage(ws, model_dir, args, opts, "rl", "running RL", rl)
+    return run_stage(ws, model_dir, args, opts, "rl", "running RL", "slavik_tui.engine.rl:rl")

@@ -24,6 +24,4 @@ def cmd_sft(args) -> int:
     check_launch(opts)
     if opts.launched or getattr(args, "dry_run", False):
         return launch(ws, model_dir, args, opts, command="sft")
-    from slavik_tui.engine.sft import sft
-
-    return run_stage(ws, model_dir, args, opts, "sft", "fine-tuning", sft)
+    return run_stage(ws, model_dir, args, opts, "sft", "fine-tuning", "slavik_tui.engine.sft:sft")

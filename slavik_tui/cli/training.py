@@ -32,15 +32,15 @@ def cmd_train(args) -> int:
     check_launch(opts)
     if opts.launched or getattr(args, "dry_run", False):
         return launch(ws, model_dir, args, opts)
-    from slavik_tui.engine.trainer import train
+    return run_stage(ws, model_dir, args, opts, "train", "training",
+                     "slavik_tui.engine.trainer:train")
 
-    return run_stage(ws, model_dir, args, opts, "train", "training", train)
 
-
-def run_stage(ws, model_dir: Path, args, opts, command: str, doing: str, run) -> int:
-    """Run a stage's trainer here (`run(model_dir, opts, report=)`, e.g. engine.trainer.train)
-    or, with `--detach`, as `slavik-tui <command> NAME …` in its own session; `doing` words
-    the detached note ("training", "fine-tuning", "RL")."""
+def run_stage(ws, model_dir: Path, args, opts, command: str, doing: str, run: str) -> int:
+    """Run a stage's trainer here (`run` names it as "module:function", e.g.
+    "slavik_tui.engine.trainer:train", called as fn(model_dir, opts, report=); imported only
+    then, so `--detach` does not load torch) or, with `--detach`, as `slavik-tui <command>
+    NAME …` in its own session; `doing` words the detached note ("training", "fine-tuning", "running RL") and the failure line."""
     if args.detach:
         from slavik_tui.runs import start_detached
 
@@ -54,13 +54,15 @@ def run_stage(ws, model_dir: Path, args, opts, command: str, doing: str, run) ->
              f"{run_info.pid}); log: {run_info.log_path}; watch: {PROG} watch {args.name}; "
              f"stop: {PROG} stop {args.name}")
         return 0
+    import importlib
+
     from slavik_tui.engine.trainer import TrainingFailed
 
+    module, name = run.split(":")
     try:
-        run(model_dir, opts, report=say)
+        getattr(importlib.import_module(module), name)(model_dir, opts, report=say)
     except TrainingFailed as exc:
-        print(f"{PROG}: {'RL' if command == 'rl' else 'training'} failed: {exc}",
-              file=sys.stderr)
+        print(f"{PROG}: {doing} failed: {exc}", file=sys.stderr)
         return 1
     return 0
 

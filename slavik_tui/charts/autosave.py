@@ -6,7 +6,7 @@ The trainer calls this when a run ends (finished, stopped or failed), as a separ
 below the charts layer and never imports it (nor waits for a chart). The SVG is the vector
 chart ctrl+s and the run report write (`svg.run_chart_svg`: lines from the data, both axes
 with their units, legend, title; numpy and string building, imported inside
-`render_run_svg`), not the terminal picture of the chart it once was (dots over the right
+`svg.run_chart_svg`), not the terminal picture of the chart it once was (dots over the right
 axis' numbers, "MB" clipped to "ME", the title twice); the CSV is every row, as before.
 
 `main()` never raises to its caller: an error is one line on stderr and exit status 1.
@@ -18,8 +18,6 @@ import datetime as _dt
 import sys
 from pathlib import Path
 from typing import Sequence
-
-import numpy as np
 
 from slavik_tui.atomic import atomic_write_text
 from slavik_tui.errors import UserError
@@ -41,19 +39,11 @@ def run_title(model: str, run: RunInfo) -> str:
             f"{started}")
 
 
-def render_run_svg(steps: dict[str, np.ndarray], evals: dict[str, np.ndarray],
-                   title: str) -> str:
-    """The chart of one run (arrays as `History.steps_arrays/evals_arrays` return them), whole
-    x-range by step, as the vector SVG ctrl+s and the run report write
-    (`svg.run_chart_svg`)."""
-    from slavik_tui.charts.svg import run_chart_svg
-
-    return run_chart_svg(steps, evals, title)
-
-
 def autosave_run(model_dir: str | Path, run_id: int) -> tuple[Path, Path]:
     """Write charts/run-<id>.svg and charts/run-<id>.csv of a run; returns (svg, csv).
     Raises UserError for a model without a history or an unknown run."""
+    from slavik_tui.charts.svg import run_chart_svg
+
     model_dir = Path(model_dir)
     path = model_dir / "history.sqlite"
     if not path.is_file():
@@ -66,7 +56,7 @@ def autosave_run(model_dir: str | Path, run_id: int) -> tuple[Path, Path]:
         evals = history.evals_arrays(run.id, include_superseded=True)
         # The picture first: it takes a fraction of a second even for 1e6 steps, the CSV of
         # those takes ~20 s (one formatted line per row).
-        atomic_write_text(svg_path, render_run_svg(steps, evals, run_title(model_dir.name, run)))
+        atomic_write_text(svg_path, run_chart_svg(steps, evals, run_title(model_dir.name, run)))
         del steps, evals
         history.export_csv(run.id, csv_path)
     return svg_path, csv_path

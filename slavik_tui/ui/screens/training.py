@@ -149,8 +149,7 @@ class TrainingScreen(Screen):
 
     def _model_context(self) -> int | None:
         """The shown model's context (tokens), once the app has read the models."""
-        models = getattr(self.app, "models", None) or []  # None until the app read them
-        info = next((m for m in models if m.name == self.model), None)
+        info = self.app.info(self.model)
         return info.context if info is not None else None
 
     # ---- what the panel knows ------------------------------------------------------------

@@ -35,6 +35,7 @@ class AppFooter(Footer):
         super().__init__(compact=True, show_command_palette=False)
         self.cut = 0
         """How many keys (a group counts once) are left out for want of room."""
+        self._fitted_width = -1  # the width the keys were last laid out for
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
@@ -48,6 +49,9 @@ class AppFooter(Footer):
         self.call_after_refresh(self._fit)
 
     def on_resize(self, event: events.Resize) -> None:
+        if event.size.width == self._fitted_width:
+            return  # a height-only change: the same keys fit
+        self._fitted_width = event.size.width
         wide = event.size.width >= PALETTE_MIN_WIDTH
         if wide != self.show_command_palette:
             self.show_command_palette = wide

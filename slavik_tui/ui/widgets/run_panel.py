@@ -386,8 +386,7 @@ class RunPanel(Vertical):
         if run_id is not None and run is not None and run.id == run_id:
             self._killed.add(run_id)
             if self.ctrl_r is not None:
-                resumable = run.target_step is not None and saved < run.target_step
-                text += f"; {self.ctrl_r(run, saved, resumable)}"
+                text += f"; {self.ctrl_r(run, saved, watch.is_resumable(run, saved))}"
         self.notify(text, timeout=10)
 
     def series_lengths(self) -> dict[str, int]:

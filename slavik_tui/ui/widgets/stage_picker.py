@@ -157,12 +157,17 @@ def stage_settings(stage: str, base: TrainOptions, errors: dict[str, str],
             errors[key] = str(exc)
         if kwargs.get(key) is None and (defaults or {}).get(key) is not None:
             kwargs[key] = defaults[key]
-    opts = RLOptions(**kwargs)
+    return _validated(RLOptions(**kwargs), errors, "reward")
+
+
+def _validated(opts, errors: dict[str, str], fallback: str):
+    """(opts, errors) with the stage's own checks when the fields parsed; an error with no
+    field of its own goes to `fallback`."""
     if not errors:
         try:
             opts.validate()
         except UserError as exc:
-            errors[exc.field or "reward"] = str(exc)
+            errors[exc.field or fallback] = str(exc)
     return opts, errors
 
 
@@ -175,12 +180,7 @@ def _sft_settings(base: TrainOptions, errors: dict[str, str], values: dict[str, 
         kwargs["columns"] = _parse("columns", values.get("columns", ""))
     except UserError as exc:
         errors["columns"] = str(exc)
-    opts = SFTOptions(**kwargs)
-    if not errors:
-        try:
-            opts.validate()
-        except UserError as exc:
-            errors[exc.field or "data"] = str(exc)
+    opts, errors = _validated(SFTOptions(**kwargs), errors, "data")
     if "data" not in errors and "columns" not in errors:
         problem = dialogues_problem(opts.data, opts.columns, opts.encoding)
         if problem is not None:

@@ -111,14 +111,16 @@ def test_the_rl_stage_shows_its_fields_and_command(models_root):
         assert form.stage.stage == "rl"
         assert shown("group") and form.query_one("#tff-group").region.height > 0
         assert not shown("batch_size") and not shown("data")  # rl takes neither
-        assert command(screen).endswith(" rl tiny --max-new 24 --detach")  # fits context 32
+        # the empty max new is the plan's, cut to context 32 by the stage: shown, not sent
+        assert form.query_one("#tf-max_new", Input).placeholder == "24"
+        assert command(screen).endswith(" rl tiny --detach")
         # rl's plan defaults: lr 3e-5, a new run of the default length (no RL run to resume)
         assert form.query_one("#tf-lr", Input).placeholder == "3e-05"
         assert form.query_one("#tf-group", Input).placeholder == "8"
         assert form.query_one("#tf-iters", Input).placeholder == str(DEFAULT_ITERS)
         await fill(pilot, screen, {"reward": "prefix:2", "group": "4", "iters": "10"})
         assert command(screen).endswith(" rl tiny --iters 10 --reward prefix:2 --group 4 "
-                                        "--max-new 24 --detach")
+                                        "--detach")
         await fill(pilot, screen, {"group": "1"})
         assert "at least 2" in form.query_one("#tff-group", FormField).error
         await pilot.press("ctrl+r")

@@ -124,9 +124,11 @@ def test_attaching_to_a_running_run_shows_its_own_settings_in_the_form(models_ro
             screen = await open_training(pilot, app)
             await wait_for(pilot, lambda: screen.live.live_pid == run.pid
                            and screen.live.progress.status == "running", timeout=30)
-            await pilot.pause()
             form = screen.form
             value = lambda key: form.query_one(f"#tf-{key}", Input).value  # noqa: E731
+            # the form takes the run's plan from the state message after it (a loaded CPU
+            # can put a frame between them)
+            await wait_for(pilot, lambda: value("iters") == "100000", timeout=10)
             assert value("iters") == "100000" and value("batch_size") == "2"
             assert value("eval_every") == "5" and value("lr") == "0.001"
             assert value("seed") == ""  # the default: its placeholder says it

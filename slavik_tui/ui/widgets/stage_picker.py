@@ -129,12 +129,11 @@ def dialogues_problem(paths: list[str], columns: str | None,
 
 
 def stage_settings(stage: str, base: TrainOptions, errors: dict[str, str],
-                   values: dict[str, str], defaults: dict[str, object] | None = None,
-                   ) -> tuple[TrainOptions, dict[str, str]]:
+                   values: dict[str, str]) -> tuple[TrainOptions, dict[str, str]]:
     """The chosen stage's options from the form's pretraining ones (`base`, parsed with their
-    `errors`) and the picker's field texts in `values`: (options, errors by field key).
-    `defaults`: values of empty stage fields that the stage's plan default cannot take here
-    (a context too short for RL's 64 new tokens: the longest that fits)."""
+    `errors`) and the picker's field texts in `values`: (options, errors by field key). An
+    empty field is the stage's plan default (RL cuts its 64 new tokens to a short context
+    itself: Stage.fit_plan)."""
     errors = dict(errors)
     reward = values.get("reward", "").strip()
     for other, keys in OWN_KEYS.items():
@@ -155,8 +154,6 @@ def stage_settings(stage: str, base: TrainOptions, errors: dict[str, str],
             kwargs[key] = _parse(key, values.get(key, ""))
         except UserError as exc:
             errors[key] = str(exc)
-        if kwargs.get(key) is None and (defaults or {}).get(key) is not None:
-            kwargs[key] = defaults[key]
     return _validated(RLOptions(**kwargs), errors, "reward")
 
 
@@ -311,7 +308,8 @@ class StagePicker(Widget):
 
     def set_placeholders(self, plan: dict, resumable: bool = False) -> None:
         """What the empty picker fields mean: the same stage's plan, else the defaults (RL's
-        max new: the longest that fits the model's context when its 64 do not)."""
+        max new: the longest that fits the model's context when its 64 do not, as the rl
+        stage's plan cuts it)."""
         same = plan_kind(plan) == self.kind
         reward = plan.get("reward") if same and self.stage == "rl" and resumable else None
         self.query_one("#tf-reward", Input).placeholder = reward or DEFAULT_REWARD

@@ -178,7 +178,7 @@ class TrainForm(Widget):
         """Parse every field, show the errors next to them, return (settings, errors)."""
         values = self.values()
         self.settings, self.errors = stage_settings(self.stage.stage, *parse_settings(values),
-                                                    values, self.stage.defaults)
+                                                    values)
         for key in FIELD_KEYS:
             self.query_one(f"#tff-{key}", FormField).set_error(self.errors.get(key))
         return self.settings, self.errors

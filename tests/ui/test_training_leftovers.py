@@ -133,9 +133,10 @@ def test_attaching_to_a_running_run_shows_its_own_settings_in_the_form(models_ro
             assert value("eval_every") == "5" and value("lr") == "0.001"
             assert value("seed") == ""  # the default: its placeholder says it
             assert form.query_one("#tf-seed", Input).placeholder == "1337"
-            line = str(form.query_one("#tf-command").render())
-            assert ("train tiny --iters 100000 --batch-size 2 --lr 0.001 --eval-every 5 "
-                    "--save-every 50") in line
+            want = ("train tiny --iters 100000 --batch-size 2 --lr 0.001 --eval-every 5 "
+                    "--save-every 50")  # the command line follows the fields' change messages
+            await wait_for(pilot, lambda: want in str(form.query_one("#tf-command").render()),
+                           timeout=10)
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: screen.live.progress.status == "stopped",
                            timeout=30)
